@@ -1,0 +1,232 @@
+/**
+ * Reading a config file: YAML with line tracking, ${ENV} substitution on scalar values,
+ * validation against the schema, and cross-reference checks. Every problem is reported with
+ * the file, the line and the path in the document, plus a "did you mean" where one fits.
+ */
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, isMap, isSeq, isScalar, isPair, visit, type Node, type Document } from 'yaml';
+import type { $ZodIssue } from 'zod/v4/core';
+import { configJsonSchema, configSchema, type Config } from './schema.js';
+import { didYouMean } from './suggest.js';
+
+export type PathSegment = string | number;
+
+export interface ConfigProblem {
+  file: string;
+  line: number;
+  column: number;
+  /** Dotted path in the document, e.g. `upstreams.orders.timeouts.read`. */
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
+  constructor(problems: ConfigProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** `file:line:col path: message` — the shape every config error is printed in. */
+export function formatProblem(p: ConfigProblem): string {
+  return `${p.file}:${p.line}:${p.column} ${p.path || '(document)'}: ${p.message}`;
+}
+
+export function formatPath(path: readonly PathSegment[]): string {
+  let out = '';
+  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out ? `.${seg}` : seg;
+  return out;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads and validates a config file; throws ConfigError with every problem found. */
+export function loadConfigFile(file: string, env: Env = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError([{ file, line: 0, column: 0, path: '', message: `cannot read the config file (${e.code ?? e.message})` }]);
+  }
+  return parseConfig(text, file, env);
+}
+
+/** Validates config text; `file` is only used to label errors. */
+export function parseConfig(text: string, file = '<config>', env: Env = process.env): Config {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number | undefined) => {
+    const pos = offset === undefined ? { line: 0, col: 0 } : lineCounter.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
+  const problems: ConfigProblem[] = [];
+  for (const e of doc.errors) problems.push({ file, ...at(e.pos[0]), path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` });
+  if (problems.length) throw new ConfigError(problems);
+
+  substituteEnv(doc, env, (node, message) => problems.push({ file, ...at(node.range?.[0]), path: '', message }));
+  if (problems.length) throw new ConfigError(problems);
+
+  const raw = doc.toJS() ?? {};
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(...describeIssue(issue, doc, file, at));
+    throw new ConfigError(problems);
+  }
+  const config = result.data;
+  for (const p of crossCheck(config)) {
+    const node = locate(doc, p.path);
+    problems.push({ file, ...at(node?.range?.[0]), path: formatPath(p.path), message: p.message });
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/**
+ * Replaces ${NAME} and ${NAME:-default} inside scalar values. Substitution happens after
+ * parsing, so a variable can never inject YAML structure, and lines stay exact. A value that
+ * is a single reference takes the type its text has (`${PORT}` becomes a number).
+ */
+function substituteEnv(doc: Document, env: Env, fail: (node: Node, message: string) => void): void {
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value !== 'string' || !node.value.includes('${')) return;
+      const original = node.value;
+      const whole = /^\$\{[^}]+\}$/.test(original);
+      const replaced = original.replace(ENV_RE, (_m, name: string, fallback: string | undefined) => {
+        const v = env[name];
+        if (v !== undefined && v !== '') return v;
+        if (fallback !== undefined) return fallback;
+        fail(node, `environment variable ${name} is not set (write \${${name}:-default} to give a default)`);
+        return '';
+      });
+      node.value = whole ? coerceScalar(replaced) : replaced;
+    },
+  });
+}
+
+function coerceScalar(text: string): string | number | boolean {
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (text === 'true' || text === 'false') return text === 'true';
+  return text;
+}
+
+/** Finds the YAML node at a path; for a missing key, the deepest existing parent. */
+function locate(doc: Document, path: readonly PathSegment[]): Node | undefined {
+  let node: unknown = doc.contents;
+  let found = node as Node | undefined;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === seg);
+      if (!pair) return found;
+      found = (pair.value as Node) ?? (pair.key as Node);
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg] as Node | undefined;
+      if (!item) return found;
+      found = item;
+      node = item;
+    } else {
+      return found;
+    }
+  }
+  return found;
+}
+
+/** The key node of `key` inside the map at `path` (to point at a misspelt key itself). */
+function locateKey(doc: Document, path: readonly PathSegment[], key: string): Node | undefined {
+  const parent = locate(doc, path);
+  if (isMap(parent)) {
+    const pair = parent.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key);
+    if (pair) return pair.key as Node;
+  }
+  return parent;
+}
+
+let keyIndex: Map<string, string[]> | undefined;
+
+/** Known keys of the object at a path, read from the JSON Schema (so there is one source). */
+function knownKeysAt(path: readonly PathSegment[]): string[] {
+  keyIndex ??= new Map();
+  const cacheKey = path.map((s) => (typeof s === 'number' ? '#' : s)).join('\u0000');
+  const cached = keyIndex.get(cacheKey);
+  if (cached) return cached;
+  let schema: Record<string, unknown> | undefined = configJsonSchema();
+  for (const seg of path) {
+    if (!schema) break;
+    schema = stepSchema(schema, seg);
+  }
+  const props = schema && (schema['properties'] as Record<string, unknown> | undefined);
+  const keys = props ? Object.keys(props) : [];
+  keyIndex.set(cacheKey, keys);
+  return keys;
+}
+
+function stepSchema(schema: Record<string, unknown>, seg: PathSegment): Record<string, unknown> | undefined {
+  const props = schema['properties'] as Record<string, Record<string, unknown>> | undefined;
+  if (typeof seg === 'string' && props?.[seg]) return props[seg];
+  if (typeof seg === 'number' && schema['items']) return schema['items'] as Record<string, unknown>;
+  const extra = schema['additionalProperties'];
+  if (typeof seg === 'string' && extra && typeof extra === 'object') return extra as Record<string, unknown>;
+  for (const alt of ['anyOf', 'oneOf', 'allOf']) {
+    const list = schema[alt] as Record<string, unknown>[] | undefined;
+    for (const s of list ?? []) {
+      const next = stepSchema(s, seg);
+      if (next) return next;
+    }
+  }
+  return undefined;
+}
+
+type At = (offset: number | undefined) => { line: number; column: number };
+
+function describeIssue(issue: $ZodIssue, doc: Document, file: string, at: At): ConfigProblem[] {
+  const path = issue.path as PathSegment[];
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeysAt(path);
+    return issue.keys.map((key) => {
+      const hint = didYouMean(key, known);
+      const message = `unknown key "${key}"${hint ? ` — did you mean "${hint}"?` : known.length ? ` (known keys: ${known.join(', ')})` : ''}`;
+      return { file, ...at(locateKey(doc, path, key)?.range?.[0]), path: formatPath([...path, key]), message };
+    });
+  }
+  const node = locate(doc, path);
+  let message = issue.message;
+  if (issue.code === 'invalid_type' && node === locate(doc, path.slice(0, -1)) && path.length) {
+    message = `missing required key "${String(path[path.length - 1])}"`;
+  } else if (issue.code === 'invalid_value' && 'values' in issue) {
+    const got = String(lookupValue(doc, path));
+    const hint = didYouMean(got, issue.values.map(String));
+    message = `"${got}" is not one of ${issue.values.map(String).join(', ')}${hint ? ` — did you mean "${hint}"?` : ''}`;
+  }
+  return [{ file, ...at(node?.range?.[0]), path: formatPath(path), message }];
+}
+
+function lookupValue(doc: Document, path: readonly PathSegment[]): unknown {
+  const node = locate(doc, path);
+  return isScalar(node) ? node.value : undefined;
+}
+
+/** Checks that reach across the document: references and uniqueness. */
+function crossCheck(config: Config): { path: PathSegment[]; message: string }[] {
+  const out: { path: PathSegment[]; message: string }[] = [];
+  const upstreamNames = Object.keys(config.upstreams);
+  const seen = new Map<string, number>();
+  config.routes.forEach((r, i) => {
+    if (!config.upstreams[r.upstream]) {
+      const hint = didYouMean(r.upstream, upstreamNames);
+      out.push({
+        path: ['routes', i, 'upstream'],
+        message: `no upstream named "${r.upstream}"${hint ? ` — did you mean "${hint}"?` : upstreamNames.length ? ` (upstreams: ${upstreamNames.join(', ')})` : ''}`,
+      });
+    }
+    const prev = seen.get(r.name);
+    if (prev !== undefined) out.push({ path: ['routes', i, 'name'], message: `route name "${r.name}" is already used by routes[${prev}]` });
+    else seen.set(r.name, i);
+  });
+  return out;
+}

@@ -1,0 +1,97 @@
+/**
+ * Turning a failure into what the client receives: status, X-Causeway-Error, RFC 9209
+ * Proxy-Status and the JSON body. The target address and the remedy only appear in the
+ * body when `errors.expose` is on.
+ */
+import type { ServerResponse } from 'node:http';
+import { failure, type FailureCode, type FailureContext } from './registry.js';
+import type { Phase } from './classify.js';
+
+export interface FailureReport {
+  code: FailureCode;
+  /** RFC 9209 type; the registry's default unless classification refined it. */
+  proxyStatus?: string | undefined;
+  requestId: string;
+  phase?: Phase | 'route' | 'request' | 'budget' | undefined;
+  context: FailureContext;
+  /** Only sent when exposed: `host:port` of the last target tried. */
+  target?: string | undefined;
+  /** Extra headers (Retry-After). */
+  headers?: Record<string, string> | undefined;
+}
+
+export interface ErrorBody {
+  error: {
+    code: FailureCode;
+    message: string;
+    requestId: string;
+    phase: string | null;
+    upstream: string | null;
+    attempts: number;
+    target?: string;
+    hint?: string;
+  };
+}
+
+/** The Proxy-Status value: `causeway; error=<type>; details="<message>"`. */
+export function proxyStatusValue(type: string, details: string): string {
+  return `causeway; error=${type}; details="${details.replace(/["\\]/g, '\\$&').replace(/[^\x20-\x7e]/g, '')}"`;
+}
+
+export function errorBody(r: FailureReport, expose: boolean): ErrorBody {
+  const def = failure(r.code);
+  const body: ErrorBody = {
+    error: {
+      code: r.code,
+      message: def.message(r.context),
+      requestId: r.requestId,
+      phase: r.phase ?? null,
+      upstream: r.context.upstream ?? null,
+      attempts: r.context.attempts ?? 0,
+    },
+  };
+  if (expose) {
+    if (r.target) body.error.target = r.target;
+    body.error.hint = def.remedy;
+  }
+  return body;
+}
+
+/** Headers and body of a gateway-generated response. */
+export function renderFailure(r: FailureReport, expose: boolean): { status: number; headers: Record<string, string>; body: string } {
+  const def = failure(r.code);
+  const body = errorBody(r, expose);
+  const headers: Record<string, string> = {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-request-id': r.requestId,
+    'x-causeway-error': r.code,
+    ...r.headers,
+  };
+  const type = r.proxyStatus ?? def.proxyStatus;
+  if (type) headers['proxy-status'] = proxyStatusValue(type, body.error.message);
+  return { status: def.status, headers, body: JSON.stringify(body) };
+}
+
+/**
+ * Sends a failure on a response. When the response has already started (headers sent), the
+ * only honest signal left is to cut the connection, so the client sees a truncated body.
+ */
+export function sendFailure(res: ServerResponse, r: FailureReport, expose: boolean): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const { status, headers, body } = renderFailure(r, expose);
+  headers['content-length'] = String(Buffer.byteLength(body));
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** A complete raw HTTP/1.1 response, for errors raised before node:http made a response object. */
+export function rawFailure(r: FailureReport, expose: boolean): string {
+  const { status, headers, body } = renderFailure(r, expose);
+  let head = `HTTP/1.1 ${status} ${failure(r.code).title}\r\n`;
+  for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+  return `${head}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}

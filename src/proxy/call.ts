@@ -1,0 +1,465 @@
+/**
+ * One proxied call, from a matched route to a finished response: leases a connection, runs
+ * attempts (connect, send, wait, stream), decides retries by what failed and whether repeating
+ * the request is safe, holds the overall time budget, and leaves one CallRecord behind.
+ *
+ * Flow: start → next() → lease → (connect) → dispatch → headers → body → complete
+ *                  ↑______ retry (backoff) ______|  any failure → classify → retry or respond
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { classify, type Evidence, type Phase } from '../failures/classify.js';
+import { failure, type FailureCode } from '../failures/registry.js';
+import { sendFailure } from '../failures/respond.js';
+import type { AttemptRecord } from '../observe/call-record.js';
+import { Attempt, type AttemptOwner } from '../upstream/attempt.js';
+import { probeSpeaksTls } from '../upstream/connector.js';
+import type { Slot } from '../upstream/pool.js';
+import type { TargetState } from '../upstream/upstream.js';
+import { downstreamHeaders, upstreamHeaders } from './headers.js';
+import type { CallEnv, RouteRuntime } from './runtime.js';
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const CLOSED_OR_RESET = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+type LowLevelError = Error & { code?: string; data?: string };
+
+/** A TLS record header (handshake 0x16 or alert 0x15, version 3.x) where HTTP was expected. */
+function looksLikeTls(data: string | undefined): boolean {
+  return !!data && data.length >= 2 && (data.charCodeAt(0) === 0x15 || data.charCodeAt(0) === 0x16) && data.charCodeAt(1) === 0x03;
+}
+
+/** Counts request body bytes and fails the stream past the limit (chunked uploads have no length up front). */
+class BodyLimit extends Transform {
+  seen = 0;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) cb(Object.assign(new Error('request body over the limit'), { code: 'CAUSEWAY_BODY_LIMIT' }));
+    else cb(null, chunk);
+  }
+}
+
+export class Call implements AttemptOwner {
+  readonly startedAt = Date.now();
+  private readonly t0 = performance.now();
+  private readonly deadline: number;
+  private readonly budget: number;
+  private budgetTimer: NodeJS.Timeout | null = null;
+  private waitTimer: NodeJS.Timeout | null = null;
+  private attempt: Attempt | null = null;
+  private targetState: TargetState | null = null;
+  private cancelLease: (() => void) | undefined;
+  private tried: Set<TargetState> | null = null;
+  private readonly records: AttemptRecord[] = [];
+  private finished = false;
+  private retrying = false;
+  private forceFresh = false;
+  private readonly body: Readable | null;
+  private bodyDispatched = false;
+  private bytesOut = 0;
+  private lastTarget: string | undefined;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly route: RouteRuntime,
+    /** Path and query to send upstream, after stripPrefix, before the target's base path. */
+    private readonly upstreamPath: string,
+    readonly requestId: string,
+    private readonly clientIp: string,
+    private readonly env: CallEnv,
+    clientBudgetMs: number | undefined,
+  ) {
+    const total = route.timeouts.total;
+    this.budget = clientBudgetMs !== undefined && clientBudgetMs < total ? clientBudgetMs : total;
+    this.deadline = this.t0 + this.budget;
+    this.body = this.makeBody();
+  }
+
+  private makeBody(): Readable | null {
+    const h = this.req.headers;
+    const chunked = h['transfer-encoding'] !== undefined;
+    if (!chunked && (h['content-length'] === undefined || h['content-length'] === '0')) return null;
+    // A declared length over the limit was refused before the call; chunked bodies are counted.
+    if (!chunked) return this.req;
+    const limiter = new BodyLimit(this.route.maxBodySize);
+    this.req.pipe(limiter);
+    this.req.once('error', (err) => limiter.destroy(err));
+    return limiter;
+  }
+
+  start(): void {
+    this.route.upstream.activeRequests++;
+    this.env.inflight.add(this);
+    this.res.on('close', this.onClose);
+    this.res.on('drain', this.onDrain);
+    this.budgetTimer = setTimeout(this.onBudget, this.budget);
+    this.next();
+  }
+
+  private remaining(): number {
+    return this.deadline - performance.now();
+  }
+
+  // ── attempts ───────────────────────────────────────────────────────────────
+
+  private next(): void {
+    const up = this.route.upstream;
+    const state = up.pick(this.tried);
+    this.targetState = state;
+    this.lastTarget = state.target.id;
+    const attempt = new Attempt(state.target, this, { send: this.route.timeouts.send, read: this.route.timeouts.read }, this.body);
+    this.attempt = attempt;
+    this.cancelLease = state.pool.lease((slot, reason) => {
+      this.cancelLease = undefined;
+      if (this.finished) {
+        if (slot) state.pool.release(slot);
+        return;
+      }
+      if (!slot) {
+        this.attemptFailed(attempt, { phase: 'pool', tls: state.target.tls }, reason ?? 'queue-full');
+        return;
+      }
+      this.withSlot(attempt, state, slot);
+    });
+  }
+
+  private withSlot(attempt: Attempt, state: TargetState, slot: Slot): void {
+    state.inflight++;
+    state.requests++;
+    attempt.slot = slot;
+    if (this.forceFresh && slot.connected) slot.dropConnection();
+    if (slot.connected) {
+      this.dispatch(attempt, slot);
+      return;
+    }
+    attempt.phase = state.target.literal ? 'connect' : 'dns';
+    const timeout = Math.max(1, Math.min(this.route.timeouts.connect, this.remaining()));
+    slot.connect(timeout, (fail, timings) => {
+      attempt.timings.dns = timings.dns;
+      attempt.timings.connect = timings.connect;
+      attempt.timings.tls = timings.tls;
+      if (this.finished) {
+        this.releaseSlot(attempt);
+        return;
+      }
+      if (fail) {
+        this.releaseSlot(attempt);
+        attempt.phase = fail.phase;
+        const total = fail.timeout && timeout < this.route.timeouts.connect && this.remaining() <= 1;
+        this.attemptFailed(attempt, { phase: fail.phase, errorCode: fail.errorCode, timeout: total ? 'total' : fail.timeout ? 'phase' : undefined, tls: state.target.tls }, fail.errorCode);
+        return;
+      }
+      this.dispatch(attempt, slot);
+    });
+  }
+
+  private dispatch(attempt: Attempt, slot: Slot): void {
+    const t = attempt.target;
+    if (this.body) this.bodyDispatched = true;
+    attempt.dispatch(slot, {
+      path: t.basePath + this.upstreamPath,
+      method: this.req.method as 'GET',
+      headers: upstreamHeaders(this.req, {
+        requestId: this.requestId,
+        clientIp: this.clientIp,
+        trustedPeer: this.env.isTrustedPeer(this.req.socket.remoteAddress),
+        hostHeader: this.route.preserveHost && this.req.headers.host ? this.req.headers.host : t.hostHeader,
+        budgetMs: this.remaining(),
+      }),
+      body: this.body,
+      bodyTimeout: this.route.timeouts.read,
+      headersTimeout: 0,
+      reset: false,
+    });
+  }
+
+  private releaseSlot(attempt: Attempt): void {
+    const slot = attempt.slot;
+    if (!slot) return;
+    attempt.slot = null;
+    const state = this.targetState!;
+    state.inflight--;
+    state.pool.release(slot);
+  }
+
+  private recordAttempt(attempt: Attempt, outcome: AttemptRecord['outcome'], phase: Phase | null, error?: string): AttemptRecord {
+    const t = attempt.timings;
+    const rec: AttemptRecord = {
+      target: attempt.target.id,
+      outcome,
+      phase,
+      reused: attempt.reused,
+      timings: t,
+      durationMs: Math.round((t.dns + t.connect + t.tls + t.send + t.ttfb + t.body) * 100) / 100,
+    };
+    if (error) rec.error = error;
+    this.records.push(rec);
+    return rec;
+  }
+
+  // ── AttemptOwner ───────────────────────────────────────────────────────────
+
+  onAttemptHeaders(_attempt: Attempt, status: number, rawHeaders: Buffer[], statusText: string): boolean {
+    if (this.finished) return false;
+    if (this.route.retryStatuses.has(status) && this.canRetry('status', this.safeToRepeat('status'))) return false;
+    const headers = downstreamHeaders(rawHeaders, this.requestId);
+    if (this.env.draining()) headers.push('connection', 'close');
+    if (statusText) this.res.writeHead(status, statusText, headers);
+    else this.res.writeHead(status, headers);
+    return true;
+  }
+
+  onAttemptData(chunk: Buffer): boolean {
+    this.bytesOut += chunk.length;
+    return this.res.write(chunk);
+  }
+
+  private onDrain = (): void => {
+    this.attempt?.resume();
+  };
+
+  onAttemptComplete(attempt: Attempt): void {
+    const state = this.targetState!;
+    state.observeLatency(attempt.timings.ttfb + attempt.timings.send);
+    this.releaseSlot(attempt);
+    if (this.finished) return;
+    const rec = this.recordAttempt(attempt, attempt.status, null);
+    if (attempt.discarding) {
+      state.failures++;
+      rec.retry = `status ${attempt.status}`;
+      this.retry('status');
+      return;
+    }
+    this.res.end();
+    this.finish(attempt.status, null);
+  }
+
+  onAttemptError(attempt: Attempt, err: LowLevelError): void {
+    this.releaseSlot(attempt);
+    if (this.finished) return;
+    if (err.code === 'CAUSEWAY_BODY_LIMIT') {
+      this.recordAttempt(attempt, 'REQUEST_TOO_LARGE', attempt.phase, err.code);
+      this.fail('REQUEST_TOO_LARGE', 'request', undefined, { limit: this.route.maxBodySize });
+      return;
+    }
+    if (this.clientGone()) {
+      this.recordAttempt(attempt, 'CLIENT_CLOSED_REQUEST', attempt.phase, err.code);
+      this.finish(499, 'CLIENT_CLOSED_REQUEST');
+      return;
+    }
+    const target = attempt.target;
+    const evidence: Evidence = { phase: attempt.phase, errorCode: err.code, timeout: attempt.timedOut, tls: target.tls };
+    if (err.code?.startsWith('HPE_') && looksLikeTls(err.data)) evidence.peerSpeaksTls = true;
+    const silentClose =
+      !target.tls && !attempt.reused && !attempt.timedOut && attempt.status === 0 && attempt.bytesReceived === 0 && CLOSED_OR_RESET.has(err.code ?? '');
+    if (silentClose && this.remaining() > 50) {
+      // Zero bytes then a close on a fresh connection: a backend that hung up, or a TLS port
+      // behind an http:// URL. One ClientHello tells them apart.
+      void probeSpeaksTls(target, Math.min(1000, this.remaining() - 10), this.env.lookup).then((tls) => {
+        if (this.finished) return;
+        evidence.peerSpeaksTls = tls;
+        this.attemptFailed(attempt, evidence, err.code);
+      });
+      return;
+    }
+    this.attemptFailed(attempt, evidence, err.code);
+  }
+
+  // ── failures and retries ───────────────────────────────────────────────────
+
+  private attemptFailed(attempt: Attempt, evidence: Evidence, lowLevel: string | undefined): void {
+    const { code, proxyStatus } = classify(evidence);
+    const state = this.targetState!;
+    state.failures++;
+    const rec = this.recordAttempt(attempt, code, evidence.phase, lowLevel);
+    if (this.res.headersSent) {
+      // The response is streaming: nothing can be retried or reported in-band.
+      this.fail(code, evidence.phase, proxyStatus);
+      return;
+    }
+    const condition = this.retryCondition(attempt, evidence, code);
+    if (condition && this.canRetry(condition, this.safeToRepeat(condition))) {
+      rec.retry = condition;
+      if (condition === 'stale-connection') {
+        // Connections idle as long as this one are likely closed by the backend too.
+        state.pool.dropIdleOlderThan(Math.max(0, attempt.idleFor - 50));
+        this.forceFresh = true;
+      }
+      this.retry(condition);
+      return;
+    }
+    this.fail(code, evidence.phase, proxyStatus, { limit: this.limitFor(code) });
+  }
+
+  /** Which configured retry condition, if any, this failure falls under. */
+  private retryCondition(attempt: Attempt, e: Evidence, code: FailureCode): string | null {
+    const on = this.route.retryOn;
+    if (e.timeout === 'total') return null;
+    if (e.phase === 'pool' || e.phase === 'dns' || e.phase === 'connect') {
+      if (e.phase === 'pool' && this.route.upstream.targets.length < 2) return null;
+      return on.has('connect-failure') ? 'connect-failure' : null;
+    }
+    const noResponse = attempt.status === 0 && attempt.bytesReceived === 0;
+    const closed = code === 'UPSTREAM_CONNECTION_CLOSED' || code === 'UPSTREAM_CONNECTION_RESET';
+    if (closed && noResponse && (e.phase === 'send' || e.phase === 'ttfb')) {
+      if (attempt.reused) return on.has('stale-connection') ? 'stale-connection' : null;
+      return on.has('reset') ? 'reset' : null;
+    }
+    if (code === 'UPSTREAM_RESPONSE_TIMEOUT' && on.has('response-timeout')) return 'response-timeout';
+    return null;
+  }
+
+  /**
+   * A request that never reached a backend may always be repeated. One that may have reached it
+   * only when repeating cannot do harm twice (an idempotent method, or an Idempotency-Key) and
+   * its body, if any, was not consumed by the failed attempt.
+   */
+  private safeToRepeat(condition: string): boolean {
+    if (condition === 'connect-failure') return true;
+    if (this.bodyDispatched) return false;
+    return IDEMPOTENT.has(this.req.method ?? '') || this.req.headers['idempotency-key'] !== undefined;
+  }
+
+  private canRetry(condition: string, safe: boolean): boolean {
+    if (!safe) return false;
+    // `attempts` counts tries in all. A status retry is decided before its attempt is recorded.
+    const tries = this.records.length + (condition === 'status' ? 1 : 0);
+    if (tries >= this.route.retries.attempts || this.remaining() < 5) return false;
+    // Stale keep-alive connections are the gateway's own artefact: retrying them adds no load to a sick backend.
+    return condition === 'stale-connection' || this.route.upstream.retryAllowed(this.route.retries.budget);
+  }
+
+  private retry(condition: string): void {
+    const up = this.route.upstream;
+    (this.tried ??= new Set()).add(this.targetState!);
+    if (!this.retrying) {
+      this.retrying = true;
+      up.activeRetries++;
+    }
+    // Full jitter (AWS architecture blog): uniform in [0, min(max, base * 2^n)].
+    const n = this.records.length;
+    const { base, max } = this.route.retries.backoff;
+    const delay = condition === 'stale-connection' ? 0 : Math.random() * Math.min(max, base * 2 ** (n - 1));
+    if (delay >= this.remaining()) {
+      const last = this.records[this.records.length - 1]!;
+      this.fail(typeof last.outcome === 'string' ? last.outcome : 'GATEWAY_TIMEOUT', last.phase ?? 'budget');
+      return;
+    }
+    if (delay < 1) {
+      this.next();
+      return;
+    }
+    this.waitTimer = setTimeout(() => {
+      this.waitTimer = null;
+      if (!this.finished) this.next();
+    }, delay);
+  }
+
+  private limitFor(code: FailureCode): number | undefined {
+    const t = this.route.timeouts;
+    switch (code) {
+      case 'UPSTREAM_CONNECT_TIMEOUT':
+        return t.connect;
+      case 'UPSTREAM_SEND_TIMEOUT':
+        return t.send;
+      case 'UPSTREAM_RESPONSE_TIMEOUT':
+      case 'UPSTREAM_BODY_TIMEOUT':
+        return t.read;
+      case 'UPSTREAM_POOL_EXHAUSTED':
+        return this.route.upstream.config.pool.queueTimeout;
+      case 'GATEWAY_TIMEOUT':
+        return Math.round(this.budget);
+      default:
+        return undefined;
+    }
+  }
+
+  // ── ending ─────────────────────────────────────────────────────────────────
+
+  private onBudget = (): void => {
+    this.budgetTimer = null;
+    if (this.finished) return;
+    if (this.attempt && this.attempt.slot && !this.attempt.settled && this.attempt.phase !== 'dns' && this.attempt.phase !== 'connect') {
+      this.attempt.abort('total');
+      return;
+    }
+    if (this.attempt && !this.attempt.settled) this.recordAttempt(this.attempt, 'GATEWAY_TIMEOUT', this.attempt.phase);
+    this.fail('GATEWAY_TIMEOUT', 'budget');
+  };
+
+  private clientGone(): boolean {
+    return this.res.destroyed && !this.res.writableFinished;
+  }
+
+  private onClose = (): void => {
+    if (this.finished) return;
+    // The client went away mid-call: stop all work on its behalf.
+    this.cancelLease?.();
+    if (this.attempt && !this.attempt.settled) {
+      this.attempt.abort('client');
+      if (!this.attempt.slot) this.recordAttempt(this.attempt, 'CLIENT_CLOSED_REQUEST', this.attempt.phase);
+    }
+    this.finish(499, 'CLIENT_CLOSED_REQUEST');
+  };
+
+  private fail(code: FailureCode, phase: Phase | 'request' | 'budget', proxyStatus?: string, extra?: { limit?: number | undefined }): void {
+    if (this.finished) return;
+    if (this.clientGone()) {
+      this.finish(499, 'CLIENT_CLOSED_REQUEST');
+      return;
+    }
+    sendFailure(
+      this.res,
+      {
+        code,
+        proxyStatus,
+        requestId: this.requestId,
+        phase,
+        target: this.lastTarget,
+        context: {
+          upstream: this.route.upstream.name,
+          route: this.route.name,
+          method: this.req.method,
+          attempts: this.records.length,
+          limit: extra?.limit ?? this.limitFor(code),
+        },
+      },
+      this.env.expose,
+    );
+    this.finish(failure(code).status, code);
+  }
+
+  private finish(status: number, code: FailureCode | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.budgetTimer) clearTimeout(this.budgetTimer);
+    if (this.waitTimer) clearTimeout(this.waitTimer);
+    this.cancelLease?.();
+    this.res.removeListener('drain', this.onDrain);
+    const up = this.route.upstream;
+    up.activeRequests--;
+    if (this.retrying) up.activeRetries--;
+    this.env.inflight.delete(this);
+    const bodyIn = this.body instanceof BodyLimit ? this.body.seen : Number(this.req.headers['content-length'] ?? 0);
+    this.env.sink.record({
+      requestId: this.requestId,
+      time: this.startedAt,
+      route: this.route.name,
+      upstream: up.name,
+      consumer: null,
+      method: this.req.method ?? '',
+      path: this.req.url ?? '',
+      status,
+      code,
+      attempts: this.records,
+      bytesIn: bodyIn,
+      bytesOut: this.bytesOut,
+      durationMs: Math.round((performance.now() - this.t0) * 100) / 100,
+      clientIp: this.clientIp,
+    });
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Header rewriting between client and backend: hop-by-hop headers (RFC 9110 7.6.1) and those
+ * named in Connection are dropped both ways; X-Forwarded-For/-Proto/-Host and Via are set;
+ * the request id and the remaining time budget travel upstream.
+ */
+import type { IncomingMessage } from 'node:http';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+]);
+
+/** Set by the gateway on the way up; a client's copies are replaced, never passed through. */
+const GATEWAY_SET = new Set(['x-request-id', 'x-request-timeout', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect', 'host']);
+
+export const VIA = '1.1 causeway';
+
+function connectionTokens(value: string | undefined): Set<string> | null {
+  if (!value) return null;
+  const set = new Set<string>();
+  for (const t of value.split(',')) {
+    const v = t.trim().toLowerCase();
+    if (v && v !== 'close' && v !== 'keep-alive') set.add(v);
+  }
+  return set.size ? set : null;
+}
+
+export interface ForwardContext {
+  requestId: string;
+  clientIp: string;
+  /** The peer is a trusted proxy: keep its X-Forwarded-* and append to them. */
+  trustedPeer: boolean;
+  hostHeader: string;
+  /** Remaining budget in ms, sent as X-Request-Timeout. */
+  budgetMs: number;
+}
+
+/** Builds the flat [name, value, ...] header list sent to the backend. */
+export function upstreamHeaders(req: IncomingMessage, ctx: ForwardContext): string[] {
+  const raw = req.rawHeaders;
+  const drop = connectionTokens(req.headers.connection);
+  const out: string[] = [];
+  let via: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || GATEWAY_SET.has(lower) || (drop !== null && drop.has(lower))) continue;
+    if (lower === 'via') {
+      via = via ? `${via}, ${raw[i + 1]}` : raw[i + 1];
+      continue;
+    }
+    out.push(name, raw[i + 1]!);
+  }
+  // TE: trailers is the one TE value that may pass (RFC 9110 10.1.4).
+  const te = req.headers.te as string | undefined;
+  if (te && /(^|,)\s*trailers\s*(,|$)/i.test(te)) out.push('te', 'trailers');
+  const h = req.headers;
+  const priorXff = ctx.trustedPeer ? (h['x-forwarded-for'] as string | undefined) : undefined;
+  out.push(
+    'host', ctx.hostHeader,
+    'x-request-id', ctx.requestId,
+    'x-forwarded-for', priorXff ? `${priorXff}, ${ctx.clientIp}` : ctx.clientIp,
+    'x-forwarded-proto', (ctx.trustedPeer && (h['x-forwarded-proto'] as string | undefined)) || 'http',
+    'x-forwarded-host', (ctx.trustedPeer && (h['x-forwarded-host'] as string | undefined)) || h.host || '',
+    'via', via ? `${via}, ${VIA}` : VIA,
+    'x-request-timeout', String(Math.max(1, Math.floor(ctx.budgetMs))),
+  );
+  return out;
+}
+
+/** Builds the flat header list sent to the client from undici's raw response headers. */
+export function downstreamHeaders(raw: Buffer[], requestId: string): string[] {
+  const out: string[] = [];
+  let drop: Set<string> | null = null;
+  let via: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const lower = name.toLowerCase();
+    if (lower === 'connection') {
+      drop = connectionTokens(raw[i + 1]!.toString('latin1'));
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower) || lower === 'x-request-id') continue;
+    if (lower === 'via') {
+      via = raw[i + 1]!.toString('latin1');
+      continue;
+    }
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  if (drop) {
+    for (let i = out.length - 2; i >= 0; i -= 2) if (drop.has(out[i]!.toLowerCase())) out.splice(i, 2);
+  }
+  out.push('via', via ? `${via}, ${VIA}` : VIA, 'x-request-id', requestId);
+  return out;
+}
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/** A client-supplied request id is kept when it is a sane token; otherwise a new one is made. */
+export function acceptRequestId(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' && REQUEST_ID_RE.test(value) ? value : undefined;
+}
+
+/** Parses X-Request-Timeout (ms); undefined when absent or invalid. */
+export function clientBudget(value: string | string[] | undefined): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
+}

@@ -1,0 +1,137 @@
+/**
+ * The downstream side: the node:http server, slow-client guards, the per-request entry point
+ * (request id, path normalisation, routing, body limit) and malformed requests answered from
+ * the failure registry instead of node's bare 400.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config/schema.js';
+import { failure, type FailureCode, type FailureContext } from '../failures/registry.js';
+import { rawFailure, sendFailure } from '../failures/respond.js';
+import { normalizePath, stripPathPrefix } from '../routing/router.js';
+import { Call } from './call.js';
+import { acceptRequestId, clientBudget } from './headers.js';
+import type { CallEnv, Runtime } from './runtime.js';
+
+export interface Frontend {
+  readonly server: http.Server;
+  /** Swaps the routes and upstreams new calls use (live reload). */
+  setRuntime(r: Runtime): void;
+}
+
+/** Creates the data-plane server; `getRuntime` supplies the routes in force. */
+export function createFrontend(config: Config, runtime: Runtime, env: CallEnv): Frontend {
+  const s = config.server;
+  let rt = runtime;
+  const server = http.createServer(
+    {
+      requestTimeout: s.requestTimeout,
+      headersTimeout: Math.min(s.headersTimeout, s.requestTimeout),
+      keepAliveTimeout: s.keepAliveTimeout,
+      maxHeaderSize: s.maxHeaderSize,
+      requireHostHeader: true,
+      connectionsCheckingInterval: Math.min(1000, s.headersTimeout),
+    },
+    (req, res) => handle(req, res),
+  );
+
+  function early(req: IncomingMessage, res: ServerResponse, requestId: string, code: FailureCode, phase: 'route' | 'request', ctx: FailureContext): void {
+    sendFailure(res, { code, requestId, phase, context: ctx }, env.expose);
+    env.sink.record({
+      requestId,
+      time: Date.now(),
+      route: ctx.route ?? null,
+      upstream: null,
+      consumer: null,
+      method: req.method ?? '',
+      path: req.url ?? '',
+      status: failure(code).status,
+      code,
+      attempts: [],
+      bytesIn: 0,
+      bytesOut: 0,
+      durationMs: 0,
+      clientIp: req.socket.remoteAddress ?? '',
+    });
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const requestId = acceptRequestId(req.headers['x-request-id']) ?? randomUUID();
+    let url = req.url ?? '/';
+    if (url.charCodeAt(0) !== 47 /* / */) {
+      // absolute-form (RFC 9112 3.2.2): keep only the path and query.
+      const abs = URL.canParse(url) ? new URL(url) : null;
+      if (!abs) return early(req, res, requestId, 'BAD_REQUEST', 'request', { detail: 'the request target is not a path' });
+      url = abs.pathname + abs.search;
+    }
+    const q = url.indexOf('?');
+    const rawPath = q === -1 ? url : url.slice(0, q);
+    const query = q === -1 ? '' : url.slice(q);
+    const path = normalizePath(rawPath);
+    if (path === null) return early(req, res, requestId, 'BAD_REQUEST', 'request', { detail: 'the path climbs above the root' });
+    const method = req.method ?? 'GET';
+    const m = rt.router.match(method, path, req.headers.host);
+    if ('kind' in m) {
+      const detail = m.kind === 'method' ? `route ${m.route} matches the path but allows only ${m.allowed.join(', ')}` : undefined;
+      return early(req, res, requestId, 'ROUTE_NOT_FOUND', 'route', { method, path, host: req.headers.host, detail });
+    }
+    const route = m.route;
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > route.maxBodySize) {
+      res.shouldKeepAlive = false;
+      return early(req, res, requestId, 'REQUEST_TOO_LARGE', 'request', { route: route.name, limit: route.maxBodySize });
+    }
+    const upstreamPath = (route.stripPrefix ? stripPathPrefix(path, route.stripPrefix) : path) + query;
+    const call = new Call(req, res, route, upstreamPath, requestId, req.socket.remoteAddress ?? '', env, clientBudget(req.headers['x-request-timeout']));
+    call.start();
+  }
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const detail = clientErrorDetail(err, s.maxHeaderSize, s.requestTimeout);
+    const code: FailureCode = detail.timeout ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST';
+    socket.end(rawFailure({ code, requestId: randomUUID(), phase: 'request', context: { detail: detail.text } }, env.expose));
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+    socket.end(rawFailure({ code: 'BAD_REQUEST', requestId: acceptRequestId(req.headers['x-request-id']) ?? randomUUID(), phase: 'request', context: { detail: 'protocol upgrades (WebSocket) are not supported' } }, env.expose));
+  });
+
+  return {
+    server,
+    setRuntime(r) {
+      rt = r;
+    },
+  };
+}
+
+/** Words for the ways node's HTTP parser refuses a request. */
+function clientErrorDetail(err: NodeJS.ErrnoException, maxHeader: number, requestTimeout: number): { text: string; timeout?: boolean } {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return { text: `request headers exceed ${maxHeader} bytes` };
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+      return { text: 'both Content-Length and Transfer-Encoding are present (a request smuggling shape)' };
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+      return { text: 'the Transfer-Encoding header is invalid (a request smuggling shape)' };
+    case 'HPE_INVALID_CONTENT_LENGTH':
+      return { text: 'the Content-Length header is invalid or repeated with different values' };
+    case 'HPE_INVALID_HEADER_TOKEN':
+      return { text: 'a header name or value has characters HTTP does not allow' };
+    case 'HPE_INVALID_METHOD':
+      return { text: 'the method is not a valid HTTP method' };
+    case 'HPE_INVALID_VERSION':
+      return { text: 'the HTTP version is not supported' };
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+    case 'HPE_INVALID_CHUNK_SIZE':
+      return { text: 'the chunked body framing is invalid' };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { text: `the request was not received within ${requestTimeout} ms`, timeout: true };
+    default:
+      return { text: `the request could not be parsed (${err.code ?? 'parse error'})` };
+  }
+}

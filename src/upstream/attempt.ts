@@ -1,0 +1,194 @@
+/**
+ * One exchange with one target over one leased connection, as an undici dispatch handler:
+ * tracks the phase it is in (send, ttfb, body), the time of each phase, the send timeout
+ * (the backend stops reading the request body) and the read timeout (no response headers),
+ * and streams the response to its owner with backpressure. The per-chunk body silence is
+ * undici's bodyTimeout; the overall budget belongs to the call, which aborts the attempt.
+ */
+import type { Dispatcher } from 'undici';
+import type { Readable } from 'node:stream';
+import type { Phase } from '../failures/classify.js';
+import type { Slot } from './pool.js';
+import type { Target } from './target.js';
+
+export interface PhaseTimings {
+  dns: number;
+  connect: number;
+  tls: number;
+  send: number;
+  ttfb: number;
+  body: number;
+}
+
+/** What the owner of an attempt (the proxied call) is told. */
+export interface AttemptOwner {
+  /** Response headers arrived. Return false to read and discard the body (a retry will follow). */
+  onAttemptHeaders(attempt: Attempt, status: number, rawHeaders: Buffer[], statusText: string): boolean;
+  /** A body chunk; return false to pause the backend until attempt.resume(). */
+  onAttemptData(chunk: Buffer): boolean;
+  onAttemptComplete(attempt: Attempt): void;
+  onAttemptError(attempt: Attempt, err: Error & { code?: string; data?: string }): void;
+}
+
+export interface AttemptLimits {
+  send: number;
+  read: number;
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
+
+/** Uses undici's direct (legacy) handler interface: no wrapper per request, and it reports body writes. */
+export class Attempt {
+  phase: Phase = 'pool';
+  readonly timings: PhaseTimings = { dns: 0, connect: 0, tls: 0, send: 0, ttfb: 0, body: 0 };
+  /** The connection had served earlier exchanges (a keep-alive reuse). */
+  reused = false;
+  /** How long the reused connection had sat idle before this attempt. */
+  idleFor = 0;
+  status = 0;
+  bytesSent = 0;
+  bytesReceived = 0;
+  /** A gateway timer ended the attempt. */
+  timedOut: 'phase' | 'total' | undefined;
+  /** Set when the owner discards this response to retry. */
+  discarding = false;
+  slot: Slot | null = null;
+  private abortFn: ((err: Error) => void) | null = null;
+  private resumeFn: (() => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private mark = 0;
+  private lastWritten = 0;
+  private done = false;
+
+  constructor(
+    readonly target: Target,
+    private readonly owner: AttemptOwner,
+    private readonly limits: AttemptLimits,
+    private readonly body: Readable | null,
+  ) {}
+
+  /** Sends the request on the leased slot; the connection is already open. */
+  dispatch(slot: Slot, opts: Dispatcher.DispatchOptions): void {
+    this.slot = slot;
+    this.reused = slot.uses > 0;
+    if (this.reused) this.idleFor = round(performance.now() - slot.releasedAt);
+    this.phase = 'send';
+    this.mark = performance.now();
+    slot.client.dispatch(opts, this as unknown as Dispatcher.DispatchHandler);
+  }
+
+  /** Ends the attempt from outside (the overall budget ran out, the client went away). */
+  abort(reason: 'total' | 'client'): void {
+    if (this.done) return;
+    if (reason === 'total') this.timedOut = 'total';
+    const err = Object.assign(new Error(reason === 'total' ? 'request budget exhausted' : 'client closed request'), {
+      code: reason === 'total' ? 'CAUSEWAY_BUDGET' : 'CAUSEWAY_CLIENT_CLOSED',
+    });
+    if (this.abortFn) this.abortFn(err);
+  }
+
+  resume(): void {
+    this.resumeFn?.();
+  }
+
+  get settled(): boolean {
+    return this.done;
+  }
+
+  private lap(): number {
+    const now = performance.now();
+    const d = now - this.mark;
+    this.mark = now;
+    return round(d);
+  }
+
+  private arm(ms: number, fn: () => void): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = ms > 0 ? setTimeout(fn, ms) : null;
+  }
+
+  private disarm(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private fireTimeout = (): void => {
+    this.timer = null;
+    if (this.done || !this.abortFn) return;
+    this.timedOut = 'phase';
+    this.abortFn(Object.assign(new Error(`${this.phase} timeout`), { code: 'CAUSEWAY_TIMEOUT' }));
+  };
+
+  /**
+   * The send timeout counts only time in which the backend leaves our writes unread, as
+   * nginx's proxy_send_timeout does: a slow client uploading slowly is not the backend's fault.
+   */
+  private checkSend = (): void => {
+    this.timer = null;
+    if (this.done || this.phase !== 'send') return;
+    const socket = this.slot?.socket;
+    const written = socket ? socket.bytesWritten : 0;
+    const blocked = (socket !== null && socket !== undefined && socket.writableLength > 0) || (this.body !== null && this.body.readableLength > 0);
+    if (written === this.lastWritten && blocked) {
+      this.fireTimeout();
+      return;
+    }
+    this.lastWritten = written;
+    this.arm(this.limits.send, this.checkSend);
+  };
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortFn = abort;
+    if (this.body) {
+      this.lastWritten = this.slot?.socket?.bytesWritten ?? 0;
+      this.arm(this.limits.send, this.checkSend);
+    }
+  }
+
+  onBodySent(chunk: Buffer | string | number): void {
+    this.bytesSent += typeof chunk === 'number' ? chunk : chunk.length;
+  }
+
+  onRequestSent(): void {
+    this.timings.send = this.lap();
+    this.phase = 'ttfb';
+    this.arm(this.limits.read, this.fireTimeout);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true;
+    this.disarm();
+    if (this.phase === 'send') this.timings.send = this.lap();
+    this.timings.ttfb = this.lap();
+    this.phase = 'body';
+    this.status = statusCode;
+    this.resumeFn = resume;
+    this.discarding = !this.owner.onAttemptHeaders(this, statusCode, rawHeaders, statusText);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.bytesReceived += chunk.length;
+    if (this.discarding) return true;
+    return this.owner.onAttemptData(chunk);
+  }
+
+  onComplete(): void {
+    if (this.done) return;
+    this.done = true;
+    this.disarm();
+    this.timings.body = this.lap();
+    if (this.slot) this.slot.uses++;
+    this.owner.onAttemptComplete(this);
+  }
+
+  onError(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.disarm();
+    this.timings[this.phase === 'pool' ? 'send' : this.phase] += this.lap();
+    this.owner.onAttemptError(this, err as Error & { code?: string });
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Opening a connection to a target step by step — DNS, TCP, TLS — with the time of each step and
+ * the step a failure happened in, all within one `connect` deadline. Used by the pool (before
+ * undici is handed the socket) and by `causeway doctor`.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import dns from 'node:dns';
+import type { Target } from './target.js';
+
+export type LookupFn = (hostname: string, cb: (err: NodeJS.ErrnoException | null, address?: string, family?: number) => void) => void;
+
+export interface ConnectTimings {
+  dns: number;
+  connect: number;
+  tls: number;
+}
+
+export interface ConnectFailure {
+  phase: 'dns' | 'connect' | 'tls';
+  errorCode: string;
+  message: string;
+  timeout: boolean;
+}
+
+export interface ConnectOptions {
+  timeout: number;
+  lookup?: LookupFn | undefined;
+  tls?: { rejectUnauthorized: boolean; ca?: string | Buffer | undefined; servername?: string | undefined } | undefined;
+}
+
+export type ConnectCallback = (failure: ConnectFailure | null, socket: net.Socket | null, timings: ConnectTimings) => void;
+
+const systemLookup: LookupFn = (hostname, cb) => dns.lookup(hostname, { all: false }, (err, address, family) => cb(err, address, family));
+
+/** Opens a TCP (and TLS, for https targets) connection; calls back exactly once. */
+export function openConnection(target: Target, opts: ConnectOptions, cb: ConnectCallback): void {
+  const timings: ConnectTimings = { dns: 0, connect: 0, tls: 0 };
+  let phase: ConnectFailure['phase'] = target.literal ? 'connect' : 'dns';
+  let socket: net.Socket | null = null;
+  let done = false;
+  let mark = performance.now();
+  const finish = (failure: ConnectFailure | null, s: net.Socket | null) => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    if (failure && socket) socket.destroy();
+    cb(failure, s, timings);
+  };
+  const lap = () => {
+    const now = performance.now();
+    const d = now - mark;
+    mark = now;
+    return Math.round(d * 100) / 100;
+  };
+  const fail = (err: NodeJS.ErrnoException) => {
+    timings[phase] = lap();
+    finish({ phase, errorCode: err.code ?? err.name, message: err.message, timeout: false }, null);
+  };
+  const timer = setTimeout(() => {
+    timings[phase] = lap();
+    const what = phase === 'dns' ? 'DNS lookup' : phase === 'tls' ? 'TLS handshake' : 'TCP handshake';
+    finish({ phase, errorCode: 'ETIMEDOUT', message: `${what} did not complete within ${opts.timeout} ms`, timeout: true }, null);
+  }, opts.timeout);
+
+  const startTcp = (address: string) => {
+    phase = 'connect';
+    socket = net.connect({ host: address, port: target.port, noDelay: true });
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      timings.connect = lap();
+      if (!target.tls) {
+        socket!.removeListener('error', fail);
+        finish(null, socket);
+        return;
+      }
+      phase = 'tls';
+      const servername = opts.tls?.servername ?? (target.literal ? undefined : target.hostname);
+      const secure = tls.connect({
+        socket: socket!,
+        servername,
+        ALPNProtocols: ['http/1.1'],
+        rejectUnauthorized: opts.tls?.rejectUnauthorized ?? true,
+        ca: opts.tls?.ca,
+        // An IP-literal target is checked against the certificate's IP SANs.
+        checkServerIdentity: (host, cert) => tls.checkServerIdentity(servername ?? target.hostname ?? host, cert),
+      });
+      socket!.removeListener('error', fail);
+      socket = secure;
+      secure.once('error', fail);
+      secure.once('secureConnect', () => {
+        timings.tls = lap();
+        secure.removeListener('error', fail);
+        finish(null, secure);
+      });
+    });
+  };
+
+  if (target.literal) {
+    startTcp(target.hostname);
+    return;
+  }
+  (opts.lookup ?? systemLookup)(target.hostname, (err, address) => {
+    if (done) return;
+    if (err || !address) {
+      fail(err ?? Object.assign(new Error(`no address for ${target.hostname}`), { code: 'ENOTFOUND' }));
+      return;
+    }
+    timings.dns = lap();
+    startTcp(address);
+  });
+}
+
+/**
+ * Does the peer answer a TLS ClientHello? Asked once a plain-HTTP exchange failed with no
+ * response bytes, to tell a TLS port behind an http:// URL from a backend that closed.
+ */
+export function probeSpeaksTls(target: Target, timeout: number, lookup?: LookupFn): Promise<boolean> {
+  return new Promise((resolve) => {
+    openConnection({ ...target, tls: true }, { timeout, lookup, tls: { rejectUnauthorized: false } }, (failure, socket) => {
+      socket?.destroy();
+      if (!failure) return resolve(true);
+      // A handshake that got as far as a certificate or alert means the peer speaks TLS.
+      resolve(failure.phase === 'tls' && !failure.timeout && failure.errorCode.startsWith('ERR_SSL_') && !failure.errorCode.includes('WRONG_VERSION'));
+    });
+  });
+}

@@ -1,0 +1,241 @@
+/**
+ * The connection pool of one target: at most `maxConnections` connections, each an undici
+ * Client with one socket, leased to one exchange at a time. A request that finds every
+ * connection busy waits in a bounded FIFO queue for at most `queueTimeout`; when the queue is
+ * full or the wait runs out, the lease fails (UPSTREAM_POOL_EXHAUSTED). Memory never grows past
+ * maxConnections slots and maxQueue waiters.
+ */
+import type { Socket } from 'node:net';
+import { Client } from 'undici';
+import { openConnection, type ConnectOptions, type ConnectTimings, type ConnectFailure } from './connector.js';
+import type { Target } from './target.js';
+
+export interface PoolOptions {
+  maxConnections: number;
+  maxQueue: number;
+  queueTimeout: number;
+  idleTimeout: number;
+  connect: ConnectOptions;
+}
+
+export type LeaseCallback = (slot: Slot | null, reason?: 'queue-full' | 'queue-timeout') => void;
+
+interface Waiter {
+  cb: LeaseCallback;
+  timer: NodeJS.Timeout;
+  cancelled: boolean;
+}
+
+/** One connection of the pool. */
+export class Slot {
+  readonly client: Client;
+  /** The socket undici is using, or null when disconnected. */
+  socket: Socket | null = null;
+  private pending: Socket | null = null;
+  /** Exchanges completed on the current socket (0: it is fresh). */
+  uses = 0;
+  /** When the slot was last released (performance.now()). */
+  releasedAt = 0;
+
+  constructor(
+    readonly pool: TargetPool,
+    target: Target,
+    idleTimeout: number,
+  ) {
+    this.client = new Client(target.origin, {
+      connect: (_opts, cb) => this.handOver(cb as (err: Error | null, socket: Socket | null) => void),
+      pipelining: 1,
+      keepAliveTimeout: idleTimeout,
+      keepAliveMaxTimeout: idleTimeout,
+      keepAliveTimeoutThreshold: 1000,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      strictContentLength: true,
+    });
+    this.client.on('disconnect', () => {
+      this.socket = null;
+    });
+  }
+
+  get connected(): boolean {
+    return this.socket !== null && !this.socket.destroyed;
+  }
+
+  /** Opens a connection now, so connect failures are known before the request is handed over. */
+  connect(timeout: number, cb: (failure: ConnectFailure | null, timings: ConnectTimings) => void): void {
+    openConnection(this.pool.target, { ...this.pool.options.connect, timeout }, (failure, socket, timings) => {
+      if (socket) {
+        this.pending = socket;
+        this.socket = socket;
+        this.uses = 0;
+      }
+      cb(failure, timings);
+    });
+  }
+
+  /** Drops the current connection (a suspected stale keep-alive socket). */
+  dropConnection(): void {
+    this.socket?.destroy();
+    this.socket = null;
+  }
+
+  /** undici's connector: give it the socket opened by connect(), or open one now. */
+  private handOver(cb: (err: Error | null, socket: Socket | null) => void): void {
+    const s = this.pending;
+    this.pending = null;
+    if (s && !s.destroyed) {
+      // Never synchronously: undici's resume() is not re-entrant, a sync answer would strand the request.
+      process.nextTick(cb, null, s);
+      return;
+    }
+    openConnection(this.pool.target, this.pool.options.connect, (failure, socket) => {
+      if (failure || !socket) {
+        cb(Object.assign(new Error(failure?.message ?? 'connect failed'), { code: failure?.errorCode ?? 'ECONNREFUSED' }), null);
+        return;
+      }
+      this.socket = socket;
+      this.uses = 0;
+      cb(null, socket);
+    });
+  }
+}
+
+export interface PoolStats {
+  size: number;
+  inUse: number;
+  idle: number;
+  connected: number;
+  queued: number;
+  maxConnections: number;
+  exhausted: number;
+}
+
+export class TargetPool {
+  private readonly idle: Slot[] = [];
+  private readonly slots: Slot[] = [];
+  private readonly queue: Waiter[] = [];
+  private queueHead = 0;
+  /** Waiters still waiting (the queue array also holds cancelled ones until compacted). */
+  private queued = 0;
+  inUse = 0;
+  /** Leases that failed (queue full or timed out), since start. */
+  exhausted = 0;
+
+  constructor(
+    readonly target: Target,
+    readonly options: PoolOptions,
+  ) {}
+
+  /** Leases a connection slot; calls back synchronously when one is free. Returns a cancel function when queued. */
+  lease(cb: LeaseCallback): (() => void) | undefined {
+    let slot = this.idle.pop();
+    if (!slot && this.slots.length < this.options.maxConnections) {
+      slot = new Slot(this, this.target, this.options.idleTimeout);
+      this.slots.push(slot);
+    }
+    if (slot) {
+      this.inUse++;
+      cb(slot);
+      return undefined;
+    }
+    if (this.queued >= this.options.maxQueue || this.options.queueTimeout === 0) {
+      this.exhausted++;
+      cb(null, 'queue-full');
+      return undefined;
+    }
+    const waiter: Waiter = {
+      cb,
+      cancelled: false,
+      timer: setTimeout(() => {
+        this.cancel(waiter);
+        this.exhausted++;
+        cb(null, 'queue-timeout');
+      }, this.options.queueTimeout),
+    };
+    if (this.queue.length - this.queueHead > 2 * this.options.maxQueue + 16) this.compact();
+    this.queue.push(waiter);
+    this.queued++;
+    return () => this.cancel(waiter);
+  }
+
+  private cancel(w: Waiter): void {
+    if (w.cancelled) return;
+    w.cancelled = true;
+    clearTimeout(w.timer);
+    this.queued--;
+  }
+
+  private compact(): void {
+    const live = this.queue.slice(this.queueHead).filter((w) => !w.cancelled);
+    this.queue.length = 0;
+    this.queue.push(...live);
+    this.queueHead = 0;
+  }
+
+  /** Returns a slot; the oldest live waiter gets it first. */
+  release(slot: Slot): void {
+    slot.releasedAt = performance.now();
+    while (this.queued > 0 && this.queueHead < this.queue.length) {
+      const w = this.queue[this.queueHead++]!;
+      if (w.cancelled) continue;
+      this.cancel(w);
+      if (this.queueHead === this.queue.length) {
+        this.queue.length = 0;
+        this.queueHead = 0;
+      }
+      w.cb(slot);
+      return;
+    }
+    if (this.queued === 0 && this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    }
+    this.inUse--;
+    this.idle.push(slot);
+  }
+
+  /** Closes idle connections that have been idle at least `minIdleMs`: after one proved stale, they are suspect too. */
+  dropIdleOlderThan(minIdleMs: number): number {
+    const now = performance.now();
+    let n = 0;
+    for (const s of this.idle) {
+      if (s.connected && now - s.releasedAt >= minIdleMs) {
+        s.dropConnection();
+        n++;
+      }
+    }
+    return n;
+  }
+
+  stats(): PoolStats {
+    let connected = 0;
+    for (const s of this.slots) if (s.connected) connected++;
+    const queued = this.queued;
+    return {
+      size: this.slots.length,
+      inUse: this.inUse,
+      idle: this.idle.length,
+      connected,
+      queued,
+      maxConnections: this.options.maxConnections,
+      exhausted: this.exhausted,
+    };
+  }
+
+  async close(): Promise<void> {
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const w = this.queue[i]!;
+      if (!w.cancelled) {
+        this.cancel(w);
+        w.cb(null, 'queue-full');
+      }
+    }
+    this.queue.length = 0;
+    this.queueHead = 0;
+    await Promise.all(this.slots.map((s) => s.client.close().catch(() => undefined)));
+  }
+
+  destroy(): void {
+    for (const s of this.slots) void s.client.destroy().catch(() => undefined);
+  }
+}

@@ -1,0 +1,41 @@
+/** Starts a real gateway on an ephemeral loopback port from YAML, and collects its call records. */
+import { parseConfig } from '../../src/config/load.js';
+import { Gateway, type GatewayOptions } from '../../src/gateway.js';
+import type { CallRecord } from '../../src/observe/call-record.js';
+import pino from 'pino';
+
+export interface TestGateway {
+  gateway: Gateway;
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  records: CallRecord[];
+  /** Resolves with the record of a request id once the call has finished. */
+  record(requestId: string, timeoutMs?: number): Promise<CallRecord>;
+  close(): Promise<void>;
+}
+
+export async function startGateway(yaml: string, opts: Omit<GatewayOptions, 'sinks' | 'logger'> = {}): Promise<TestGateway> {
+  const config = parseConfig(yaml, 'test.yaml', {});
+  config.listen.port = 0;
+  const records: CallRecord[] = [];
+  const gateway = new Gateway(config, { ...opts, logger: pino({ level: 'silent' }), sinks: [{ record: (r) => records.push(r) }] });
+  const addr = await gateway.listen(0, '127.0.0.1');
+  const url = `http://127.0.0.1:${addr.port}`;
+  return {
+    gateway,
+    url,
+    port: addr.port,
+    records,
+    async record(requestId, timeoutMs = 5000) {
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const r = records.find((x) => x.requestId === requestId);
+        if (r) return r;
+        if (Date.now() > end) throw new Error(`no call record for ${requestId}`);
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    },
+    close: () => gateway.stop(2000),
+  };
+}
