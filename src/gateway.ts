@@ -23,6 +23,7 @@ export interface GatewayOptions {
 export class Gateway {
   readonly logger: Logger;
   readonly sinks = new SinkList();
+  private readonly accessLog: AccessLog | null;
   private readonly frontend: Frontend;
   private runtime: Runtime;
   private readonly inflight = new Set<unknown>();
@@ -33,7 +34,8 @@ export class Gateway {
     options: GatewayOptions = {},
   ) {
     this.logger = options.logger ?? createLogger({ level: config.log.level, file: config.log.file });
-    if (config.log.access) this.sinks.add(new AccessLog(this.logger));
+    this.accessLog = config.log.access ? new AccessLog(config.log.file) : null;
+    if (this.accessLog) this.sinks.add(this.accessLog);
     for (const s of options.sinks ?? []) this.sinks.add(s);
     this.runtime = buildRuntime(config, options.lookup);
     const trusted = new Set(config.server.trustedProxies);
@@ -92,6 +94,7 @@ export class Gateway {
     this.server.closeAllConnections();
     await closed;
     await Promise.all([...this.runtime.upstreams.values()].map((u) => u.close()));
+    await this.accessLog?.close();
     this.logger.info({ kind: 'lifecycle' }, 'gateway stopped');
     this.logger.flush();
   }

@@ -4,7 +4,7 @@
  * the file, the line and the path in the document, plus a "did you mean" where one fits.
  */
 import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument, isMap, isSeq, isScalar, isPair, visit, type Node, type Document } from 'yaml';
+import { LineCounter, Scalar, parseDocument, isMap, isSeq, isScalar, isPair, visit, type Node, type Document } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
 import { configJsonSchema, configSchema, type Config } from './schema.js';
 import { didYouMean } from './suggest.js';
@@ -57,16 +57,17 @@ export function loadConfigFile(file: string, env: Env = process.env): Config {
 /** Validates config text; `file` is only used to label errors. */
 export function parseConfig(text: string, file = '<config>', env: Env = process.env): Config {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const refs: string[] = [];
+  const doc = parseDocument(maskEnv(text, refs), { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number | undefined) => {
     const pos = offset === undefined ? { line: 0, col: 0 } : lineCounter.linePos(offset);
     return { line: pos.line, column: pos.col };
   };
   const problems: ConfigProblem[] = [];
-  for (const e of doc.errors) problems.push({ file, ...at(e.pos[0]), path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` });
+  for (const e of doc.errors) problems.push({ file, ...at(e.pos[0]), path: '', message: `YAML syntax: ${unmaskEnv(e.message.split('\n')[0]!, refs)}` });
   if (problems.length) throw new ConfigError(problems);
 
-  substituteEnv(doc, env, (node, message) => problems.push({ file, ...at(node.range?.[0]), path: '', message }));
+  substituteEnv(doc, env, refs, (node, message) => problems.push({ file, ...at(node.range?.[0]), path: '', message }));
   if (problems.length) throw new ConfigError(problems);
 
   const raw = doc.toJS() ?? {};
@@ -85,18 +86,38 @@ export function parseConfig(text: string, file = '<config>', env: Env = process.
 }
 
 const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+const MASK_RE = /\uE000([\uE100-\uF0FF])([\uE100-\uF0FF])\uE001*/g;
+
+/**
+ * Hides each ${...} reference from the YAML parser behind private-use characters of the same
+ * length: `{ port: ${PORT} }` then parses (the braces would end a plain scalar inside a flow
+ * collection), and offsets, so lines and columns, stay exact. `refs` receives the originals.
+ */
+function maskEnv(text: string, refs: string[]): string {
+  return text.replace(ENV_RE, (ref) => {
+    const i = refs.push(ref) - 1;
+    return '\uE000' + String.fromCharCode(0xe100 + (i >> 12), 0xe100 + (i & 0xfff)) + '\uE001'.repeat(ref.length - 3);
+  });
+}
+
+function unmaskEnv(text: string, refs: readonly string[]): string {
+  if (!text.includes('\uE000')) return text;
+  return text.replace(MASK_RE, (m, hi: string, lo: string) => refs[((hi.charCodeAt(0) - 0xe100) << 12) | (lo.charCodeAt(0) - 0xe100)] ?? m);
+}
 
 /**
  * Replaces ${NAME} and ${NAME:-default} inside scalar values. Substitution happens after
- * parsing, so a variable can never inject YAML structure, and lines stay exact. A value that
- * is a single reference takes the type its text has (`${PORT}` becomes a number).
+ * parsing, so a variable can never inject YAML structure, and lines stay exact. A plain
+ * (unquoted) value that is a single reference takes the type its text has (`${PORT}` becomes
+ * a number); a quoted one stays a string.
  */
-function substituteEnv(doc: Document, env: Env, fail: (node: Node, message: string) => void): void {
+function substituteEnv(doc: Document, env: Env, refs: readonly string[], fail: (node: Node, message: string) => void): void {
   visit(doc, {
     Scalar(_key, node) {
-      if (typeof node.value !== 'string' || !node.value.includes('${')) return;
-      const original = node.value;
-      const whole = /^\$\{[^}]+\}$/.test(original);
+      if (typeof node.value !== 'string') return;
+      const original = unmaskEnv(node.value, refs);
+      if (!original.includes('${')) return;
+      const whole = node.type === Scalar.PLAIN && /^\$\{[^}]+\}$/.test(original);
       const replaced = original.replace(ENV_RE, (_m, name: string, fallback: string | undefined) => {
         const v = env[name];
         if (v !== undefined && v !== '') return v;

@@ -46,9 +46,11 @@ const backoff = z
     return { base: parseDuration(lo!)!, max: parseDuration(hi!)! };
   });
 
+const attempts = z.number().int().min(1).max(10);
+
 const retries = z.strictObject({
-  attempts: z.number().int().min(1).max(10).default(2).describe('Tries in all, the first included (1: never retry).'),
-  on: z.array(retryOn).default(['connect-failure', 'stale-connection']),
+  attempts: attempts.default(2).describe('Tries in all, the first included (1: never retry).'),
+  on: z.array(retryOn).default(['connect-failure', 'stale-connection', 'reset']).describe('When to retry: connect-failure, stale-connection, reset, response-timeout, or a 5xx status.'),
   backoff: backoff.prefault('25ms..250ms'),
   budget: percent.prefault('20%').describe('Retries at most this share of active requests.'),
 });
@@ -85,7 +87,7 @@ const upstream = z.strictObject({
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'] as const;
 
 const match = z.strictObject({
-  path: z.string().startsWith('/', { message: 'a path pattern starts with /' }),
+  path: z.string().regex(/^\//, { message: 'a path pattern starts with /' }),
   methods: z.array(z.enum(METHODS)).optional(),
   host: z.string().optional().describe('Host name, or *.domain for any subdomain.'),
 });
@@ -94,10 +96,11 @@ const route = z.strictObject({
   name: z.string().min(1),
   match,
   upstream: z.string().min(1),
-  stripPrefix: z.string().startsWith('/').optional(),
+  stripPrefix: z.string().regex(/^\//, { message: 'a path prefix starts with /' }).optional(),
   preserveHost: z.boolean().default(false).describe('Send the client Host header upstream instead of the target host.'),
   timeouts: timeouts.optional(),
-  retries: retries.partial().optional(),
+  // No defaults here: a key the route leaves out keeps the upstream's value.
+  retries: z.strictObject({ attempts, on: z.array(retryOn), backoff, budget: percent }).partial().optional(),
   maxBodySize: size.optional(),
 });
 

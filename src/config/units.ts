@@ -4,7 +4,8 @@ const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
 export const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h)$';
-export const SIZE_PATTERN = '^\\d+(\\.\\d+)?(b|kb|mb|gb)$';
+/** Unit letters in either case, spelt out: JSON Schema patterns carry no `i` flag. */
+export const SIZE_PATTERN = '^\\d+(\\.\\d+)?([bB]|[kKmMgG][bB])$';
 export const PERCENT_PATTERN = '^\\d+(\\.\\d+)?%$';
 
 const durationRe = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;

@@ -60,7 +60,8 @@ export function classify(e: Evidence): Classification {
     case 'pool':
       return result('UPSTREAM_POOL_EXHAUSTED');
     case 'dns':
-      return result('UPSTREAM_DNS_FAILURE');
+      // RFC 9209 tells a resolver that never answered from one that said no.
+      return result('UPSTREAM_DNS_FAILURE', e.timeout ? 'dns_timeout' : undefined);
     case 'connect':
       if (e.timeout || code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return result('UPSTREAM_CONNECT_TIMEOUT');
       if (DNS_ERRORS.has(code)) return result('UPSTREAM_DNS_FAILURE');
@@ -86,6 +87,9 @@ export function classify(e: Evidence): Classification {
       if (code === 'UND_ERR_HEADERS_TIMEOUT') return result('UPSTREAM_RESPONSE_TIMEOUT');
       // An http target whose port speaks TLS: the server closes or answers with a TLS alert.
       if (!e.tls && e.peerSpeaksTls && e.phase !== 'body') return result('UPSTREAM_PROTOCOL_MISMATCH');
+      // undici reports any parse error after a Content-Length header as a length mismatch: before
+      // the headers were complete it is a malformed head (a bad header line, conflicting lengths).
+      if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' && e.phase !== 'body') return result('UPSTREAM_INVALID_RESPONSE');
       if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
         return result('UPSTREAM_INVALID_RESPONSE');
       }

@@ -171,7 +171,8 @@ export class Call implements AttemptOwner {
         budgetMs: this.remaining(),
       }),
       body: this.body,
-      bodyTimeout: this.route.timeouts.read,
+      // Body silence is timed by the attempt itself (finer than undici's 1 s timer wheel).
+      bodyTimeout: 0,
       headersTimeout: 0,
       reset: false,
     });
@@ -239,6 +240,8 @@ export class Call implements AttemptOwner {
   }
 
   onAttemptError(attempt: Attempt, err: LowLevelError): void {
+    // undici's parser errors do not always carry a code; name them so classification sees a parse failure.
+    if (!err.code) err.code = err.name === 'HTTPParserError' ? 'HPE_INVALID_RESPONSE' : err.name;
     this.releaseSlot(attempt);
     if (this.finished) return;
     if (err.code === 'CAUSEWAY_BODY_LIMIT') {
@@ -259,7 +262,7 @@ export class Call implements AttemptOwner {
     if (silentClose && this.remaining() > 50) {
       // Zero bytes then a close on a fresh connection: a backend that hung up, or a TLS port
       // behind an http:// URL. One ClientHello tells them apart.
-      void probeSpeaksTls(target, Math.min(1000, this.remaining() - 10), this.env.lookup).then((tls) => {
+      void probeSpeaksTls(target, Math.min(300, this.remaining() - 10), this.env.lookup).then((tls) => {
         if (this.finished) return;
         evidence.peerSpeaksTls = tls;
         this.attemptFailed(attempt, evidence, err.code);
@@ -401,7 +404,8 @@ export class Call implements AttemptOwner {
     this.cancelLease?.();
     if (this.attempt && !this.attempt.settled) {
       this.attempt.abort('client');
-      if (!this.attempt.slot) this.recordAttempt(this.attempt, 'CLIENT_CLOSED_REQUEST', this.attempt.phase);
+      // An abort that settled the attempt at once already recorded it (onAttemptError).
+      if (!this.attempt.settled) this.recordAttempt(this.attempt, 'CLIENT_CLOSED_REQUEST', this.attempt.phase);
     }
     this.finish(499, 'CLIENT_CLOSED_REQUEST');
   };

@@ -89,7 +89,8 @@ export function downstreamHeaders(raw: Buffer[], requestId: string): string[] {
     }
     if (HOP_BY_HOP.has(lower) || lower === 'x-request-id') continue;
     if (lower === 'via') {
-      via = raw[i + 1]!.toString('latin1');
+      const v = raw[i + 1]!.toString('latin1');
+      via = via ? `${via}, ${v}` : v;
       continue;
     }
     out.push(name, raw[i + 1]!.toString('latin1'));

@@ -88,7 +88,10 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv): 
   }
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || err.code === 'ECONNRESET') {
+    // A slow upload can time out while its response is already streaming: an error spliced into
+    // that body would corrupt it, so the only honest signal is to cut the connection (as node does).
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (!socket.writable || err.code === 'ECONNRESET' || inFlight?.headersSent) {
       socket.destroy();
       return;
     }
@@ -115,11 +118,15 @@ function clientErrorDetail(err: NodeJS.ErrnoException, maxHeader: number, reques
     case 'HPE_HEADER_OVERFLOW':
       return { text: `request headers exceed ${maxHeader} bytes` };
     case 'HPE_UNEXPECTED_CONTENT_LENGTH':
-      return { text: 'both Content-Length and Transfer-Encoding are present (a request smuggling shape)' };
     case 'HPE_INVALID_TRANSFER_ENCODING':
-      return { text: 'the Transfer-Encoding header is invalid (a request smuggling shape)' };
     case 'HPE_INVALID_CONTENT_LENGTH':
-      return { text: 'the Content-Length header is invalid or repeated with different values' };
+      // llhttp reports Content-Length with Transfer-Encoding under either code (whichever header
+      // came second) and a repeated Content-Length as "unexpected": only its reason tells them apart.
+      if (/can't be present with/.test((err as { reason?: string }).reason ?? '')) {
+        return { text: 'both Content-Length and Transfer-Encoding are present (a request smuggling shape)' };
+      }
+      if (err.code === 'HPE_INVALID_TRANSFER_ENCODING') return { text: 'the Transfer-Encoding header is invalid (a request smuggling shape)' };
+      return { text: 'the Content-Length header is invalid or repeated (a request smuggling shape)' };
     case 'HPE_INVALID_HEADER_TOKEN':
       return { text: 'a header name or value has characters HTTP does not allow' };
     case 'HPE_INVALID_METHOD':

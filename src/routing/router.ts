@@ -144,7 +144,7 @@ export function stripPathPrefix(path: string, prefix: string): string {
  * Returns null when the path climbs above the root.
  */
 export function normalizePath(path: string): string | null {
-  if (!path.includes('.') ) return path;
+  if (!path.includes('.') && !path.includes('%')) return path;
   const decodedDots = path.replace(/%2e/gi, '.');
   if (!/(^|\/)\.\.?(\/|$)/.test(decodedDots)) return path;
   const out: string[] = [];

@@ -2,8 +2,9 @@
  * One exchange with one target over one leased connection, as an undici dispatch handler:
  * tracks the phase it is in (send, ttfb, body), the time of each phase, the send timeout
  * (the backend stops reading the request body) and the read timeout (no response headers),
- * and streams the response to its owner with backpressure. The per-chunk body silence is
- * undici's bodyTimeout; the overall budget belongs to the call, which aborts the attempt.
+ * and streams the response to its owner with backpressure. The body silence between chunks is
+ * timed here too (undici's bodyTimeout only ticks once a second, so `read: 300ms` would fire
+ * after about a second); the overall budget belongs to the call, which aborts the attempt.
  */
 import type { Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
@@ -59,6 +60,8 @@ export class Attempt {
   private mark = 0;
   private lastWritten = 0;
   private done = false;
+  /** The owner asked to pause the response (its client is slow): the body clock stops. */
+  private paused = false;
 
   constructor(
     readonly target: Target,
@@ -74,6 +77,7 @@ export class Attempt {
     if (this.reused) this.idleFor = round(performance.now() - slot.releasedAt);
     this.phase = 'send';
     this.mark = performance.now();
+    slot.exchanging = true;
     slot.client.dispatch(opts, this as unknown as Dispatcher.DispatchHandler);
   }
 
@@ -88,6 +92,10 @@ export class Attempt {
   }
 
   resume(): void {
+    if (this.paused && !this.done) {
+      this.paused = false;
+      this.arm(this.limits.read, this.fireTimeout);
+    }
     this.resumeFn?.();
   }
 
@@ -166,18 +174,26 @@ export class Attempt {
     this.status = statusCode;
     this.resumeFn = resume;
     this.discarding = !this.owner.onAttemptHeaders(this, statusCode, rawHeaders, statusText);
+    if (!this.done) this.arm(this.limits.read, this.fireTimeout);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     this.bytesReceived += chunk.length;
-    if (this.discarding) return true;
-    return this.owner.onAttemptData(chunk);
+    const more = this.discarding || this.owner.onAttemptData(chunk);
+    // Silence while the client is not reading is not the backend's: the clock runs only while we read.
+    if (more) this.timer?.refresh();
+    else {
+      this.paused = true;
+      this.disarm();
+    }
+    return more;
   }
 
   onComplete(): void {
     if (this.done) return;
     this.done = true;
+    if (this.slot) this.slot.exchanging = false;
     this.disarm();
     this.timings.body = this.lap();
     if (this.slot) this.slot.uses++;
@@ -187,6 +203,7 @@ export class Attempt {
   onError(err: Error): void {
     if (this.done) return;
     this.done = true;
+    if (this.slot) this.slot.exchanging = false;
     this.disarm();
     this.timings[this.phase === 'pool' ? 'send' : this.phase] += this.lap();
     this.owner.onAttemptError(this, err as Error & { code?: string });

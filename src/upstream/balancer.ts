@@ -53,14 +53,22 @@ class LeastConnections<T extends Balanceable> implements Balancer<T> {
   readonly name = 'least-connections';
   private rr = 0;
   pick(c: readonly T[]): T {
-    // Start at a rotating offset so ties do not always land on the first target.
-    const start = this.rr++ % c.length;
-    let best = c[start]!;
-    for (let i = 1; i < c.length; i++) {
-      const t = c[(start + i) % c.length]!;
-      if (t.inflight / t.weight < best.inflight / best.weight) best = t;
+    let min = Infinity;
+    let ties = 0;
+    for (const t of c) {
+      const load = t.inflight / t.weight;
+      if (load < min) {
+        min = load;
+        ties = 1;
+      } else if (load === min) {
+        ties++;
+      }
     }
-    return best;
+    // Take the tied targets in turn: a rotating start offset would favour the target after a busy one.
+    let k = this.rr % ties;
+    this.rr = (this.rr + 1) % 0x7fffffff;
+    for (const t of c) if (t.inflight / t.weight === min && k-- === 0) return t;
+    return c[0]!;
   }
 }
 

@@ -111,11 +111,28 @@ export function openConnection(target: Target, opts: ConnectOptions, cb: Connect
   });
 }
 
+/** Probe answers are kept a while: a backend that keeps closing is probed once, not per request. */
+const PROBE_TTL_MS = 30_000;
+const probeCache = new Map<string, { speaksTls: boolean; at: number }>();
+
 /**
  * Does the peer answer a TLS ClientHello? Asked once a plain-HTTP exchange failed with no
  * response bytes, to tell a TLS port behind an http:// URL from a backend that closed.
+ * A peer that stays silent for `timeout` is taken as not TLS (a TLS server answers at once).
  */
 export function probeSpeaksTls(target: Target, timeout: number, lookup?: LookupFn): Promise<boolean> {
+  const key = `${target.hostname}:${target.port}`;
+  const hit = probeCache.get(key);
+  const now = performance.now();
+  if (hit && now - hit.at < PROBE_TTL_MS) return Promise.resolve(hit.speaksTls);
+  return probeOnce(target, timeout, lookup).then((speaksTls) => {
+    if (probeCache.size > 10_000) probeCache.clear();
+    probeCache.set(key, { speaksTls, at: performance.now() });
+    return speaksTls;
+  });
+}
+
+function probeOnce(target: Target, timeout: number, lookup?: LookupFn): Promise<boolean> {
   return new Promise((resolve) => {
     openConnection({ ...target, tls: true }, { timeout, lookup, tls: { rejectUnauthorized: false } }, (failure, socket) => {
       socket?.destroy();

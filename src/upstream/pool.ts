@@ -36,6 +36,8 @@ export class Slot {
   uses = 0;
   /** When the slot was last released (performance.now()). */
   releasedAt = 0;
+  /** An attempt has dispatched on this slot and not settled yet. */
+  exchanging = false;
 
   constructor(
     readonly pool: TargetPool,
@@ -86,6 +88,12 @@ export class Slot {
     if (s && !s.destroyed) {
       // Never synchronously: undici's resume() is not re-entrant, a sync answer would strand the request.
       process.nextTick(cb, null, s);
+      return;
+    }
+    if (!this.exchanging) {
+      // undici keeps a request aborted by the gateway (timeout, client gone) in its queue and
+      // reconnects for it before dropping it: never open a connection that no exchange asked for.
+      process.nextTick(cb, Object.assign(new Error('no exchange is waiting for a connection'), { code: 'CAUSEWAY_NO_EXCHANGE' }), null);
       return;
     }
     openConnection(this.pool.target, this.pool.options.connect, (failure, socket) => {
@@ -233,9 +241,14 @@ export class TargetPool {
     this.queue.length = 0;
     this.queueHead = 0;
     await Promise.all(this.slots.map((s) => s.client.close().catch(() => undefined)));
+    // A connection opened by connect() but never handed to undici is not undici's to close.
+    for (const s of this.slots) s.dropConnection();
   }
 
   destroy(): void {
-    for (const s of this.slots) void s.client.destroy().catch(() => undefined);
+    for (const s of this.slots) {
+      void s.client.destroy().catch(() => undefined);
+      s.dropConnection();
+    }
   }
 }

@@ -1,4 +1,5 @@
 /** An upstream at run time: its targets with their pools and live counters, and its balancer. */
+import { readFileSync } from 'node:fs';
 import type { UpstreamConfig } from '../config/schema.js';
 import { createBalancer, type Balancer } from './balancer.js';
 import type { LookupFn } from './connector.js';
@@ -36,6 +37,15 @@ export interface UpstreamStats {
   targets: Array<{ id: string; url: string; weight: number; inflight: number; ewmaMs: number; requests: number; failures: number; pool: PoolStats }>;
 }
 
+function readCa(upstream: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`upstreams.${upstream}.tls.ca: cannot read the CA file ${file} (${e.code ?? e.message})`);
+  }
+}
+
 export class Upstream {
   readonly targets: TargetState[];
   private readonly balancer: Balancer<TargetState>;
@@ -48,6 +58,8 @@ export class Upstream {
     lookup?: LookupFn,
   ) {
     const connectTimeout = config.timeouts.connect ?? DEFAULT_TIMEOUTS.connect;
+    // `tls.ca` names a PEM file: read it once here, never per connection (and never pass the path as PEM).
+    const tls = { ...config.tls, ca: config.tls.ca === undefined ? undefined : readCa(name, config.tls.ca) };
     this.targets = config.targets.map((t) => {
       const target = parseTarget(t.url, t.weight);
       const pool = new TargetPool(target, {
@@ -55,7 +67,7 @@ export class Upstream {
         maxQueue: config.pool.maxQueue,
         queueTimeout: config.pool.queueTimeout,
         idleTimeout: config.pool.idleTimeout,
-        connect: { timeout: connectTimeout, lookup, tls: config.tls },
+        connect: { timeout: connectTimeout, lookup, tls },
       });
       return new TargetState(target, pool);
     });

@@ -1,0 +1,187 @@
+/** The `causeway` command as a user runs it: a real child process, real files, real signals. */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const BIN = join(process.cwd(), 'dist/src/cli/main.js');
+
+function run(args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 20_000 });
+}
+
+function tmpFile(name: string, text: string): { file: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'causeway-cli-'));
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return { file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`port ${port} never opened`);
+}
+
+function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (code) => r(code))));
+}
+
+describe('causeway check', () => {
+  test('a valid config exits 0 and says so', () => {
+    const r = run(['check', '-c', 'examples/causeway.yaml']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /valid — 1 upstreams, 2 routes/);
+  });
+
+  test('an invalid config exits 1 with file:line:col, path and a suggestion', () => {
+    const t = tmpFile('bad.yaml', 'upstreams:\n  a:\n    targets: [{ url: "http://127.0.0.1:9" }]\n    timeouts: { conect: 1s }\n');
+    try {
+      const r = run(['check', '-c', t.file]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, new RegExp(`${t.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:17 upstreams\\.a\\.timeouts\\.conect: unknown key "conect" — did you mean "connect"\\?`));
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  test('--json prints machine-readable problems and lint findings', () => {
+    const t = tmpFile('lint.yaml', 'upstreams:\n  a:\n    targets: [{ url: "https://127.0.0.1:80" }]\n    timeouts: { read: 40s, total: 30s }\nroutes:\n  - { name: r, match: { path: /x }, upstream: a }\n');
+    try {
+      const r = run(['check', '-c', t.file, '--json']);
+      assert.equal(r.status, 0, 'warnings do not fail the check');
+      const out = JSON.parse(r.stdout);
+      assert.equal(out.valid, true);
+      const paths = out.findings.map((f: { path: string }) => f.path);
+      assert.ok(paths.includes('upstreams.a.targets[0].url'), 'https on port 80 is flagged');
+      assert.ok(paths.includes('upstreams.a.timeouts.read'), 'read >= total is flagged');
+      for (const f of out.findings) assert.ok(f.fix.length > 0);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  test('a missing file is an error naming the file', () => {
+    const r = run(['check', '-c', '/nonexistent/causeway.yaml', '--json']);
+    assert.equal(r.status, 1);
+    assert.match(JSON.parse(r.stdout).problems[0].message, /cannot read the config file \(ENOENT\)/);
+  });
+});
+
+describe('causeway CLI basics', () => {
+  test('--help lists the commands; an unknown command exits 2 with usage', () => {
+    const help = run(['--help']);
+    assert.equal(help.status, 0);
+    for (const c of ['start', 'check', 'demo']) assert.match(help.stdout, new RegExp(`causeway ${c}`));
+    for (const c of ['start', 'check', 'demo']) assert.equal(run([c, '--help']).status, 0);
+    const bad = run(['frobnicate']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /unknown command "frobnicate"/);
+  });
+});
+
+describe('causeway start', () => {
+  test('serves, and on SIGTERM lets the in-flight request finish before exiting 0', async () => {
+    const backend = http.createServer((_req, res) => setTimeout(() => res.end('slow but fine'), 600));
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+    const bport = (backend.address() as net.AddressInfo).port;
+    const port = await freePort();
+    const t = tmpFile('c.yaml', `listen: { host: 127.0.0.1, port: ${port} }\nlog: { level: silent, access: false }\nupstreams:\n  b: { targets: [{ url: "http://127.0.0.1:${bport}" }] }\nroutes:\n  - { name: all, match: { path: /* }, upstream: b }\n`);
+    const child = spawn(process.execPath, [BIN, 'start', '-c', t.file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await waitForPort(port, child);
+      const inflight = get(`http://127.0.0.1:${port}/x`);
+      await new Promise((r) => setTimeout(r, 150));
+      child.kill('SIGTERM');
+      const res = await inflight;
+      assert.equal(res.status, 200);
+      assert.equal(res.body, 'slow but fine');
+      assert.equal(await exited(child), 0);
+    } finally {
+      child.kill('SIGKILL');
+      backend.close();
+      t.cleanup();
+    }
+  });
+});
+
+describe('causeway demo (what npm start runs)', () => {
+  test('every demo route answers as the banner says', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [BIN, 'demo', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    try {
+      await waitForPort(port, child);
+      const base = `http://127.0.0.1:${port}`;
+      const expect: Array<[string, number, string | null]> = [
+        ['/healthy/hello', 200, null],
+        ['/flaky/a', 200, null],
+        ['/flaky/b', 200, null],
+        ['/failover/hello', 200, null],
+        ['/slow/hello', 504, 'UPSTREAM_RESPONSE_TIMEOUT'],
+        ['/budget/hello', 504, 'GATEWAY_TIMEOUT'],
+        ['/down/hello', 502, 'UPSTREAM_CONNECTION_REFUSED'],
+        ['/closing/hello', 502, 'UPSTREAM_CONNECTION_CLOSED'],
+        ['/reset/hello', 502, 'UPSTREAM_CONNECTION_RESET'],
+        ['/malformed/hello', 502, 'UPSTREAM_INVALID_RESPONSE'],
+        ['/mismatch/hello', 502, 'UPSTREAM_PROTOCOL_MISMATCH'],
+        ['/nowhere', 404, 'ROUTE_NOT_FOUND'],
+      ];
+      for (const [path, status, code] of expect) {
+        const r = await get(base + path);
+        assert.equal(r.status, status, `${path}: ${r.body}`);
+        assert.equal(r.headers['x-causeway-error'] ?? null, code, path);
+        if (code) {
+          const body = JSON.parse(r.body);
+          assert.equal(body.error.code, code);
+          assert.ok(body.error.hint.length > 20, `${path} carries a hint in the demo`);
+        }
+      }
+      const [first, second] = await Promise.all([get(`${base}/busy/a`), new Promise((r) => setTimeout(r, 50)).then(() => get(`${base}/busy/b`))]);
+      assert.equal(first.status, 200, 'the first /busy call holds the only connection for the 3 s the backend takes');
+      assert.equal(second.headers['x-causeway-error'], 'UPSTREAM_POOL_EXHAUSTED');
+      for (const [path] of expect) assert.ok(out.includes(path.split('/').slice(0, 2).join('/')), `banner mentions ${path}`);
+    } finally {
+      child.kill('SIGTERM');
+      await exited(child);
+    }
+  });
+});
