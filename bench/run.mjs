@@ -56,7 +56,7 @@ async function waitPort(port, ms = 10_000) {
 }
 function stop(child) {
   return new Promise((r) => {
-    if (child.exitCode !== null) return r();
+    if (child.exitCode !== null || child.signalCode !== null) return r();
     child.once('exit', r);
     child.kill('SIGTERM');
     setTimeout(() => child.kill('SIGKILL'), 5000).unref();

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { AccessLog, SinkList, createLogger } from './observe/access-log.js';
 import type { CallSink } from './observe/call-record.js';
+import { EventLog } from './observe/events.js';
 import { buildRuntime, type CallEnv, type Runtime } from './proxy/runtime.js';
 import { createFrontend, type Frontend } from './proxy/server.js';
 import type { LookupFn } from './upstream/connector.js';
@@ -23,6 +24,8 @@ export interface GatewayOptions {
 export class Gateway {
   readonly logger: Logger;
   readonly sinks = new SinkList();
+  /** State changes (ejections, health, breakers, reloads), readable at run time. */
+  readonly events: EventLog;
   private readonly accessLog: AccessLog | null;
   private readonly frontend: Frontend;
   private runtime: Runtime;
@@ -34,6 +37,7 @@ export class Gateway {
     options: GatewayOptions = {},
   ) {
     this.logger = options.logger ?? createLogger({ level: config.log.level, file: config.log.file });
+    this.events = new EventLog(this.logger);
     this.accessLog = config.log.access ? new AccessLog(config.log.file) : null;
     if (this.accessLog) this.sinks.add(this.accessLog);
     for (const s of options.sinks ?? []) this.sinks.add(s);
