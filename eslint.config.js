@@ -14,4 +14,11 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    // The dashboard runs in the browser.
+    files: ['web/**/*.ts'],
+    languageOptions: {
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', fetch: 'readonly', sessionStorage: 'readonly', HTMLElement: 'readonly', HTMLInputElement: 'readonly', HTMLFormElement: 'readonly', HTMLTableElement: 'readonly', HTMLButtonElement: 'readonly', Node: 'readonly', Event: 'readonly', URLSearchParams: 'readonly', RequestInit: 'readonly' },
+    },
+  },
 );

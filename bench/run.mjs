@@ -1,145 +1,193 @@
 #!/usr/bin/env node
-// `npm run bench`: the same small-GET workload, one system after another in one run, against
-// the backend directly, the bare undici dispatch proxy (the floor) and Causeway with its default
-// pipeline. wrk runs pinned to CPU 0, the proxy and the backend to CPU 1. Prints req/s, p50, p99
-// and ratios; writes bench/results/latest.json. Options: --duration 10 --connections 50 --only causeway,floor
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import net from 'node:net';
+// `npm run bench`: the same small-GET workload against every system, side by side in one run:
+// the backend directly, the bare undici dispatch proxy (the floor), Causeway with its default
+// pipeline, nginx, HAProxy and the Node peers (fast-gateway, @fastify/http-proxy, http-proxy).
+// wrk runs pinned to CPU 0, the proxies and the backend to CPU 1. The machine is shared and noisy,
+// so the systems are INTERLEAVED: every round measures each system once (in a rotated order), and
+// the report gives the median over the rounds. Prints req/s, p50, p99 and the ratios to nginx and
+// to the floor; writes bench/results/latest.json.
+//
+//   npm run bench -- [--duration 5] [--rounds 3] [--warmup 1] [--prewarm 5] [--connections 50] [--only causeway,floor,nginx]
+//   npm run bench -- --resilience [...]        (bench/resilience.mjs)
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  causewayAccepts, causewayMain, cleanup, firstLine, freePort, haproxyConfig, hasHaproxy, hasNginx, haveWrk, here, median, nginxConfig,
+  onCleanup, parseArgs, pinned, start, waitPort, wrk,
+} from './lib.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..');
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
-const duration = Number(args.duration ?? 10);
+const args = parseArgs();
+if (args.resilience) {
+  // Delegate: `npm run bench -- --resilience` is bench/resilience.mjs with the other flags.
+  const r = spawnSync(process.execPath, [join(here, 'resilience.mjs'), ...process.argv.slice(2).filter((a) => a !== '--resilience')], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+const duration = Number(args.duration ?? 5);
+const rounds = Number(args.rounds ?? 3);
+const warmup = Number(args.warmup ?? 1);
+const prewarm = Number(args.prewarm ?? 5); // once per system at start: JIT and pools
 const connections = Number(args.connections ?? 50);
-const only = args.only ? new Set(args.only.split(',')) : null;
-const pin = cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-const onCpu = (cpu, cmd, argv) => (pin ? ['taskset', ['-c', String(cpu), cmd, ...argv]] : [cmd, argv]);
+const only = typeof args.only === 'string' ? new Set(args.only.split(',')) : null;
+const want = (n) => !only || only.has(n);
 
-if (spawnSync('wrk', ['--version']).error) {
+if (!haveWrk()) {
   console.error('bench: wrk is not installed (apt-get install wrk)');
   process.exit(1);
 }
 
-const children = [];
-function start(cpu, cmd, argv, opts = {}) {
-  const [c, a] = onCpu(cpu, cmd, argv);
-  const child = spawn(c, a, { stdio: ['ignore', 'pipe', 'inherit'], ...opts });
-  children.push(child);
-  return child;
-}
-function firstLine(child) {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(buf.slice(0, nl).trim());
-    });
-    child.once('exit', (code) => reject(new Error(`exited with ${code} before printing its port`)));
-  });
-}
-async function waitPort(port, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} did not open`);
-}
-function stop(child) {
-  return new Promise((r) => {
-    if (child.exitCode !== null || child.signalCode !== null) return r();
-    child.once('exit', r);
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-  });
-}
-function freePort() {
-  return new Promise((r) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => r(p));
-    });
-  });
-}
-
-const toMs = (v) => {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(v);
-  return m ? Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1) : NaN;
-};
-function wrk(port, seconds) {
-  const [c, a] = onCpu(0, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/bench`]);
-  const r = spawnSync(c, a, { encoding: 'utf8' });
-  const out = r.stdout;
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const p50 = toMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '');
-  const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '');
-  const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors:.*?timeout (\d+)/.exec(out)?.[1] ?? 0);
-  return { rps, p50, p99, errors };
+const PEERS = ['fast-gateway', 'fastify-http-proxy', 'http-proxy'];
+const PEER_PACKAGES = ['fast-gateway', 'fastify', '@fastify/http-proxy', 'http-proxy'];
+/** The Node peers live in bench/package.json, installed on demand (never in the root package). */
+function ensurePeers() {
+  if (PEER_PACKAGES.every((p) => existsSync(join(here, 'node_modules', p, 'package.json')))) return true;
+  console.error('bench: installing the Node peers (npm install --prefix bench) …');
+  const r = spawnSync('npm', ['install', '--prefix', here, '--no-audit', '--no-fund'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) console.error('bench: could not install the peers; skipping them');
+  return r.status === 0;
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'causeway-bench-'));
-const results = [];
-try {
-  const backend = start(1, process.execPath, [join(here, 'backend.mjs')]);
-  const backendPort = Number(await firstLine(backend));
-  const upstream = `http://127.0.0.1:${backendPort}`;
+onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
 
-  const systems = [
-    { name: 'direct', note: 'the backend itself, no proxy', port: async () => backendPort },
-    {
-      name: 'floor',
-      note: 'bare undici dispatch proxy (bench/floor.mjs)',
-      port: async () => {
-        const c = start(1, process.execPath, [join(here, 'floor.mjs'), upstream]);
-        return { port: Number(await firstLine(c)), child: c };
-      },
-    },
-    {
-      name: 'causeway',
-      note: 'default pipeline: access log to a file',
-      port: async () => {
-        const port = await freePort();
-        const cfg = join(tmp, 'causeway.yaml');
-        writeFileSync(cfg, `listen: { host: 127.0.0.1, port: ${port} }\nlog: { file: ${join(tmp, 'access.log')} }\nupstreams:\n  b: { targets: [{ url: "${upstream}" }] }\nroutes:\n  - { name: bench, match: { path: /* }, upstream: b }\n`);
-        const c = start(1, process.execPath, [join(root, 'dist/src/cli/main.js'), 'start', '-c', cfg]);
-        await waitPort(port);
-        return { port, child: c };
-      },
-    },
+/** Causeway's default pipeline, plus every observability key this build knows (feature-detected). */
+async function causewayConfig(port, upstream) {
+  const base = `listen: { host: 127.0.0.1, port: ${port} }\nlog: { file: ${join(tmp, 'causeway-access.log')} }\nupstreams:\n  b: { targets: [{ url: "${upstream}" }] }\nroutes:\n  - { name: bench, match: { path: /* }, upstream: b }\n`;
+  // Keys being added by others: each candidate is kept only when `causeway check` accepts it.
+  const adminPort = await freePort();
+  const candidates = [
+    ['admin', `admin: { host: 127.0.0.1, port: ${adminPort} }\n`],
+    ['storage', `storage: { path: ${join(tmp, 'causeway.db')} }\n`],
+    ['metrics', `metrics: { enabled: true }\n`],
   ];
+  let yaml = base;
+  const enabled = [];
+  for (const [name, frag] of candidates) {
+    if (causewayAccepts(tmp, yaml + frag)) {
+      yaml += frag;
+      enabled.push(name);
+    }
+  }
+  return { yaml, enabled };
+}
 
-  for (const sys of systems) {
-    if (only && !only.has(sys.name)) continue;
-    const started = await sys.port();
-    const port = typeof started === 'number' ? started : started.port;
-    wrk(port, 2); // warm-up: JIT and connection pools
-    const r = wrk(port, duration);
-    results.push({ system: sys.name, note: sys.note, ...r });
-    console.error(`${sys.name.padEnd(10)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`);
-    if (typeof started !== 'number') await stop(started.child);
+const systems = [];
+const note = {};
+let backendPort;
+const results = { rounds: [], systems: {} };
+try {
+  const backend = start(process.execPath, [join(here, 'backend.mjs')], { cpu: 1 });
+  backendPort = Number(await firstLine(backend));
+  const upstream = `http://127.0.0.1:${backendPort}`;
+  const node = (script) => async () => {
+    const c = start(process.execPath, [script, upstream], { cpu: 1 });
+    return Number(await firstLine(c));
+  };
+
+  if (want('direct')) systems.push({ name: 'direct', note: 'the Node backend itself, no proxy', start: async () => backendPort });
+  if (want('floor')) systems.push({ name: 'floor', note: 'bare undici dispatch proxy on node:http (bench/floor.mjs)', start: node(join(here, 'floor.mjs')) });
+  if (want('causeway')) {
+    systems.push({
+      name: 'causeway',
+      start: async () => {
+        const port = await freePort();
+        const { yaml, enabled } = await causewayConfig(port, upstream);
+        note.causeway = `default pipeline: access log to a file${enabled.length ? `; config keys on: ${enabled.join(', ')}` : ''}`;
+        writeFileSync(join(tmp, 'causeway.yaml'), yaml);
+        start(process.execPath, [causewayMain, 'start', '-c', join(tmp, 'causeway.yaml')], { cpu: 1 });
+        await waitPort(port);
+        return port;
+      },
+    });
+  }
+  for (const [name, workers] of [['nginx', 1]]) {
+    if (!want(name)) continue;
+    if (!hasNginx()) {
+      console.error(`bench: nginx is not installed — skipped (apt-get install nginx)`);
+      continue;
+    }
+    systems.push({
+      name,
+      note: `nginx, worker_processes ${workers}, upstream keepalive 128, HTTP/1.1, access log buffered`,
+      start: async () => {
+        const port = await freePort();
+        const { cmd, argv } = nginxConfig(tmp, { port, servers: [`127.0.0.1:${backendPort}`], workers });
+        start(cmd, argv, { cpu: 1, nofile: 65536 });
+        await waitPort(port);
+        return port;
+      },
+    });
+  }
+  if (want('haproxy')) {
+    if (!hasHaproxy()) console.error('bench: haproxy is not installed — skipped (apt-get install haproxy)');
+    else
+      systems.push({
+        name: 'haproxy',
+        note: 'HAProxy, nbthread 1, http-reuse safe, keep-alive both sides, no logging',
+        start: async () => {
+          const port = await freePort();
+          const { cmd, argv } = haproxyConfig(tmp, { port, servers: [`127.0.0.1:${backendPort}`] });
+          start(cmd, argv, { cpu: 1, nofile: 65536 });
+          await waitPort(port);
+          return port;
+        },
+      });
+  }
+  if (PEERS.some(want) && ensurePeers()) {
+    const notes = { 'fast-gateway': 'fast-gateway 5 (restana + fast-proxy-lite), defaults', 'fastify-http-proxy': 'fastify 5 + @fastify/http-proxy (undici), logger off', 'http-proxy': 'http-proxy on node:http, keep-alive agent' };
+    for (const p of PEERS) if (want(p)) systems.push({ name: p, note: notes[p], start: node(join(here, 'peers', `${p}.mjs`)) });
+  }
+
+  // Start everything once (idle systems cost nothing), then warm each up.
+  for (const s of systems) {
+    s.port = await s.start();
+    s.note ??= note[s.name];
+    await wrk(s.port, prewarm, connections);
+  }
+  for (let r = 0; r < rounds; r++) {
+    const order = systems.map((_, i) => systems[(i + r) % systems.length]); // rotate: no system always first
+    for (const s of order) {
+      if (warmup > 0) await wrk(s.port, warmup, connections); // refill pools that idled out while others ran
+      const m = await wrk(s.port, duration, connections);
+      (results.systems[s.name] ??= []).push(m);
+      results.rounds.push({ round: r + 1, system: s.name, ...m });
+      console.error(`round ${r + 1}/${rounds}  ${s.name.padEnd(19)} ${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50.toFixed(2).padStart(6)} ms  p99 ${m.p99.toFixed(2).padStart(6)} ms${m.non2xx + m.socketErrors ? `  errors ${m.non2xx + m.socketErrors}` : ''}`);
+    }
   }
 } finally {
-  await Promise.all(children.map(stop));
-  rmSync(tmp, { recursive: true, force: true });
+  await cleanup();
 }
 
-const base = (n) => results.find((r) => r.system === n)?.rps;
-const floor = base('floor');
-const direct = base('direct');
-console.log(`\nsmall GET, ${connections} connections, ${duration}s each, wrk on CPU 0, proxy+backend on CPU 1${pin ? '' : ' (not pinned: taskset unavailable)'}\n`);
-console.log('| system | req/s | p50 ms | p99 ms | vs direct | vs floor |');
-console.log('|---|---:|---:|---:|---:|---:|');
-for (const r of results) {
-  console.log(`| ${r.system} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${direct ? (r.rps / direct).toFixed(2) : '-'} | ${floor ? (r.rps / floor).toFixed(2) : '-'} |`);
+const summary = systems
+  .filter((s) => results.systems[s.name])
+  .map((s) => {
+    const ms = results.systems[s.name];
+    return {
+      system: s.name,
+      note: s.note,
+      rps: median(ms.map((m) => m.rps)),
+      p50: median(ms.map((m) => m.p50)),
+      p99: median(ms.map((m) => m.p99)),
+      errors: ms.reduce((a, m) => a + m.non2xx + m.socketErrors, 0),
+      rpsEachRound: ms.map((m) => Math.round(m.rps)),
+    };
+  });
+const rpsOf = (n) => summary.find((r) => r.system === n)?.rps;
+const nginx = rpsOf('nginx');
+const floor = rpsOf('floor');
+const ratio = (x, b) => (b ? (x / b).toFixed(2) : '-');
+console.log(`\nsmall GET (62-byte JSON), ${connections} connections, ${rounds} interleaved rounds × ${duration} s per system (+${warmup} s warm-up), median of rounds; wrk on CPU 0, proxy + backend on CPU 1${pinned ? '' : ' (NOT pinned: taskset unavailable)'}\n`);
+console.log('| system | req/s (median) | p50 ms | p99 ms | vs nginx | vs floor | req/s each round | errors |');
+console.log('|---|---:|---:|---:|---:|---:|---|---:|');
+for (const r of summary) {
+  console.log(`| ${r.system} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${ratio(r.rps, nginx)} | ${ratio(r.rps, floor)} | ${r.rpsEachRound.join(' / ')} | ${r.errors} |`);
 }
+console.log('\nsystems:');
+for (const r of summary) console.log(`- ${r.system}: ${r.note}`);
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'latest.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, duration, connections, pinned: pin, results }, null, 2) + '\n');
+writeFileSync(
+  join(here, 'results', 'latest.json'),
+  JSON.stringify({ date: new Date().toISOString(), node: process.version, duration, rounds, warmup, connections, pinned, summary, rounds_detail: results.rounds }, null, 2) + '\n',
+);
+console.log('\nwritten: bench/results/latest.json');

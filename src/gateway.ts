@@ -4,14 +4,22 @@
  * tests start in-process.
  */
 import type { AddressInfo } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { AccessLog, SinkList, createLogger } from './observe/access-log.js';
 import type { CallSink } from './observe/call-record.js';
+import { AlertEngine } from './alerts/engine.js';
 import { EventLog } from './observe/events.js';
-import { buildRuntime, type CallEnv, type Runtime } from './proxy/runtime.js';
+import { Metrics } from './observe/metrics.js';
+import { OtlpExporter } from './observe/otlp.js';
+import { openCallStore, type SqliteCallStore } from './observe/store.js';
+import { buildRuntime, type CallEnv, type RouteRuntime, type Runtime, type RuntimeShared } from './proxy/runtime.js';
 import { createFrontend, type Frontend } from './proxy/server.js';
 import type { LookupFn } from './upstream/connector.js';
+import { addressMatcher } from './config/cidr.js';
+import { Policies } from './policies/index.js';
+import type { Upstream } from './upstream/upstream.js';
 
 export interface GatewayOptions {
   /** Replaces the system resolver (tests inject failures; never the machine's DNS). */
@@ -21,37 +29,82 @@ export interface GatewayOptions {
   sinks?: CallSink[];
 }
 
+/** What a reload changed, by upstream name; `restartRequired` lists sections only a restart applies. */
+export interface ReloadSummary {
+  routes: number;
+  kept: string[];
+  changed: string[];
+  added: string[];
+  removed: string[];
+  restartRequired: string[];
+}
+
+/** Sections bound to open sockets and the process: a reload reports them instead of applying them. */
+const RESTART_SECTIONS = ['listen', 'admin', 'server', 'log', 'storage', 'tracing', 'alerts', 'redis'] as const;
+
 export class Gateway {
   readonly logger: Logger;
   readonly sinks = new SinkList();
   /** State changes (ejections, health, breakers, reloads), readable at run time. */
   readonly events: EventLog;
+  /** The call log (explain, stats, advisors, alerts); null when `storage.enabled` is false. */
+  readonly store: SqliteCallStore | null;
+  /** Prometheus metrics: `await gateway.metrics.render()`. */
+  readonly metrics: Metrics;
+  /** Alert rules and their states: `gateway.alerts.list()`. */
+  readonly alerts: AlertEngine;
+  private readonly tracer: OtlpExporter | null;
   private readonly accessLog: AccessLog | null;
   private readonly frontend: Frontend;
   private runtime: Runtime;
+  private current: Config;
+  private readonly env: CallEnv;
+  private readonly lookup: LookupFn | undefined;
   private readonly inflight = new Set<unknown>();
+  /** Shared by every runtime this gateway builds (reloads keep stale copies and the event log). */
+  private readonly shared: RuntimeShared;
+  /** Upstreams replaced by a reload, closing once their in-flight calls finish. */
+  private readonly retiring = new Set<Promise<void>>();
   private stopping = false;
+  /** Consumers, credentials, rate limits, the response cache (src/policies/). */
+  readonly policies: Policies;
 
-  constructor(
-    readonly config: Config,
-    options: GatewayOptions = {},
-  ) {
+  constructor(config: Config, options: GatewayOptions = {}) {
+    this.current = config;
+    this.lookup = options.lookup;
     this.logger = options.logger ?? createLogger({ level: config.log.level, file: config.log.file });
     this.events = new EventLog(this.logger);
+    this.shared = { events: this.events };
     this.accessLog = config.log.access ? new AccessLog(config.log.file) : null;
     if (this.accessLog) this.sinks.add(this.accessLog);
     for (const s of options.sinks ?? []) this.sinks.add(s);
-    this.runtime = buildRuntime(config, options.lookup);
-    const trusted = new Set(config.server.trustedProxies);
-    const env: CallEnv = {
+    const st = config.storage;
+    this.store = st.enabled ? openCallStore({ path: st.path, maxAgeMs: st.retention.maxAge, maxRows: st.retention.maxRows }) : null;
+    if (this.store) this.sinks.add(this.store);
+    this.metrics = new Metrics({ upstreams: () => this.runtime.upstreams, events: this.events });
+    this.sinks.add(this.metrics);
+    const otlp = config.tracing.otlp;
+    this.tracer = otlp ? new OtlpExporter({ endpoint: otlp.endpoint, headers: otlp.headers, serviceName: otlp.serviceName }) : null;
+    if (this.tracer) this.sinks.add(this.tracer);
+    if (config.alerts.length && !this.store) this.logger.warn({ kind: 'lifecycle' }, 'alerts are configured but storage.enabled is false: alerts read the call log, so none will fire');
+    this.alerts = new AlertEngine(config.alerts, this.store, { events: this.events });
+    this.runtime = buildRuntime(config, options.lookup, undefined, this.shared);
+    const isTrusted = addressMatcher(config.server.trustedProxies);
+    const env: CallEnv = (this.env = {
       expose: config.errors.expose,
       sink: this.sinks,
       lookup: options.lookup,
-      isTrustedPeer: (a) => a !== undefined && trusted.size > 0 && (trusted.has(a) || trusted.has(a.replace(/^::ffff:/, ''))),
+      isTrustedPeer: isTrusted,
       inflight: this.inflight,
       draining: () => this.stopping,
-    };
-    this.frontend = createFrontend(config, this.runtime, env);
+    });
+    this.policies = new Policies(() => this.current, this.events);
+    this.frontend = createFrontend(config, this.runtime, env, this.policies);
+  }
+
+  /** The config in force (a reload replaces it). */
+  get config(): Config {
+    return this.current;
   }
 
   get server() {
@@ -62,6 +115,11 @@ export class Gateway {
     return this.runtime.upstreams;
   }
 
+  /** The compiled routes in force, in config order. */
+  get routes(): readonly RouteRuntime[] {
+    return this.runtime.routes;
+  }
+
   /** Starts listening; resolves with the bound address (port 0 picks a free one). */
   listen(port = this.config.listen.port, host = this.config.listen.host): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
@@ -69,11 +127,65 @@ export class Gateway {
       this.server.once('error', onError);
       this.server.listen(port, host, () => {
         this.server.removeListener('error', onError);
+        for (const u of this.runtime.upstreams.values()) u.start();
+        this.alerts.start();
         const addr = this.server.address() as AddressInfo;
         this.logger.info({ kind: 'lifecycle', address: `${addr.address}:${addr.port}`, routes: this.runtime.routes.length }, 'gateway listening');
         resolve(addr);
       });
     });
+  }
+
+  /**
+   * Applies a validated config to the running gateway: new calls use the new routes at once,
+   * calls in flight finish on what they started with. Upstreams whose config is unchanged keep
+   * their live objects (pools, counters, health); replaced and removed ones close after their
+   * in-flight calls end. Listener, server and log settings need a restart and are reported.
+   */
+  reload(next: Config): ReloadSummary {
+    const old = this.runtime.upstreams;
+    const summary: ReloadSummary = { routes: next.routes.length, kept: [], changed: [], added: [], removed: [], restartRequired: [] };
+    const runtime = buildRuntime(
+      next,
+      this.lookup,
+      (name, u) => {
+        const prev = old.get(name);
+        if (prev && isDeepStrictEqual(prev.config, u)) {
+          summary.kept.push(name);
+          return prev;
+        }
+        (prev ? summary.changed : summary.added).push(name);
+        return undefined;
+      },
+      this.shared,
+    );
+    for (const name of old.keys()) if (!runtime.upstreams.has(name)) summary.removed.push(name);
+    for (const key of RESTART_SECTIONS) if (!isDeepStrictEqual(this.current[key], next[key])) summary.restartRequired.push(key);
+    for (const name of [...summary.changed, ...summary.added]) runtime.upstreams.get(name)!.start();
+    this.env.expose = next.errors.expose;
+    this.runtime = runtime;
+    this.current = next;
+    this.frontend.setRuntime(runtime);
+    for (const name of [...summary.changed, ...summary.removed]) this.retire(old.get(name)!);
+    const list = (label: string, names: string[]) => (names.length ? [`${label} ${names.join(', ')}`] : []);
+    const parts = [...list('changed', summary.changed), ...list('added', summary.added), ...list('removed', summary.removed)];
+    this.events.publish({
+      type: 'config.reloaded',
+      reason: `${summary.routes} routes; upstreams ${parts.length ? parts.join('; ') : 'unchanged'}; ${summary.kept.length} kept with their pools` + (summary.restartRequired.length ? `; needs a restart to apply: ${summary.restartRequired.join(', ')}` : ''),
+      ...summary,
+    });
+    return summary;
+  }
+
+  /** Closes an upstream no route uses any more once its in-flight calls are done (bounded by shutdownTimeout). */
+  private retire(u: Upstream): void {
+    const deadline = Date.now() + this.current.server.shutdownTimeout;
+    const done = (async () => {
+      while (u.activeRequests > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      await u.close().catch((err: Error) => this.logger.warn({ kind: 'lifecycle', upstream: u.name, err: err.message }, 'closing a replaced upstream failed'));
+    })();
+    this.retiring.add(done);
+    void done.finally(() => this.retiring.delete(done));
   }
 
   get inflightCount(): number {
@@ -98,7 +210,14 @@ export class Gateway {
     this.server.closeAllConnections();
     await closed;
     await Promise.all([...this.runtime.upstreams.values()].map((u) => u.close()));
+    await Promise.all(this.retiring);
     await this.accessLog?.close();
+    await this.alerts.stop();
+    // Every finished call is in the call log before stop resolves (nothing lost on SIGTERM).
+    await this.store?.close();
+    await this.tracer?.close();
+    this.policies.close();
+    this.metrics.close();
     this.logger.info({ kind: 'lifecycle' }, 'gateway stopped');
     this.logger.flush();
   }

@@ -4,9 +4,11 @@ import { readFileSync } from 'node:fs';
 import { UsageError, type Command } from './args.js';
 import { check } from './commands/check.js';
 import { demo } from './commands/demo.js';
+import { doctor } from './commands/doctor.js';
+import { explain } from './commands/explain.js';
 import { start } from './commands/start.js';
 
-const COMMANDS: Command[] = [start, check, demo];
+const COMMANDS: Command[] = [start, check, doctor, explain, demo];
 
 const USAGE = `causeway — an API gateway that tells you exactly why your backend failed
 

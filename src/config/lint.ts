@@ -49,12 +49,25 @@ export function lintConfig(config: Config): Finding[] {
         message: `route ${r.name}: read (${formatDuration(t.read)}) is not below total (${formatDuration(t.total)}), so a slow backend ends as GATEWAY_TIMEOUT and no retry can happen`,
         fix: `Lower read below total, or raise total above ${formatDuration(t.read)}.`,
       });
-    } else if (retries.attempts > 1 && t.connect + t.read > t.total) {
+    } else if (retries.attempts > 1 && retries.attempts * (t.connect + t.read) + (retries.attempts - 1) * retries.backoff.max > t.total) {
+      // A try that times out costs connect + read; between tries waits up to backoff.max.
+      const perTry = t.connect + t.read;
+      const needed = retries.attempts * perTry + (retries.attempts - 1) * retries.backoff.max;
+      const fit = Math.max(1, Math.floor((t.total + retries.backoff.max) / (perTry + retries.backoff.max)));
       out.push({
         severity: 'info',
         path: `${base}.total`,
-        message: `route ${r.name}: one try may take connect + read = ${formatDuration(t.connect + t.read)}, more than total (${formatDuration(t.total)}); retries after a read timeout will not fit`,
-        fix: `For ${retries.attempts} attempts to fit, make total at least ${formatDuration(retries.attempts * (t.connect + t.read))} or lower read.`,
+        message: `route ${r.name}: ${retries.attempts} attempts × (connect + read = ${formatDuration(perTry)}) plus backoff need ${formatDuration(needed)}, more than total (${formatDuration(t.total)}); only ${fit} of ${retries.attempts} slow tries fit`,
+        fix: `Make total at least ${formatDuration(needed)}, or lower read (or connect) so ${retries.attempts} tries fit in ${formatDuration(t.total)}.`,
+      });
+    }
+    const client = r.clientTimeout ?? config.server.clientTimeout;
+    if (client !== undefined && t.total > client) {
+      out.push({
+        severity: 'warning',
+        path: r.clientTimeout !== undefined ? `routes[${i}].clientTimeout` : 'server.clientTimeout',
+        message: `route ${r.name}: total (${formatDuration(t.total)}) is longer than the client's own timeout (${formatDuration(client)}): the client gives up first and the gateway keeps working for nobody (timeouts must cascade)`,
+        fix: `Lower total below ${formatDuration(client)} (leave room for the network: about ${formatDuration(Math.floor(client * 0.9))}).`,
       });
     }
     if (t.connect > t.read) {

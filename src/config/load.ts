@@ -8,6 +8,7 @@ import { LineCounter, Scalar, parseDocument, isMap, isSeq, isScalar, isPair, vis
 import type { $ZodIssue } from 'zod/v4/core';
 import { configJsonSchema, configSchema, type Config } from './schema.js';
 import { didYouMean } from './suggest.js';
+import { isLoopback } from '../admin/auth.js';
 
 export type PathSegment = string | number;
 
@@ -181,10 +182,17 @@ function knownKeysAt(path: readonly PathSegment[]): string[] {
     if (!schema) break;
     schema = stepSchema(schema, seg);
   }
-  const props = schema && (schema['properties'] as Record<string, unknown> | undefined);
-  const keys = props ? Object.keys(props) : [];
+  const keys = schema ? propertyNames(schema) : [];
   keyIndex.set(cacheKey, keys);
   return keys;
+}
+
+/** Property names of an object schema, or of every shape of a union. */
+function propertyNames(schema: Record<string, unknown>): string[] {
+  const props = schema['properties'] as Record<string, unknown> | undefined;
+  if (props) return Object.keys(props);
+  const alts = (schema['anyOf'] ?? schema['oneOf']) as Record<string, unknown>[] | undefined;
+  return alts ? [...new Set(alts.flatMap(propertyNames))] : [];
 }
 
 function stepSchema(schema: Record<string, unknown>, seg: PathSegment): Record<string, unknown> | undefined {
@@ -207,6 +215,7 @@ type At = (offset: number | undefined) => { line: number; column: number };
 
 function describeIssue(issue: $ZodIssue, doc: Document, file: string, at: At): ConfigProblem[] {
   const path = issue.path as PathSegment[];
+  if (issue.code === 'invalid_union' && issue.errors.length) return describeUnion(issue.errors, path, doc, file, at);
   if (issue.code === 'unrecognized_keys') {
     const known = knownKeysAt(path);
     return issue.keys.map((key) => {
@@ -227,6 +236,27 @@ function describeIssue(issue: $ZodIssue, doc: Document, file: string, at: At): C
   return [{ file, ...at(node?.range?.[0]), path: formatPath(path), message }];
 }
 
+/**
+ * A value that must take one of several shapes (`fallback: { staleFor } | { response }`). A key
+ * no shape knows is reported with a suggestion from all of them; otherwise the problems of the
+ * shape that came closest (fewest problems) are reported.
+ */
+function describeUnion(branches: $ZodIssue[][], path: PathSegment[], doc: Document, file: string, at: At): ConfigProblem[] {
+  const known = branches.map((b) => b.filter((i) => i.code === 'unrecognized_keys' && i.path.length === 0));
+  const everywhere = known.every((k) => k.length > 0);
+  if (everywhere) {
+    const unknown = new Set(known.flatMap((k) => k.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys : []))));
+    const candidates = knownKeysAt(path);
+    return [...unknown].map((key) => {
+      const hint = didYouMean(key, candidates);
+      const message = `unknown key "${key}"${hint ? ` — did you mean "${hint}"?` : candidates.length ? ` (expected one of: ${candidates.join(', ')})` : ''}`;
+      return { file, ...at(locateKey(doc, path, key)?.range?.[0]), path: formatPath([...path, key]), message };
+    });
+  }
+  const best = branches.reduce((a, b) => (b.length < a.length ? b : a));
+  return best.flatMap((i) => describeIssue({ ...i, path: [...path, ...i.path] } as $ZodIssue, doc, file, at));
+}
+
 function lookupValue(doc: Document, path: readonly PathSegment[]): unknown {
   const node = locate(doc, path);
   return isScalar(node) ? node.value : undefined;
@@ -235,6 +265,12 @@ function lookupValue(doc: Document, path: readonly PathSegment[]): unknown {
 /** Checks that reach across the document: references and uniqueness. */
 function crossCheck(config: Config): { path: PathSegment[]; message: string }[] {
   const out: { path: PathSegment[]; message: string }[] = [];
+  if (config.admin && !config.admin.token && !isLoopback(config.admin.host)) {
+    out.push({
+      path: ['admin', 'host'],
+      message: `the admin API on ${config.admin.host} would be reachable from other machines without a token — set admin.token (e.g. token: \${CAUSEWAY_ADMIN_TOKEN}) or bind admin.host to 127.0.0.1`,
+    });
+  }
   const upstreamNames = Object.keys(config.upstreams);
   const seen = new Map<string, number>();
   config.routes.forEach((r, i) => {

@@ -3,21 +3,30 @@
  * numbers and defaults filled in) and the source of schema/causeway.schema.json for editors.
  */
 import { z } from 'zod';
+import { parseCidr } from './cidr.js';
 import { DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN, parseDuration, parsePercent, parseSize } from './units.js';
 
+/** The message for a value of the wrong type where a unit-bearing string is expected. */
+const unitHint = (what: string) => ({ error: (iss: { input?: unknown }) => (iss.input === undefined ? undefined : `expected ${what}`) });
+
 const duration = z
-  .string()
+  .string(unitHint('a duration with a unit, like 500ms, 2s or 1m (a bare number has no unit)'))
   .regex(new RegExp(DURATION_PATTERN), { message: 'expected a duration with a unit, like 500ms, 2s or 1m' })
   .transform((s) => parseDuration(s)!);
 const size = z
-  .string()
+  .string(unitHint('a size with a unit, like 512kb or 10mb (a bare number has no unit)'))
   .regex(new RegExp(SIZE_PATTERN, 'i'), { message: 'expected a size with a unit, like 512kb or 10mb' })
   .transform((s) => parseSize(s)!);
 const percent = z
-  .string()
+  .string(unitHint('a percentage, like 20% (a bare number has no %)'))
   .regex(new RegExp(PERCENT_PATTERN), { message: 'expected a percentage, like 20%' })
   .refine((s) => parsePercent(s) !== undefined, { message: 'a percentage must be between 0% and 100%' })
   .transform((s) => parsePercent(s)!);
+/** A growth percentage, which may exceed 100% ("200%"). */
+const percentOver = z
+  .string()
+  .regex(new RegExp(PERCENT_PATTERN), { message: 'expected a percentage, like 200%' })
+  .transform((s) => Number(s.slice(0, -1)) / 100);
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
 
@@ -75,6 +84,37 @@ const tls = z.strictObject({
 
 export const BALANCERS = ['round-robin', 'least-connections', 'p2c-ewma', 'weighted'] as const;
 
+const statusRange = z.union([z.number().int().min(100).max(599), z.string().regex(/^[1-5]\d\d-[1-5]\d\d$/, { message: 'expected a status like 200 or a range like 200-399' })]);
+
+const activeHealth = z.strictObject({
+  path: z.string().regex(/^\//, { message: 'a health-check path starts with /' }).default('/healthz'),
+  interval: duration.prefault('2s'),
+  timeout: duration.prefault('1s'),
+  healthyAfter: z.number().int().min(1).max(100).default(2).describe('Consecutive passing checks that bring a target back.'),
+  unhealthyAfter: z.number().int().min(1).max(100).default(3).describe('Consecutive failing checks that take a target out.'),
+  expectedStatuses: z.array(statusRange).default(['200-399']),
+});
+
+const passiveHealth = z.strictObject({
+  consecutiveFailures: z.number().int().min(1).max(1000).default(5).describe('Failures in a row (connect errors, resets, timeouts, 502/503/504) that eject a target.'),
+  ejectFor: duration.prefault('30s').describe('First ejection length; each repeat ejection lasts this times the number of ejections.'),
+  maxEjectFor: duration.prefault('5m').describe('Cap on one ejection.'),
+  maxEjectedPercent: percent.prefault('50%').describe('Never eject more than this share of the targets.'),
+});
+
+const healthCheck = z.strictObject({
+  active: activeHealth.optional(),
+  passive: passiveHealth.optional(),
+});
+
+const circuitBreaker = z.strictObject({
+  failureRate: percent.prefault('50%').describe('Open when this share of calls in the window failed.'),
+  minRequests: z.number().int().min(1).max(1_000_000).default(20).describe('No decision below this many calls in the window.'),
+  window: duration.prefault('10s'),
+  openFor: duration.prefault('15s').describe('How long to fail fast before letting probes through.'),
+  halfOpenRequests: z.number().int().min(1).max(1000).default(3).describe('Probe calls allowed while half-open; all must succeed to close.'),
+});
+
 const upstream = z.strictObject({
   targets: z.array(target).min(1, { message: 'an upstream needs at least one target' }),
   balance: z.enum(BALANCERS).default('round-robin'),
@@ -82,6 +122,8 @@ const upstream = z.strictObject({
   pool: pool.prefault({}),
   retries: retries.prefault({}),
   tls: tls.prefault({}),
+  healthCheck: healthCheck.optional(),
+  circuitBreaker: circuitBreaker.optional(),
 });
 
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'] as const;
@@ -90,6 +132,66 @@ const match = z.strictObject({
   path: z.string().regex(/^\//, { message: 'a path pattern starts with /' }),
   methods: z.array(z.enum(METHODS)).optional(),
   host: z.string().optional().describe('Host name, or *.domain for any subdomain.'),
+});
+
+
+// ── policies (routes[].auth, subscription, rateLimit, cache, faults; consumers; redis) ─────────
+// Kept together: src/policies/ reads exactly these. docs/policies.md documents each key.
+
+const consumer = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: 'a consumer name is letters, digits, ".", "_" or "-"' }),
+  keys: z.array(z.string().min(16, { message: 'an API key needs at least 16 characters' })).default([]).describe('API keys (X-API-Key header or ?api_key=); kept only as SHA-256 hashes.'),
+  hmac: z.array(z.strictObject({ id: z.string().min(1), secret: z.string().min(16, { message: 'an HMAC secret needs at least 16 characters' }) })).default([]),
+  subscriptions: z.array(z.string()).default([]).describe('Routes this consumer is subscribed to, approved by the config itself.'),
+});
+
+export const AUTH_METHODS = ['key', 'hmac'] as const;
+
+const rateLimit = z.strictObject({
+  requests: z.number().int().min(1).max(1e9),
+  per: duration,
+  by: z
+    .string()
+    .regex(/^(consumer|route|ip|header:[A-Za-z0-9!#$%&'*+.^_`|~-]+)$/, { message: 'expected consumer, route, ip or header:<name>' })
+    .default('consumer'),
+});
+
+const routeCache = z.strictObject({
+  ttl: duration.describe('Freshness when the response states none (RFC 9111 directives still win).'),
+});
+
+const faultPercent = z.number().min(0).max(100).default(100);
+const faults = z.strictObject({
+  delay: z.strictObject({ duration, percent: faultPercent }).optional(),
+  abort: z
+    .strictObject({ status: z.number().int().min(200).max(599).optional(), reset: z.literal(true).optional(), percent: faultPercent })
+    .refine((a) => (a.status === undefined) !== (a.reset === undefined), { message: 'an abort is either a status or reset: true' })
+    .optional(),
+  header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/).optional().describe('Inject only into requests carrying this header.'),
+});
+
+const routePolicies = {
+  auth: z.array(z.enum(AUTH_METHODS)).min(1).optional().describe('Credentials accepted; any one suffices.'),
+  subscription: z.enum(['required', 'none']).default('none'),
+  rateLimit: rateLimit.optional(),
+  cache: routeCache.optional(),
+  faults: faults.optional(),
+};
+
+const redis = z.strictObject({
+  url: z.string().regex(/^rediss?:\/\//, { message: 'expected a redis:// URL' }),
+  whenDown: z.enum(['fail-open', 'fail-closed']).default('fail-open').describe('fail-open: each gateway enforces the limit locally; fail-closed: refuse with 429.'),
+  timeout: duration.prefault('250ms').describe('Longest wait for one Redis command before it counts as down.'),
+});
+
+const cacheStore = z.strictObject({
+  maxSize: size.prefault('64mb').describe('Memory the response cache may use (LRU by bytes).'),
+  maxEntrySize: size.prefault('1mb'),
+});
+
+const authSettings = z.strictObject({
+  clockSkew: duration.prefault('5m').describe('How far an HMAC-signed request Date may be from the gateway clock.'),
+  nonceCache: z.number().int().min(1000).max(10_000_000).default(100_000).describe('HMAC nonces remembered for replay protection.'),
 });
 
 const route = z.strictObject({
@@ -102,6 +204,22 @@ const route = z.strictObject({
   // No defaults here: a key the route leaves out keeps the upstream's value.
   retries: z.strictObject({ attempts, on: z.array(retryOn), backoff, budget: percent }).partial().optional(),
   maxBodySize: size.optional(),
+  clientTimeout: duration.optional().describe('How long the callers of this route wait (their own timeout); check warns when total exceeds it.'),
+  fallback: z
+    .union([
+      z.strictObject({ staleFor: duration.describe('Serve the last good response of a GET this long after it was fetched, when the call fails.') }),
+      z.strictObject({
+        response: z.strictObject({
+          status: z.number().int().min(200).max(599).default(200),
+          headers: z.record(z.string(), z.string()).default({}),
+          json: z.unknown().optional(),
+          body: z.string().optional(),
+        }),
+      }),
+    ])
+    .optional()
+    .describe('What to answer when the upstream fails: a stale copy, or a static response.'),
+  ...routePolicies,
 });
 
 const server = z.strictObject({
@@ -111,7 +229,12 @@ const server = z.strictObject({
   maxHeaderSize: size.prefault('16kb'),
   maxBodySize: size.prefault('10mb'),
   shutdownTimeout: duration.prefault('30s').describe('How long SIGTERM waits for in-flight requests.'),
-  trustedProxies: z.array(z.string()).default([]).describe('Peers whose X-Forwarded-For is kept and appended to.'),
+  trustedProxies: z
+    .array(z.string().refine((v) => parseCidr(v) !== null, { message: 'expected an IP address or a CIDR range like 10.0.0.0/8' }))
+    .default([])
+    .describe('Peers (addresses or CIDR ranges) whose X-Forwarded-For is kept and appended to.'),
+  maxUrlLength: size.prefault('8kb').describe('Longest request target (path and query) accepted; longer is 414.'),
+  clientTimeout: duration.optional().describe('How long callers wait (their own timeout), for routes without their own; check warns when total exceeds it.'),
 });
 
 const admin = z.strictObject({
@@ -130,6 +253,71 @@ const log = z.strictObject({
   file: z.string().optional().describe('Access log file; standard output when absent.'),
 });
 
+const storage = z.strictObject({
+  enabled: z.boolean().default(true).describe('Keep the call log (explain, stats, advisors and alerts read it).'),
+  path: z.string().min(1).default('./data/causeway.db').describe('SQLite file of the call log; :memory: keeps it in memory only.'),
+  retention: z
+    .strictObject({
+      maxAge: duration.prefault('7d').describe('Calls older than this are pruned.'),
+      maxRows: z.number().int().min(1000).max(100_000_000).default(1_000_000).describe('At most this many calls are kept; the oldest go first.'),
+    })
+    .prefault({}),
+});
+
+const tracing = z.strictObject({
+  otlp: z
+    .strictObject({
+      endpoint: z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL (OTLP/HTTP JSON, e.g. http://127.0.0.1:4318/v1/traces)' }),
+      headers: z.record(z.string(), z.string()).default({}),
+      serviceName: z.string().default('causeway'),
+    })
+    .optional(),
+});
+
+/** A threshold as users write it: "> 5%", ">= 1/s", "> 2s", "< 100". */
+const threshold = z
+  .string()
+  .regex(/^\s*(>=?|<=?)\s*\d+(\.\d+)?\s*(%|\/s|\/m|ms|s|m)?\s*$/, { message: 'expected a comparison like "> 5%", "> 1/s" or "> 2s"' })
+  .transform((s) => {
+    const m = /^\s*(>=?|<=?)\s*(\d+(?:\.\d+)?)\s*(%|\/s|\/m|ms|s|m)?\s*$/.exec(s)!;
+    const n = Number(m[2]);
+    const unit = m[3] ?? '';
+    const scale: Record<string, number> = { '%': 0.01, '/s': 1, '/m': 1 / 60, ms: 1, s: 1000, m: 60_000, '': 1 };
+    return { op: m[1] as '>' | '>=' | '<' | '<=', value: n * scale[unit]!, text: s.trim() };
+  });
+
+const alertCondition = z.union([
+  z.strictObject({ errorRate: threshold, minRequests: z.number().int().min(1).default(10) }),
+  z.strictObject({ code: z.string().min(1), rate: threshold }),
+  z.strictObject({ latency: z.strictObject({ p50: threshold.optional(), p95: threshold.optional(), p99: threshold.optional() }) }),
+  z.strictObject({
+    change: z.strictObject({
+      code: z.string().min(1).optional().describe('A failure code; all failures when absent.'),
+      increase: percentOver.describe('Growth of the count over the previous window, like 200%.'),
+      window: duration.prefault('5m'),
+      minCount: z.number().int().min(1).default(5),
+    }),
+  }),
+  z.strictObject({
+    baseline: z.strictObject({
+      metric: z.enum(['errorRate', 'p99']).default('errorRate'),
+      deviation: z.number().positive().describe('Standard deviations above the mean of the history.'),
+      history: duration.prefault('1h'),
+    }),
+  }),
+]);
+
+const alert = z.strictObject({
+  name: z.string().min(1),
+  when: alertCondition,
+  route: z.string().optional(),
+  upstream: z.string().optional(),
+  window: duration.prefault('1m').describe('The stretch of the call log each evaluation looks at.'),
+  for: duration.prefault('0s').describe('The condition must hold this long before the alert fires.'),
+  every: duration.prefault('10s').describe('How often the rule is evaluated.'),
+  webhook: z.strictObject({ url: z.url({ protocol: /^https?$/ }), headers: z.record(z.string(), z.string()).default({}) }).optional(),
+});
+
 export const configSchema = z.strictObject({
   listen: listen.prefault({}),
   admin: admin.optional(),
@@ -138,6 +326,13 @@ export const configSchema = z.strictObject({
   log: log.prefault({}),
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), upstream),
   routes: z.array(route).default([]),
+  consumers: z.array(consumer).default([]),
+  redis: redis.optional(),
+  cache: cacheStore.prefault({}),
+  auth: authSettings.prefault({}),
+  storage: storage.prefault({}),
+  tracing: tracing.prefault({}),
+  alerts: z.array(alert).default([]),
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -147,6 +342,15 @@ export type RouteConfig = Config['routes'][number];
 export type Timeouts = z.output<typeof timeouts>;
 export type RetryPolicy = z.output<typeof retries>;
 export type RetryCondition = (typeof RETRY_CONDITIONS)[number];
+export type StorageConfig = Config['storage'];
+export type AlertRule = Config['alerts'][number];
+export type ConsumerConfig = Config['consumers'][number];
+export type RateLimitConfig = NonNullable<RouteConfig['rateLimit']>;
+export type FaultsConfig = NonNullable<RouteConfig['faults']>;
+export type ActiveHealthConfig = z.output<typeof activeHealth>;
+export type PassiveHealthConfig = z.output<typeof passiveHealth>;
+export type CircuitBreakerConfig = z.output<typeof circuitBreaker>;
+export type FallbackConfig = NonNullable<RouteConfig['fallback']>;
 
 /** JSON Schema (draft 2020-12) of what users write. */
 export function configJsonSchema(): Record<string, unknown> {

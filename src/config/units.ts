@@ -1,14 +1,14 @@
-/** Parsing of the unit-bearing strings users write in config: durations ("500ms", "2s", "1m") and sizes ("1mb"). */
+/** Parsing of the unit-bearing strings users write in config: durations ("500ms", "2s", "1m", "7d") and sizes ("1mb"). */
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
-export const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h)$';
+export const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h|d)$';
 /** Unit letters in either case, spelt out: JSON Schema patterns carry no `i` flag. */
 export const SIZE_PATTERN = '^\\d+(\\.\\d+)?([bB]|[kKmMgG][bB])$';
 export const PERCENT_PATTERN = '^\\d+(\\.\\d+)?%$';
 
-const durationRe = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const durationRe = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const sizeRe = /^(\d+(?:\.\d+)?)(b|kb|mb|gb)$/i;
 
 /** Milliseconds in a duration string, or undefined when it is not one. */

@@ -28,6 +28,8 @@ export type FailureCode =
   | 'REQUEST_TOO_LARGE'
   | 'BAD_REQUEST'
   | 'REQUEST_TIMEOUT'
+  | 'URI_TOO_LONG'
+  | 'FAULT_INJECTED'
   | 'CLIENT_CLOSED_REQUEST';
 
 /** What a message template may mention. Target addresses only reach clients when exposed. */
@@ -231,6 +233,23 @@ const defs: FailureDef[] = [
     title: 'Forbidden',
     message: (c) => `Forbidden: this consumer may not call route ${c.route ?? '?'}${why(c)}`,
     remedy: 'Request a subscription to the route and wait for its approval, or use credentials of a consumer that holds one.',
+  },
+  {
+    code: 'URI_TOO_LONG',
+    status: 414,
+    proxyStatus: 'http_request_error',
+    side: 'client',
+    title: 'URI too long',
+    message: (c) => `URI too long: the request target exceeds ${c.limit ?? '?'} bytes`,
+    remedy: 'Send long parameters in a request body instead of the query string, or raise `server.maxUrlLength` if such URLs are legitimate.',
+  },
+  {
+    code: 'FAULT_INJECTED',
+    status: 503,
+    side: 'gateway',
+    title: 'Fault injected',
+    message: (c) => `Fault injected: route ${c.route ?? '?'} is configured to abort this call (fault injection)`,
+    remedy: 'This failure was injected on purpose by `routes[].faults`; remove or narrow the faults block (percent, header) to stop it.',
   },
   {
     code: 'REQUEST_TOO_LARGE',

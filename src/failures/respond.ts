@@ -12,10 +12,12 @@ export interface FailureReport {
   /** RFC 9209 type; the registry's default unless classification refined it. */
   proxyStatus?: string | undefined;
   requestId: string;
-  phase?: Phase | 'route' | 'request' | 'budget' | undefined;
+  phase?: Phase | 'route' | 'request' | 'budget' | 'breaker' | 'balance' | undefined;
   context: FailureContext;
   /** Only sent when exposed: `host:port` of the last target tried. */
   target?: string | undefined;
+  /** A status other than the code's own (an injected fault answers with the configured one). */
+  status?: number | undefined;
   /** Extra headers (Retry-After). */
   headers?: Record<string, string> | undefined;
 }
@@ -70,7 +72,7 @@ export function renderFailure(r: FailureReport, expose: boolean): { status: numb
   };
   const type = r.proxyStatus ?? def.proxyStatus;
   if (type) headers['proxy-status'] = proxyStatusValue(type, body.error.message);
-  return { status: def.status, headers, body: JSON.stringify(body) };
+  return { status: r.status ?? def.status, headers, body: JSON.stringify(body) };
 }
 
 /**

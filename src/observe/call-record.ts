@@ -35,6 +35,12 @@ export interface CallRecord {
   bytesOut: number;
   durationMs: number;
   clientIp: string;
+  /** W3C trace id (32 hex) of the call, as sent upstream in `traceparent`. */
+  traceId?: string;
+  /** The gateway's span id for the call (attempt span ids derive from it: observe/trace.ts). */
+  spanId?: string;
+  /** The client's span id, when it sent a valid `traceparent`. */
+  parentSpanId?: string | null;
 }
 
 /** Anything that wants every finished call: the access log, the call log store, metrics. */

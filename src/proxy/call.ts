@@ -15,11 +15,26 @@ import type { AttemptRecord } from '../observe/call-record.js';
 import { Attempt, type AttemptOwner } from '../upstream/attempt.js';
 import { probeSpeaksTls } from '../upstream/connector.js';
 import type { Slot } from '../upstream/pool.js';
-import type { TargetState } from '../upstream/upstream.js';
+import type { Permit } from '../upstream/breaker.js';
+import type { AttemptVerdict, TargetState } from '../upstream/upstream.js';
+import { MAX_STALE_ENTRY_BYTES, StaleStore, withHeaders } from './fallback.js';
+import { traceFields, traceOf } from '../observe/trace.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import type { CallEnv, RouteRuntime } from './runtime.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+/** Failures a route fallback may answer for: the backend's or the way to it, never the client's. */
+const FALLBACK_CODES = new Set<FailureCode>([
+  'UPSTREAM_DNS_FAILURE', 'UPSTREAM_CONNECT_TIMEOUT', 'UPSTREAM_CONNECTION_REFUSED', 'UPSTREAM_CONNECTION_CLOSED',
+  'UPSTREAM_CONNECTION_RESET', 'UPSTREAM_TLS_ERROR', 'UPSTREAM_PROTOCOL_MISMATCH', 'UPSTREAM_SEND_TIMEOUT',
+  'UPSTREAM_RESPONSE_TIMEOUT', 'UPSTREAM_BODY_TIMEOUT', 'UPSTREAM_INVALID_RESPONSE', 'UPSTREAM_POOL_EXHAUSTED',
+  'NO_HEALTHY_TARGET', 'CIRCUIT_OPEN', 'GATEWAY_TIMEOUT',
+]);
+/** Outcomes that say nothing about the backend's health: the gateway refused before calling it. */
+const NEUTRAL_CODES = new Set<FailureCode>(['UPSTREAM_POOL_EXHAUSTED', 'NO_HEALTHY_TARGET', 'CIRCUIT_OPEN', 'CLIENT_CLOSED_REQUEST', 'REQUEST_TOO_LARGE']);
+/** Backend answers that mean "unavailable" to outlier detection and the breaker. */
+const unavailableStatus = (s: number) => s >= 502 && s <= 504;
+
 const CLOSED_OR_RESET = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
 type LowLevelError = Error & { code?: string; data?: string };
@@ -43,6 +58,8 @@ class BodyLimit extends Transform {
 }
 
 export class Call implements AttemptOwner {
+  /** Who is calling, when the route's auth policy identified a consumer (recorded in the call log). */
+  consumer: string | null = null;
   readonly startedAt = Date.now();
   private readonly t0 = performance.now();
   private readonly deadline: number;
@@ -61,6 +78,13 @@ export class Call implements AttemptOwner {
   private bodyDispatched = false;
   private bytesOut = 0;
   private lastTarget: string | undefined;
+  private readonly clientBudget: boolean;
+  /** The breaker's permit for this call (null without a breaker). */
+  private permit: Permit = null;
+  /** Body chunks kept for the stale fallback, when the route has one. */
+  private capture: Buffer[] | null = null;
+  private captureBytes = 0;
+  private captureHeaders: string[] | null = null;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -74,7 +98,8 @@ export class Call implements AttemptOwner {
     clientBudgetMs: number | undefined,
   ) {
     const total = route.timeouts.total;
-    this.budget = clientBudgetMs !== undefined && clientBudgetMs < total ? clientBudgetMs : total;
+    this.clientBudget = clientBudgetMs !== undefined && clientBudgetMs < total;
+    this.budget = this.clientBudget ? clientBudgetMs! : total;
     this.deadline = this.t0 + this.budget;
     this.body = this.makeBody();
   }
@@ -97,6 +122,14 @@ export class Call implements AttemptOwner {
     this.res.on('close', this.onClose);
     this.res.on('drain', this.onDrain);
     this.budgetTimer = setTimeout(this.onBudget, this.budget);
+    const breaker = this.route.upstream.breaker;
+    if (breaker) {
+      this.permit = breaker.acquire();
+      if (this.permit === null) {
+        this.fail('CIRCUIT_OPEN', 'breaker');
+        return;
+      }
+    }
     this.next();
   }
 
@@ -109,6 +142,10 @@ export class Call implements AttemptOwner {
   private next(): void {
     const up = this.route.upstream;
     const state = up.pick(this.tried);
+    if (!state) {
+      this.fail('NO_HEALTHY_TARGET', 'balance');
+      return;
+    }
     this.targetState = state;
     this.lastTarget = state.target.id;
     const attempt = new Attempt(state.target, this, { send: this.route.timeouts.send, read: this.route.timeouts.read }, this.body);
@@ -208,6 +245,10 @@ export class Call implements AttemptOwner {
     if (this.finished) return false;
     if (this.route.retryStatuses.has(status) && this.canRetry('status', this.safeToRepeat('status'))) return false;
     const headers = downstreamHeaders(rawHeaders, this.requestId);
+    if (status === 200 && this.route.staleFor > 0 && this.req.method === 'GET') {
+      this.capture = [];
+      this.captureHeaders = headers.slice();
+    }
     if (this.env.draining()) headers.push('connection', 'close');
     if (statusText) this.res.writeHead(status, statusText, headers);
     else this.res.writeHead(status, headers);
@@ -216,6 +257,11 @@ export class Call implements AttemptOwner {
 
   onAttemptData(chunk: Buffer): boolean {
     this.bytesOut += chunk.length;
+    if (this.capture) {
+      this.captureBytes += chunk.length;
+      if (this.captureBytes > MAX_STALE_ENTRY_BYTES) this.capture = null;
+      else this.capture.push(chunk);
+    }
     return this.res.write(chunk);
   }
 
@@ -229,14 +275,21 @@ export class Call implements AttemptOwner {
     this.releaseSlot(attempt);
     if (this.finished) return;
     const rec = this.recordAttempt(attempt, attempt.status, null);
+    this.route.upstream.report(state, unavailableStatus(attempt.status) ? 'failure' : 'success', `answered ${attempt.status}`);
     if (attempt.discarding) {
-      state.failures++;
       rec.retry = `status ${attempt.status}`;
       this.retry('status');
       return;
     }
     this.res.end();
+    if (this.capture && this.captureHeaders) {
+      this.route.staleStore!.set(this.staleKey(), { status: 200, headers: this.captureHeaders, body: Buffer.concat(this.capture), storedAt: performance.now() });
+    }
     this.finish(attempt.status, null);
+  }
+
+  private staleKey(): string {
+    return StaleStore.key(this.route.name, this.req.headers.host, this.upstreamPath);
   }
 
   onAttemptError(attempt: Attempt, err: LowLevelError): void {
@@ -277,7 +330,7 @@ export class Call implements AttemptOwner {
   private attemptFailed(attempt: Attempt, evidence: Evidence, lowLevel: string | undefined): void {
     const { code, proxyStatus } = classify(evidence);
     const state = this.targetState!;
-    state.failures++;
+    this.route.upstream.report(state, this.verdict(code), `${code}${lowLevel ? ` (${lowLevel})` : ''}`);
     const rec = this.recordAttempt(attempt, code, evidence.phase, lowLevel);
     if (this.res.headersSent) {
       // The response is streaming: nothing can be retried or reported in-band.
@@ -296,6 +349,13 @@ export class Call implements AttemptOwner {
       return;
     }
     this.fail(code, evidence.phase, proxyStatus, { limit: this.limitFor(code) });
+  }
+
+  /** Whether a failed attempt counts against its target (a budget the client shortened does not). */
+  private verdict(code: FailureCode): AttemptVerdict {
+    if (NEUTRAL_CODES.has(code)) return 'neutral';
+    if (code === 'GATEWAY_TIMEOUT' && this.clientBudget) return 'neutral';
+    return 'failure';
   }
 
   /** Which configured retry condition, if any, this failure falls under. */
@@ -332,8 +392,10 @@ export class Call implements AttemptOwner {
     // `attempts` counts tries in all. A status retry is decided before its attempt is recorded.
     const tries = this.records.length + (condition === 'status' ? 1 : 0);
     if (tries >= this.route.retries.attempts || this.remaining() < 5) return false;
-    // Stale keep-alive connections are the gateway's own artefact: retrying them adds no load to a sick backend.
-    return condition === 'stale-connection' || this.route.upstream.retryAllowed(this.route.retries.budget);
+    // The budget caps duplicate work on backends. A failed connect did no work anywhere, and a stale
+    // keep-alive connection is the gateway's own artefact: retrying those duplicates nothing.
+    if (condition === 'stale-connection' || condition === 'connect-failure') return true;
+    return this.route.upstream.retryAllowed(this.route.retries.budget);
   }
 
   private retry(condition: string): void {
@@ -410,11 +472,28 @@ export class Call implements AttemptOwner {
     this.finish(499, 'CLIENT_CLOSED_REQUEST');
   };
 
-  private fail(code: FailureCode, phase: Phase | 'request' | 'budget', proxyStatus?: string, extra?: { limit?: number | undefined }): void {
+  /** Tells the breaker how the call went: a failure of the backend, a success, or no verdict. */
+  private settleBreaker(status: number, code: FailureCode | null): void {
+    const permit = this.permit;
+    if (!permit) return;
+    const breaker = this.route.upstream.breaker!;
+    if (code === null) breaker.record(permit, !unavailableStatus(status));
+    else if (NEUTRAL_CODES.has(code) || (code === 'GATEWAY_TIMEOUT' && this.clientBudget)) breaker.release(permit);
+    else breaker.record(permit, false);
+  }
+
+  private fail(code: FailureCode, phase: Phase | 'request' | 'budget' | 'breaker' | 'balance', proxyStatus?: string, extra?: { limit?: number | undefined }): void {
     if (this.finished) return;
     if (this.clientGone()) {
       this.finish(499, 'CLIENT_CLOSED_REQUEST');
       return;
+    }
+    if (FALLBACK_CODES.has(code) && !this.res.headersSent) {
+      const status = this.serveFallback(code);
+      if (status) {
+        this.finish(status, code);
+        return;
+      }
     }
     sendFailure(
       this.res,
@@ -437,9 +516,36 @@ export class Call implements AttemptOwner {
     this.finish(failure(code).status, code);
   }
 
+  /** Answers from the route's fallback instead of the failure; returns the status sent, or 0. */
+  private serveFallback(code: FailureCode): number {
+    const r = this.route;
+    const mark = ['x-causeway-error', code, 'x-request-id', this.requestId];
+    if (r.staleStore && (this.req.method === 'GET' || this.req.method === 'HEAD')) {
+      const e = r.staleStore.get(this.staleKey(), r.staleFor);
+      if (e) {
+        const age = String(Math.floor((performance.now() - e.storedAt) / 1000));
+        this.res.writeHead(e.status, withHeaders(e.headers, [...mark, 'x-causeway-fallback', 'stale', 'age', age]));
+        this.res.end(this.req.method === 'HEAD' ? undefined : e.body);
+        this.bytesOut += e.body.length;
+        return e.status;
+      }
+    }
+    const s = r.staticFallback;
+    if (s) {
+      const headers: string[] = [];
+      for (const [k, v] of Object.entries(s.headers)) headers.push(k, v);
+      this.res.writeHead(s.status, withHeaders(headers, [...mark, 'x-causeway-fallback', 'static', 'content-length', String(s.body.length)]));
+      this.res.end(this.req.method === 'HEAD' ? undefined : s.body);
+      this.bytesOut += s.body.length;
+      return s.status;
+    }
+    return 0;
+  }
+
   private finish(status: number, code: FailureCode | null): void {
     if (this.finished) return;
     this.finished = true;
+    this.settleBreaker(status, code);
     if (this.budgetTimer) clearTimeout(this.budgetTimer);
     if (this.waitTimer) clearTimeout(this.waitTimer);
     this.cancelLease?.();
@@ -454,7 +560,7 @@ export class Call implements AttemptOwner {
       time: this.startedAt,
       route: this.route.name,
       upstream: up.name,
-      consumer: null,
+      consumer: this.consumer,
       method: this.req.method ?? '',
       path: this.req.url ?? '',
       status,
@@ -464,6 +570,7 @@ export class Call implements AttemptOwner {
       bytesOut: this.bytesOut,
       durationMs: Math.round((performance.now() - this.t0) * 100) / 100,
       clientIp: this.clientIp,
+      ...traceFields(traceOf(this.req)),
     });
   }
 }

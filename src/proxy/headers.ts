@@ -1,9 +1,10 @@
 /**
  * Header rewriting between client and backend: hop-by-hop headers (RFC 9110 7.6.1) and those
  * named in Connection are dropped both ways; X-Forwarded-For/-Proto/-Host and Via are set;
- * the request id and the remaining time budget travel upstream.
+ * the request id, the remaining time budget and the W3C traceparent travel upstream.
  */
 import type { IncomingMessage } from 'node:http';
+import { nextTraceparent, traceOf } from '../observe/trace.js';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -18,7 +19,7 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** Set by the gateway on the way up; a client's copies are replaced, never passed through. */
-const GATEWAY_SET = new Set(['x-request-id', 'x-request-timeout', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect', 'host']);
+const GATEWAY_SET = new Set(['x-request-id', 'x-request-timeout', 'traceparent', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect', 'host']);
 
 export const VIA = '1.1 causeway';
 
@@ -71,6 +72,8 @@ export function upstreamHeaders(req: IncomingMessage, ctx: ForwardContext): stri
     'x-forwarded-host', (ctx.trustedPeer && (h['x-forwarded-host'] as string | undefined)) || h.host || '',
     'via', via ? `${via}, ${VIA}` : VIA,
     'x-request-timeout', String(Math.max(1, Math.floor(ctx.budgetMs))),
+    // Same trace id as the client's (or a new one), a new span id per attempt.
+    'traceparent', nextTraceparent(traceOf(req)),
   );
   return out;
 }

@@ -1,10 +1,13 @@
 /** The running form of a config: compiled routes bound to live upstreams. */
-import type { Config, RetryCondition, RetryPolicy } from '../config/schema.js';
+import type { Config, FallbackConfig, RetryCondition, RetryPolicy } from '../config/schema.js';
+import type { EventLog } from '../observe/events.js';
+import type { PolicyChain } from '../policies/chain.js';
 import { Router } from '../routing/router.js';
 import type { CallSink } from '../observe/call-record.js';
 import type { LookupFn } from '../upstream/connector.js';
 import { effectiveRetries, effectiveTimeouts, type EffectiveTimeouts } from '../upstream/policy.js';
 import { Upstream } from '../upstream/upstream.js';
+import { StaleStore, staticFallback } from './fallback.js';
 
 export interface RouteRuntime {
   name: string;
@@ -16,6 +19,20 @@ export interface RouteRuntime {
   retryOn: Set<RetryCondition>;
   retryStatuses: Set<number>;
   maxBodySize: number;
+  /** The route's policies (src/policies/chain.ts), set by Policies.attach; absent: none, and no cost. */
+  policies?: PolicyChain | undefined;
+  /** How long a stale copy may answer for a failure (0: no stale fallback). */
+  staleFor: number;
+  /** Where stale copies live (only for routes with staleFor). */
+  staleStore: StaleStore | null;
+  staticFallback: ReturnType<typeof staticFallback>;
+}
+
+/** What the runtime shares with the gateway around it. */
+export interface RuntimeShared {
+  events?: EventLog | undefined;
+  /** One byte-bounded store for every route's stale copies. */
+  staleStore?: StaleStore | undefined;
 }
 
 /** What every call shares with the gateway around it. */
@@ -36,9 +53,19 @@ export interface Runtime {
   routes: RouteRuntime[];
 }
 
-export function buildRuntime(config: Config, lookup?: LookupFn): Runtime {
+/** `reuse` hands back a live Upstream to keep (a reload keeps the pools of unchanged upstreams). */
+export function buildRuntime(
+  config: Config,
+  lookup?: LookupFn,
+  reuse?: (name: string, config: Config['upstreams'][string]) => Upstream | undefined,
+  shared: RuntimeShared = {},
+): Runtime {
   const upstreams = new Map<string, Upstream>();
-  for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, new Upstream(name, u, lookup));
+  for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, reuse?.(name, u) ?? new Upstream(name, u, lookup, shared.events));
+  const fallbackOf = (f: FallbackConfig | undefined) => ({
+    staleFor: f && 'staleFor' in f ? f.staleFor : 0,
+    staticFallback: f ? staticFallback(f) : null,
+  });
   const routes = config.routes.map((r): RouteRuntime => {
     const upstream = upstreams.get(r.upstream)!;
     const retries = effectiveRetries(upstream.config, r);
@@ -52,6 +79,8 @@ export function buildRuntime(config: Config, lookup?: LookupFn): Runtime {
       retryOn: new Set(retries.on.filter((c): c is RetryCondition => typeof c === 'string')),
       retryStatuses: new Set(retries.on.filter((c): c is number => typeof c === 'number')),
       maxBodySize: r.maxBodySize ?? config.server.maxBodySize,
+      ...fallbackOf(r.fallback),
+      staleStore: r.fallback && 'staleFor' in r.fallback ? (shared.staleStore ??= new StaleStore()) : null,
     };
   });
   const router = new Router(config.routes.map((r, i) => ({ spec: { name: r.name, ...r.match }, value: routes[i]! })));

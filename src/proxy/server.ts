@@ -12,6 +12,7 @@ import { rawFailure, sendFailure } from '../failures/respond.js';
 import { normalizePath, stripPathPrefix } from '../routing/router.js';
 import { Call } from './call.js';
 import { acceptRequestId, clientBudget } from './headers.js';
+import type { Policies } from '../policies/index.js';
 import type { CallEnv, Runtime } from './runtime.js';
 
 export interface Frontend {
@@ -20,10 +21,14 @@ export interface Frontend {
   setRuntime(r: Runtime): void;
 }
 
-/** Creates the data-plane server; `getRuntime` supplies the routes in force. */
-export function createFrontend(config: Config, runtime: Runtime, env: CallEnv): Frontend {
+/**
+ * Creates the data-plane server; `getRuntime` supplies the routes in force. `policies` gives
+ * routes their policy chains, on this runtime and on every one set later (reloads).
+ */
+export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, policies?: Policies): Frontend {
   const s = config.server;
   let rt = runtime;
+  policies?.attach(rt);
   const server = http.createServer(
     {
       requestTimeout: s.requestTimeout,
@@ -59,6 +64,7 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv): 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const requestId = acceptRequestId(req.headers['x-request-id']) ?? randomUUID();
     let url = req.url ?? '/';
+    if (url.length > s.maxUrlLength) return early(req, res, requestId, 'URI_TOO_LONG', 'request', { limit: s.maxUrlLength });
     if (url.charCodeAt(0) !== 47 /* / */) {
       // absolute-form (RFC 9112 3.2.2): keep only the path and query.
       const abs = URL.canParse(url) ? new URL(url) : null;
@@ -83,6 +89,7 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv): 
       return early(req, res, requestId, 'REQUEST_TOO_LARGE', 'request', { route: route.name, limit: route.maxBodySize });
     }
     const upstreamPath = (route.stripPrefix ? stripPathPrefix(path, route.stripPrefix) : path) + query;
+    if (route.policies) return route.policies.handle(req, res, route, upstreamPath, requestId, env, clientBudget(req.headers['x-request-timeout']));
     const call = new Call(req, res, route, upstreamPath, requestId, req.socket.remoteAddress ?? '', env, clientBudget(req.headers['x-request-timeout']));
     call.start();
   }
@@ -107,6 +114,7 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv): 
   return {
     server,
     setRuntime(r) {
+      policies?.attach(r);
       rt = r;
     },
   };

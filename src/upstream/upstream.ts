@@ -1,8 +1,21 @@
-/** An upstream at run time: its targets with their pools and live counters, and its balancer. */
+/**
+ * An upstream at run time: its targets (each with its pool, live counters, health and ejection
+ * state), its balancer, its circuit breaker and its active health checker.
+ *
+ * A target is in rotation when it passes active health checks (if configured) and is not
+ * ejected by passive outlier detection: `consecutiveFailures` failed attempts in a row eject it
+ * for `ejectFor` × the number of its recent ejections (capped by `maxEjectFor`); it comes back
+ * by itself when that time is over — no active check needed. At most `maxEjectedPercent` of the
+ * targets (at least one) are ejected at once. When no target is in rotation, calls fail at once
+ * with NO_HEALTHY_TARGET.
+ */
 import { readFileSync } from 'node:fs';
-import type { UpstreamConfig } from '../config/schema.js';
+import type { PassiveHealthConfig, UpstreamConfig } from '../config/schema.js';
+import type { EventLog } from '../observe/events.js';
 import { createBalancer, type Balancer } from './balancer.js';
+import { CircuitBreaker, type BreakerState } from './breaker.js';
 import type { LookupFn } from './connector.js';
+import { ActiveHealthChecker } from './health.js';
 import { TargetPool, type PoolStats } from './pool.js';
 import { parseTarget, type Target } from './target.js';
 import { DEFAULT_TIMEOUTS } from './policy.js';
@@ -17,6 +30,17 @@ export class TargetState {
   ewma = 0;
   requests = 0;
   failures = 0;
+  /** Passing active health checks (always true without them). */
+  healthy = true;
+  /** Failed attempts in a row (passive outlier detection). */
+  consecutiveFailures = 0;
+  /** Ejected until this time (performance.now()); 0 when in rotation. */
+  ejectedUntil = 0;
+  /** Ejections in the current streak, which lengthen each repeat. */
+  ejections = 0;
+  totalEjections = 0;
+  lastReturnedAt = -Infinity;
+  returnTimer: NodeJS.Timeout | null = null;
   constructor(
     readonly target: Target,
     readonly pool: TargetPool,
@@ -24,9 +48,33 @@ export class TargetState {
   get weight(): number {
     return this.target.weight;
   }
+  get ejected(): boolean {
+    return this.ejectedUntil !== 0;
+  }
+  get available(): boolean {
+    return this.healthy && this.ejectedUntil === 0;
+  }
   observeLatency(ms: number): void {
     this.ewma = this.ewma === 0 ? ms : this.ewma + EWMA_ALPHA * (ms - this.ewma);
   }
+}
+
+export interface TargetStats {
+  id: string;
+  url: string;
+  weight: number;
+  /** `up` in rotation; `ejected` by passive detection; `unhealthy` by active checks. */
+  state: 'up' | 'ejected' | 'unhealthy';
+  healthy: boolean;
+  ejected: boolean;
+  ejectedForMs: number;
+  ejections: number;
+  consecutiveFailures: number;
+  inflight: number;
+  ewmaMs: number;
+  requests: number;
+  failures: number;
+  pool: PoolStats;
 }
 
 export interface UpstreamStats {
@@ -34,8 +82,13 @@ export interface UpstreamStats {
   balance: string;
   activeRequests: number;
   activeRetries: number;
-  targets: Array<{ id: string; url: string; weight: number; inflight: number; ewmaMs: number; requests: number; failures: number; pool: PoolStats }>;
+  breaker: { state: BreakerState; requests: number; failures: number; rejected: number; retryAfterMs: number } | null;
+  healthChecks: { path: string; interval: number } | null;
+  targets: TargetStats[];
 }
+
+/** How an attempt on a target went, for outlier detection. */
+export type AttemptVerdict = 'success' | 'failure' | 'neutral';
 
 function readCa(upstream: string, file: string): Buffer {
   try {
@@ -48,7 +101,12 @@ function readCa(upstream: string, file: string): Buffer {
 
 export class Upstream {
   readonly targets: TargetState[];
+  readonly breaker: CircuitBreaker | null;
   private readonly balancer: Balancer<TargetState>;
+  private readonly passive: PassiveHealthConfig | undefined;
+  private readonly health: ActiveHealthChecker | null;
+  /** Targets out of rotation; 0 lets pick() skip filtering. */
+  private outOfRotation = 0;
   activeRequests = 0;
   activeRetries = 0;
 
@@ -56,6 +114,7 @@ export class Upstream {
     readonly name: string,
     readonly config: UpstreamConfig,
     lookup?: LookupFn,
+    private readonly events?: EventLog,
   ) {
     const connectTimeout = config.timeouts.connect ?? DEFAULT_TIMEOUTS.connect;
     // `tls.ca` names a PEM file: read it once here, never per connection (and never pass the path as PEM).
@@ -72,15 +131,86 @@ export class Upstream {
       return new TargetState(target, pool);
     });
     this.balancer = createBalancer<TargetState>(config.balance);
+    this.passive = config.healthCheck?.passive;
+    const cb = config.circuitBreaker;
+    this.breaker = cb
+      ? new CircuitBreaker(cb, (from, to, reason) => this.events?.publish({ type: `breaker.${to}`, upstream: name, from, reason }))
+      : null;
+    const active = config.healthCheck?.active;
+    this.health = active
+      ? new ActiveHealthChecker(
+          this.targets,
+          active,
+          ({ subject, healthy, reason }) => {
+            // An ejected target is already counted out of rotation.
+            if (!(subject as TargetState).ejected) this.outOfRotation += healthy ? -1 : 1;
+            this.events?.publish({ type: healthy ? 'health.up' : 'health.down', upstream: name, target: subject.target.id, reason });
+          },
+          tls,
+        )
+      : null;
   }
 
-  /** Picks a target, preferring ones this call has not tried yet. */
-  pick(tried: ReadonlySet<TargetState> | null): TargetState {
-    if (this.targets.length === 1) return this.targets[0]!;
-    if (tried && tried.size > 0 && tried.size < this.targets.length) {
-      return this.balancer.pick(this.targets.filter((t) => !tried.has(t)));
+  /** Starts background work (active health checks). */
+  start(): void {
+    this.health?.start();
+  }
+
+  /**
+   * Picks a target in rotation, preferring ones this call has not tried yet; null when no
+   * target is in rotation.
+   */
+  pick(tried: ReadonlySet<TargetState> | null): TargetState | null {
+    const all = this.targets;
+    if (this.outOfRotation === 0 && !(tried && tried.size)) return all.length === 1 ? all[0]! : this.balancer.pick(all);
+    const live = this.outOfRotation === 0 ? all : all.filter((t) => t.available);
+    if (live.length === 0) return null;
+    if (tried && tried.size) {
+      const fresh = live.filter((t) => !tried.has(t));
+      if (fresh.length) return fresh.length === 1 ? fresh[0]! : this.balancer.pick(fresh);
     }
-    return this.balancer.pick(this.targets);
+    return live.length === 1 ? live[0]! : this.balancer.pick(live);
+  }
+
+  /** Feeds passive outlier detection with the outcome of one attempt on `t`. */
+  report(t: TargetState, verdict: AttemptVerdict, reason: string): void {
+    if (verdict === 'neutral') return;
+    if (verdict === 'success') {
+      t.consecutiveFailures = 0;
+      return;
+    }
+    t.failures++;
+    t.consecutiveFailures++;
+    const p = this.passive;
+    if (!p || t.ejected || t.consecutiveFailures < p.consecutiveFailures) return;
+    const ejectedNow = this.targets.reduce((n, x) => n + (x.ejected ? 1 : 0), 0);
+    const maxEjected = Math.max(1, Math.floor(p.maxEjectedPercent * this.targets.length));
+    if (ejectedNow >= maxEjected) return;
+    this.eject(t, p, `${t.consecutiveFailures} consecutive failures; last: ${reason}`);
+  }
+
+  private eject(t: TargetState, p: PassiveHealthConfig, reason: string): void {
+    const now = performance.now();
+    // A target ejected again soon after coming back is ejected longer; a quiet spell resets that.
+    if (now - t.lastReturnedAt > p.maxEjectFor) t.ejections = 0;
+    t.ejections++;
+    t.totalEjections++;
+    const forMs = Math.min(p.ejectFor * t.ejections, p.maxEjectFor);
+    t.ejectedUntil = now + forMs;
+    if (t.healthy) this.outOfRotation++;
+    t.returnTimer = setTimeout(() => this.restore(t), forMs);
+    t.returnTimer.unref();
+    this.events?.publish({ type: 'target.ejected', upstream: this.name, target: t.target.id, reason, forMs, ejections: t.ejections });
+  }
+
+  private restore(t: TargetState): void {
+    t.returnTimer = null;
+    if (!t.ejected) return;
+    t.ejectedUntil = 0;
+    t.consecutiveFailures = 0;
+    t.lastReturnedAt = performance.now();
+    if (t.healthy) this.outOfRotation--;
+    this.events?.publish({ type: 'target.returned', upstream: this.name, target: t.target.id, reason: 'ejection time over: back in rotation' });
   }
 
   /** The retry budget: retries in flight stay under a share of the requests in flight. */
@@ -89,15 +219,25 @@ export class Upstream {
   }
 
   stats(): UpstreamStats {
+    const now = performance.now();
+    const b = this.breaker;
     return {
       name: this.name,
       balance: this.balancer.name,
       activeRequests: this.activeRequests,
       activeRetries: this.activeRetries,
+      breaker: b ? { state: b.state, ...b.window(), rejected: b.rejected, retryAfterMs: Math.round(b.retryAfterMs()) } : null,
+      healthChecks: this.config.healthCheck?.active ? { path: this.config.healthCheck.active.path, interval: this.config.healthCheck.active.interval } : null,
       targets: this.targets.map((t) => ({
         id: t.target.id,
         url: t.target.url,
         weight: t.weight,
+        state: !t.healthy ? 'unhealthy' : t.ejected ? 'ejected' : 'up',
+        healthy: t.healthy,
+        ejected: t.ejected,
+        ejectedForMs: t.ejected ? Math.max(0, Math.round(t.ejectedUntil - now)) : 0,
+        ejections: t.totalEjections,
+        consecutiveFailures: t.consecutiveFailures,
         inflight: t.inflight,
         ewmaMs: Math.round(t.ewma * 100) / 100,
         requests: t.requests,
@@ -108,6 +248,8 @@ export class Upstream {
   }
 
   async close(): Promise<void> {
+    for (const t of this.targets) if (t.returnTimer) clearTimeout(t.returnTimer);
+    await this.health?.stop();
     await Promise.all(this.targets.map((t) => t.pool.close()));
   }
 }

@@ -123,7 +123,8 @@ describe('causeway start', () => {
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
     const bport = (backend.address() as net.AddressInfo).port;
     const port = await freePort();
-    const t = tmpFile('c.yaml', `listen: { host: 127.0.0.1, port: ${port} }\nlog: { level: silent, access: false }\nupstreams:\n  b: { targets: [{ url: "http://127.0.0.1:${bport}" }] }\nroutes:\n  - { name: all, match: { path: /* }, upstream: b }\n`);
+    const aport = await freePort();
+    const t = tmpFile('c.yaml', `listen: { host: 127.0.0.1, port: ${port} }\nadmin: { host: 127.0.0.1, port: ${aport} }\nstorage: { path: ":memory:" }\nlog: { level: silent, access: false }\nupstreams:\n  b: { targets: [{ url: "http://127.0.0.1:${bport}" }] }\nroutes:\n  - { name: all, match: { path: /* }, upstream: b }\n`);
     const child = spawn(process.execPath, [BIN, 'start', '-c', t.file], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       await waitForPort(port, child);
@@ -140,12 +141,45 @@ describe('causeway start', () => {
       t.cleanup();
     }
   });
+
+  test('serves the admin API; SIGHUP reloads the file, and an invalid file is reported while the old config stays', async () => {
+    const backend = http.createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+    const bport = (backend.address() as net.AddressInfo).port;
+    const [port, aport] = [await freePort(), await freePort()];
+    const head = `listen: { host: 127.0.0.1, port: ${port} }\nadmin: { host: 127.0.0.1, port: ${aport} }\nstorage: { path: ":memory:" }\nlog: { level: silent, access: false }\nupstreams:\n  b: { targets: [{ url: "http://127.0.0.1:${bport}" }] }\nroutes:\n  - { name: one, match: { path: /one/* }, upstream: b }\n`;
+    const t = tmpFile('c.yaml', head);
+    const child = spawn(process.execPath, [BIN, 'start', '-c', t.file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    try {
+      await waitForPort(aport, child);
+      const routes = async () => (JSON.parse((await get(`http://127.0.0.1:${aport}/api/routes`)).body) as { routes: Array<{ name: string }> }).routes.map((r) => r.name);
+      assert.deepEqual(await routes(), ['one']);
+      writeFileSync(t.file, head + '  - { name: two, match: { path: /two/* }, upstream: b }\n');
+      child.kill('SIGHUP');
+      for (let i = 0; i < 100 && (await routes()).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(await routes(), ['one', 'two']);
+      assert.equal((await get(`http://127.0.0.1:${port}/two/x`)).status, 200);
+
+      writeFileSync(t.file, head + '  - { name: three, match: { path: /three/* }, upstream: nope }\n');
+      child.kill('SIGHUP');
+      for (let i = 0; i < 100 && !err.includes('invalid'); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(err, new RegExp(`${t.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:9:\\d+ routes\\[1\\]\\.upstream: no upstream named "nope"`));
+      assert.deepEqual(await routes(), ['one', 'two'], 'the running config stays');
+    } finally {
+      child.kill('SIGKILL');
+      backend.close();
+      t.cleanup();
+    }
+  });
 });
 
 describe('causeway demo (what npm start runs)', () => {
   test('every demo route answers as the banner says', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [BIN, 'demo', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const aport = await freePort();
+    const child = spawn(process.execPath, [BIN, 'demo', '--port', String(port), '--admin-port', String(aport)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     try {
@@ -179,6 +213,10 @@ describe('causeway demo (what npm start runs)', () => {
       assert.equal(first.status, 200, 'the first /busy call holds the only connection for the 3 s the backend takes');
       assert.equal(second.headers['x-causeway-error'], 'UPSTREAM_POOL_EXHAUSTED');
       for (const [path] of expect) assert.ok(out.includes(path.split('/').slice(0, 2).join('/')), `banner mentions ${path}`);
+      assert.ok(out.includes(`Dashboard: http://127.0.0.1:${aport}/`), 'the banner gives the dashboard URL');
+      assert.match((await get(`http://127.0.0.1:${aport}/`)).headers['content-type']!, /text\/html/);
+      const calls = JSON.parse((await get(`http://127.0.0.1:${aport}/api/calls?code=UPSTREAM_CONNECTION_REFUSED`)).body) as { calls: unknown[] };
+      assert.ok(calls.calls.length >= 1, 'the demo keeps a call log the dashboard reads');
     } finally {
       child.kill('SIGTERM');
       await exited(child);

@@ -45,6 +45,7 @@ describe('valid configs', () => {
       maxBodySize: 10 * 1024 * 1024,
       shutdownTimeout: 30_000,
       trustedProxies: [],
+      maxUrlLength: 8192,
     });
     assert.deepEqual(c.errors, { expose: false });
     assert.deepEqual(c.log, { level: 'info', access: true });
@@ -399,12 +400,12 @@ describe('${ENV} substitution', () => {
 
   test('environment values cannot inject YAML structure', () => {
     const evil = 'x\nupstreams: {}\nrouter: { evil: true }';
-    const c = parseConfig(lines('admin:', '  token: ${TOKEN}', 'server: { trustedProxies: [${PROXY}] }') + ORDERS, 'f.yaml', {
+    const c = parseConfig(lines('admin:', '  token: ${TOKEN}', 'consumers: [{ name: c, subscriptions: [${PROXY}] }]') + ORDERS, 'f.yaml', {
       TOKEN: evil,
       PROXY: '1.1.1.1, 2.2.2.2]\nlisten: { port: 1 }',
     });
     assert.equal(c.admin?.token, evil);
-    assert.deepEqual(c.server.trustedProxies, ['1.1.1.1, 2.2.2.2]\nlisten: { port: 1 }']);
+    assert.deepEqual(c.consumers[0]!.subscriptions, ['1.1.1.1, 2.2.2.2]\nlisten: { port: 1 }']);
     assert.equal(c.listen.port, 8080);
     assert.deepEqual(Object.keys(c.upstreams), ['orders']);
   });

@@ -21,12 +21,13 @@ describe('parseDuration', () => {
     ['0.25ms', 0],
     ['2.5m', 150_000],
     [' 3s ', 3000],
+    ['7d', 7 * 86_400_000],
   ];
   for (const [text, ms] of cases) {
     test(`${JSON.stringify(text)} is ${ms} ms`, () => assert.equal(parseDuration(text), ms));
   }
 
-  for (const bad of ['', '10', 's', '1 s', '-1s', '1sec', '1S', '1d', '1.s', '.5s', '1e3ms', '1s2', 'ms']) {
+  for (const bad of ['', '10', 's', '1 s', '-1s', '1sec', '1S', '1D', '1w', '1.s', '.5s', '1e3ms', '1s2', 'ms']) {
     test(`${JSON.stringify(bad)} is not a duration`, () => assert.equal(parseDuration(bad), undefined));
   }
 });

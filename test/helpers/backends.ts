@@ -359,3 +359,60 @@ export async function blackhole(): Promise<TestBackend> {
     throw err;
   }
 }
+
+/**
+ * A minimal HTTP/1.1 keep-alive backend that answers `200 ok` without any Keep-Alive hint and
+ * gives up on connections idle for `idleMs`. Odd connections are closed properly (FIN); even ones
+ * are dropped silently, as a NAT or load balancer does: the next request on them meets a reset.
+ */
+export async function idleDropper(idleMs: number) {
+  const stats = { connections: 0, requests: 0, finClosed: 0, resetOnReuse: 0 };
+  const sockets = new Set<Socket>();
+  const server = net.createServer((socket) => {
+    const n = stats.connections++;
+    sockets.add(socket);
+    let pending = '';
+    let dead = false;
+    let idle: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        if (n % 2) {
+          stats.finClosed++;
+          socket.end();
+        } else dead = true;
+      }, idleMs);
+    };
+    socket.on('data', (d: Buffer) => {
+      if (dead) {
+        stats.resetOnReuse++;
+        socket.resetAndDestroy();
+        return;
+      }
+      pending += d.toString('latin1');
+      let end;
+      while ((end = pending.indexOf('\r\n\r\n')) !== -1) {
+        pending = pending.slice(end + 4);
+        stats.requests++;
+        socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok');
+      }
+      arm();
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(idle);
+      sockets.delete(socket);
+    });
+    arm();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    stats,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}

@@ -18,6 +18,8 @@ export interface TestGateway {
 export async function startGateway(yaml: string, opts: Omit<GatewayOptions, 'sinks' | 'logger'> = {}): Promise<TestGateway> {
   const config = parseConfig(yaml, 'test.yaml', {});
   config.listen.port = 0;
+  // A test that does not configure the call log gets one in memory, never ./data in the repo.
+  if (!/^storage:/m.test(yaml)) config.storage.path = ':memory:';
   const records: CallRecord[] = [];
   const gateway = new Gateway(config, { ...opts, logger: pino({ level: 'silent' }), sinks: [{ record: (r) => records.push(r) }] });
   const addr = await gateway.listen(0, '127.0.0.1');

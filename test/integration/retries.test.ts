@@ -6,10 +6,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net, { type AddressInfo, type Socket } from 'node:net';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import type { CallRecord } from '../../src/observe/call-record.js';
 import { refusingPort, send, sleep, startBackend, type Backend } from '../helpers/wire.js';
+import { idleDropper } from '../helpers/backends.js';
 
 async function recordOf(gw: TestGateway, res: { headers: http.IncomingHttpHeaders }): Promise<CallRecord> {
   return gw.record(String(res.headers['x-request-id']));
@@ -154,63 +154,6 @@ routes:
   });
 });
 
-/**
- * A minimal HTTP/1.1 keep-alive backend that answers `200 ok` without any Keep-Alive hint and
- * gives up on connections idle for `idleMs`. Odd connections are closed properly (FIN); even ones
- * are dropped silently, as a NAT or load balancer does: the next request on them meets a reset.
- */
-async function startIdleDropper(idleMs: number) {
-  const stats = { connections: 0, requests: 0, finClosed: 0, resetOnReuse: 0 };
-  const sockets = new Set<Socket>();
-  const server = net.createServer((socket) => {
-    const n = stats.connections++;
-    sockets.add(socket);
-    let pending = '';
-    let dead = false;
-    let idle: NodeJS.Timeout | undefined;
-    const arm = () => {
-      clearTimeout(idle);
-      idle = setTimeout(() => {
-        if (n % 2) {
-          stats.finClosed++;
-          socket.end();
-        } else dead = true;
-      }, idleMs);
-    };
-    socket.on('data', (d: Buffer) => {
-      if (dead) {
-        stats.resetOnReuse++;
-        socket.resetAndDestroy();
-        return;
-      }
-      pending += d.toString('latin1');
-      let end;
-      while ((end = pending.indexOf('\r\n\r\n')) !== -1) {
-        pending = pending.slice(end + 4);
-        stats.requests++;
-        socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok');
-      }
-      arm();
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(idle);
-      sockets.delete(socket);
-    });
-    arm();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    stats,
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  };
-}
-
 /** Runs `bursts` bursts of `size` concurrent GETs with idle gaps drawn from [gapMin, gapMax] ms. */
 async function burstTraffic(url: string, bursts: number, size: number, gapMin: number, gapMax: number) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: size });
@@ -234,7 +177,7 @@ async function burstTraffic(url: string, bursts: number, size: number, gapMin: n
 
 describe('the keep-alive race', () => {
   test('bursts after idle gaps longer than the backend keep-alive: no client-visible errors, stale connections retried', async () => {
-    const backend = await startIdleDropper(200);
+    const backend = await idleDropper(200);
     const gw = await startGateway(`
 log: { access: false }
 upstreams:

@@ -1,4 +1,6 @@
-/** `causeway start`: run the gateway until SIGTERM/SIGINT. */
+/** `causeway start`: run the gateway and its admin listener until SIGTERM/SIGINT; SIGHUP reloads the config. */
+import { AdminServer, baseUrl } from '../../admin/server.js';
+import { reloadFromFile } from '../../admin/reload.js';
 import { ConfigError, loadConfigFile } from '../../config/load.js';
 import { Gateway } from '../../gateway.js';
 import { configPath, onStopSignals, parse, type Command } from '../args.js';
@@ -8,13 +10,16 @@ export const start: Command = {
   summary: 'causeway start [-c FILE]           run the gateway',
   help: `causeway start [-c FILE]
 
-Runs the gateway with the given config. SIGTERM or SIGINT stops it gracefully: no new
-connections, in-flight requests finish (up to server.shutdownTimeout).`,
+Runs the gateway with the given config, and the admin API and dashboard on admin.host:admin.port
+(127.0.0.1:9901 by default). SIGTERM or SIGINT stops it gracefully: no new connections,
+in-flight requests finish (up to server.shutdownTimeout). SIGHUP (or POST /api/config/reload)
+re-reads the config file: an invalid file is reported and the running config stays.`,
   async run(argv) {
     const { values } = parse(argv, { config: { type: 'string', short: 'c' } });
+    const file = configPath(values.config as string | undefined);
     let config;
     try {
-      config = loadConfigFile(configPath(values.config as string | undefined));
+      config = loadConfigFile(file);
     } catch (err) {
       if (err instanceof ConfigError) {
         console.error(err.message);
@@ -23,8 +28,30 @@ connections, in-flight requests finish (up to server.shutdownTimeout).`,
       throw err;
     }
     const gateway = new Gateway(config);
+    const adminListen = config.admin ?? { host: '127.0.0.1', port: 9901 };
+    const admin = new AdminServer({ gateway, configFile: file }, adminListen);
     await gateway.listen();
-    onStopSignals(() => gateway.stop());
+    try {
+      const addr = await admin.listen();
+      gateway.logger.info({ kind: 'lifecycle', admin: baseUrl(addr) }, `admin API and dashboard on ${baseUrl(addr)}`);
+    } catch (err) {
+      await gateway.stop(0);
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      console.error(`causeway start: the admin port ${adminListen.host}:${adminListen.port} is in use; set admin.port in ${file}`);
+      return 1;
+    }
+    process.on('SIGHUP', () => {
+      const out = reloadFromFile(gateway, file);
+      if (out.ok) {
+        const s = out.summary;
+        process.stderr.write(`SIGHUP: reloaded ${file}: ${s.routes} routes; upstreams changed [${s.changed.join(', ')}], added [${s.added.join(', ')}], removed [${s.removed.join(', ')}]${s.restartRequired.length ? `; a restart is needed to apply ${s.restartRequired.join(', ')}` : ''}\n`);
+      }
+      else process.stderr.write(`SIGHUP: ${file} is invalid; the running config stays:\n${out.lines.join('\n')}\n`);
+    });
+    onStopSignals(async () => {
+      await admin.close();
+      await gateway.stop();
+    });
     return -1;
   },
 };

@@ -1,0 +1,297 @@
+/**
+ * `causeway doctor`: the seeds' "bypass the gateway" test, automated. Probes a backend directly,
+ * step by step — DNS, TCP, TLS (or a check that an http:// port does not speak TLS), one HTTP
+ * request — timing each step and stopping at the first that fails, with the failure code the
+ * gateway would give (same classifier) and its fix. With a config it also calls through the
+ * gateway and says which side the problem is on.
+ *
+ *   const report = await runDoctor({ target: 'orders', config, lookup });   // or a URL
+ *   console.log(formatDoctor(report));
+ */
+import dns from 'node:dns';
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { Config, RouteConfig } from '../config/schema.js';
+import { classify, type Phase } from '../failures/classify.js';
+import { failure, type FailureCode } from '../failures/registry.js';
+import { openConnection, probeSpeaksTls, type LookupFn } from '../upstream/connector.js';
+import { effectiveTimeouts } from '../upstream/policy.js';
+import { parseTarget, type Target } from '../upstream/target.js';
+
+export interface DoctorStep {
+  step: 'dns' | 'tcp' | 'tls' | 'http';
+  ok: boolean;
+  ms: number;
+  detail: string;
+}
+
+export interface TargetReport {
+  url: string;
+  target: string;
+  steps: DoctorStep[];
+  ok: boolean;
+  /** The failure code of the first failing step (what the gateway would answer). */
+  code: FailureCode | null;
+  fix: string | null;
+  /** HTTP status the backend answered, when it did. */
+  status: number | null;
+  /** Notes that are not failures: a backend slower than the configured read timeout. */
+  warnings: string[];
+}
+
+export interface GatewayCheck {
+  url: string;
+  route: string;
+  reachable: boolean;
+  status: number | null;
+  code: string | null;
+  ms: number;
+  requestId: string;
+  detail: string;
+}
+
+export interface DoctorReport {
+  target: string;
+  upstream: string | null;
+  targets: TargetReport[];
+  gateway: GatewayCheck | null;
+  /** Where the problem is: none, the backend, the network path, or the gateway (its config). */
+  side: 'none' | 'backend' | 'network' | 'gateway' | 'client';
+  verdict: string;
+}
+
+export interface DoctorOptions {
+  /** An upstream name of `config`, or a URL. */
+  target: string;
+  config?: Config;
+  /** Replaces the system resolver (tests). */
+  lookup?: LookupFn;
+  /** Connect (DNS + TCP + TLS) limit in ms; default the upstream's `connect`, else 3 s. */
+  connectTimeout?: number;
+  /** Wait for response headers in ms; default twice the route's `read`, at least 10 s. */
+  readTimeout?: number;
+  /** Also call through the gateway (needs `config`); default true with a config. */
+  viaGateway?: boolean;
+}
+
+const systemLookup: LookupFn = (host, cb) => dns.lookup(host, { all: false }, (err, address, family) => cb(err, address, family));
+const round = (ms: number) => Math.round(ms * 10) / 10;
+const STEP_OF: Record<'dns' | 'connect' | 'tls', DoctorStep['step']> = { dns: 'dns', connect: 'tcp', tls: 'tls' };
+
+/** A concrete request path for a route's match pattern (`/api/orders/*` → `/api/orders/`). */
+function samplePath(pattern: string): string {
+  return pattern.replace(/\*$/, '').replace(/:[A-Za-z0-9_]+/g, 'doctor') || '/';
+}
+
+function failed(report: TargetReport, step: DoctorStep['step'], ms: number, code: FailureCode, detail: string): TargetReport {
+  report.steps.push({ step, ok: false, ms: round(ms), detail });
+  report.code = code;
+  report.fix = failure(code).remedy;
+  return report;
+}
+
+/** Opens DNS/TCP/TLS to a target, reporting each step. Resolves with the socket when all passed. */
+function connectSteps(t: Target, report: TargetReport, opts: { timeout: number; lookup: LookupFn; tls?: Config['upstreams'][string]['tls'] }): Promise<Socket | null> {
+  let address = '';
+  const lookup: LookupFn = (host, cb) =>
+    opts.lookup(host, (err, addr, family) => {
+      address = addr ?? '';
+      cb(err, addr, family);
+    });
+  return new Promise((resolve) => {
+    openConnection(t, { timeout: opts.timeout, lookup, tls: opts.tls ? { rejectUnauthorized: opts.tls.rejectUnauthorized, servername: opts.tls.servername } : undefined }, (fail, socket, timings) => {
+      const order: Array<'dns' | 'connect' | 'tls'> = [...(t.literal ? [] : (['dns'] as const)), 'connect', ...(t.tls ? (['tls'] as const) : [])];
+      for (const phase of order) {
+        if (fail && fail.phase === phase) {
+          const { code } = classify({ phase: phase as Phase, errorCode: fail.errorCode, timeout: fail.timeout ? 'phase' : undefined, tls: t.tls });
+          const why = fail.timeout ? fail.message : `${fail.errorCode}: ${fail.message}`;
+          failed(report, STEP_OF[phase], timings[phase], code, why);
+          return resolve(null);
+        }
+        const detail = phase === 'dns' ? `${t.hostname} → ${address}` : phase === 'connect' ? `connected to ${t.id}` : 'handshake complete, certificate accepted';
+        report.steps.push({ step: STEP_OF[phase], ok: true, ms: round(timings[phase]), detail });
+      }
+      resolve(socket);
+    });
+  });
+}
+
+/** Sends one GET over the socket and reads the response head. */
+function httpStep(socket: Socket, t: Target, path: string, readTimeout: number): Promise<{ status?: number; errorCode?: string; timeout?: boolean; bytes: number; ms: number; data?: string }> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    let buf = '';
+    let done = false;
+    const finish = (r: { status?: number; errorCode?: string; timeout?: boolean }) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ ...r, bytes: buf.length, ms: performance.now() - t0, data: buf.slice(0, 2) });
+    };
+    const timer = setTimeout(() => finish({ errorCode: 'ETIMEDOUT', timeout: true }), readTimeout);
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      buf += d;
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0 && buf.length < 64 * 1024) return;
+      const m = /^HTTP\/1\.[01] (\d{3})(?: [^\r\n]*)?\r\n/.exec(buf);
+      finish(m && end >= 0 ? { status: Number(m[1]) } : { errorCode: 'HPE_INVALID_RESPONSE' });
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => finish({ errorCode: err.code ?? 'ECONNRESET' }));
+    socket.on('end', () => finish({ errorCode: 'UND_ERR_SOCKET' }));
+    socket.write(`GET ${t.basePath}${path} HTTP/1.1\r\nHost: ${t.hostHeader}\r\nUser-Agent: causeway-doctor\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+/** Probes one target URL step by step. */
+export async function probeTarget(url: string, opts: { path: string; connectTimeout: number; readTimeout: number; lookup?: LookupFn; tls?: Config['upstreams'][string]['tls'] }): Promise<TargetReport> {
+  const t = parseTarget(url);
+  const report: TargetReport = { url, target: t.id, steps: [], ok: false, code: null, fix: null, status: null, warnings: [] };
+  const lookup = opts.lookup ?? systemLookup;
+  const socket = await connectSteps(t, report, { timeout: opts.connectTimeout, lookup, tls: opts.tls });
+  if (!socket) return report;
+  const r = await httpStep(socket, t, opts.path, opts.readTimeout);
+  if (r.status !== undefined) {
+    report.steps.push({ step: 'http', ok: true, ms: round(r.ms), detail: `GET ${opts.path} → ${r.status}` });
+    report.ok = true;
+    report.status = r.status;
+    return report;
+  }
+  // Closed without a byte on plain http: a TLS port behind an http:// URL, or a backend that hung up.
+  const looksTls = !!r.data && (r.data.charCodeAt(0) === 0x15 || r.data.charCodeAt(0) === 0x16) && r.data.charCodeAt(1) === 0x03;
+  const peerSpeaksTls = !t.tls && (looksTls || (r.bytes === 0 && !r.timeout && (await probeSpeaksTls(t, Math.min(1000, opts.connectTimeout), lookup))));
+  const { code } = classify({ phase: 'ttfb', errorCode: looksTls ? 'HPE_INVALID_CONSTANT' : r.errorCode, timeout: r.timeout ? 'phase' : undefined, tls: t.tls, peerSpeaksTls });
+  const detail = peerSpeaksTls
+    ? `the port answers TLS: it needs https://${t.hostHeader}, not http://`
+    : r.timeout
+      ? `no response headers within ${opts.readTimeout} ms`
+      : `${r.errorCode} after ${r.bytes} response bytes`;
+  return failed(report, 'http', r.ms, code, detail);
+}
+
+interface Plan {
+  upstream: string | null;
+  urls: string[];
+  route: RouteConfig | null;
+  connect: number;
+  /** How long the direct probe waits for response headers. */
+  read: number;
+  /** The route's configured read timeout, when a config names the upstream. */
+  configuredRead: number | null;
+  path: string;
+  tls?: Config['upstreams'][string]['tls'];
+}
+
+function plan(opts: DoctorOptions): Plan {
+  const cfg = opts.config;
+  const isUrl = /^https?:\/\//i.test(opts.target);
+  let name: string | null = null;
+  if (!isUrl) {
+    if (!cfg) throw new Error(`"${opts.target}" is not a URL; naming an upstream needs a config (-c FILE)`);
+    if (!cfg.upstreams[opts.target]) throw new Error(`no upstream "${opts.target}" in the config (upstreams: ${Object.keys(cfg.upstreams).join(', ')})`);
+    name = opts.target;
+  } else if (cfg) {
+    const origin = new URL(opts.target).origin;
+    name = Object.entries(cfg.upstreams).find(([, u]) => u.targets.some((t) => new URL(t.url).origin === origin))?.[0] ?? null;
+  }
+  const u = name ? cfg!.upstreams[name]! : undefined;
+  const route = name ? (cfg!.routes.find((r) => r.upstream === name && (!r.match.methods || r.match.methods.includes('GET'))) ?? null) : null;
+  const t = u ? effectiveTimeouts(u.timeouts, route?.timeouts) : undefined;
+  const health = (u as { healthCheck?: { active?: { path?: string } } } | undefined)?.healthCheck?.active?.path;
+  const path = isUrl ? new URL(opts.target).pathname + new URL(opts.target).search : (health ?? '/');
+  return {
+    upstream: name,
+    urls: isUrl ? [new URL(opts.target).origin] : u!.targets.map((x) => x.url),
+    route,
+    connect: opts.connectTimeout ?? t?.connect ?? 3000,
+    // Wait longer than the gateway would, to tell "slow" from "never answers".
+    read: opts.readTimeout ?? Math.min(60_000, Math.max(10_000, 2 * (t?.read ?? 0))),
+    configuredRead: t?.read ?? null,
+    path,
+    tls: u?.tls,
+  };
+}
+
+/** One GET through the gateway on a route to the upstream. */
+function viaGateway(cfg: Config, route: RouteConfig, timeout: number): Promise<GatewayCheck> {
+  const host = cfg.listen.host === '0.0.0.0' ? '127.0.0.1' : cfg.listen.host === '::' ? '::1' : cfg.listen.host;
+  const path = samplePath(route.match.path);
+  const requestId = `doctor-${randomBytes(6).toString('hex')}`;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${cfg.listen.port}${path}`;
+  const headers: Record<string, string> = { 'x-request-id': requestId, 'user-agent': 'causeway-doctor' };
+  if (route.match.host) headers['host'] = route.match.host.replace(/^\*\./, 'doctor.');
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const req = http.get(url, { headers, agent: false, timeout }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const code = (res.headers['x-causeway-error'] as string | undefined) ?? null;
+        resolve({ url, route: route.name, reachable: true, status: res.statusCode ?? null, code, ms: round(performance.now() - t0), requestId, detail: `GET ${path} → ${res.statusCode}${code ? ` ${code}` : ''}` });
+      });
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeout} ms`), { code: 'ETIMEDOUT' })));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      resolve({ url, route: route.name, reachable: false, status: null, code: null, ms: round(performance.now() - t0), requestId, detail: `the gateway at ${url} did not answer (${err.code ?? err.message})` }),
+    );
+  });
+}
+
+function judge(targets: TargetReport[], gw: GatewayCheck | null, p: Plan): Pick<DoctorReport, 'side' | 'verdict'> {
+  const bad = targets.filter((t) => !t.ok);
+  const direct = bad.length === 0 ? 'every target answers directly' : `${bad.length} of ${targets.length} target(s) fail directly (${[...new Set(bad.map((t) => t.code))].join(', ')})`;
+  const slow = targets.flatMap((t) => t.warnings);
+  if (!gw || !gw.reachable) {
+    const note = gw ? ` ${gw.detail}; only the direct probe ran.` : '';
+    if (bad.length === 0) return { side: 'none', verdict: `The backend is reachable: ${direct}.${slow.length ? ` But: ${slow.join('; ')}.` : ''}${note}` };
+    const code = bad[0]!.code!;
+    const side = failure(code).side === 'network' ? 'network' : 'backend';
+    return { side, verdict: `The problem is on the ${side} side, not the gateway: ${direct}. Fix: ${failure(code).remedy}${note}` };
+  }
+  if (bad.length === 0 && !gw.code) return { side: 'none', verdict: `Both work: ${direct}, and through the gateway (route ${gw.route}) ${gw.detail} in ${gw.ms} ms.` };
+  if (bad.length > 0 && gw.code) {
+    const code = bad[0]!.code!;
+    return { side: failure(code).side === 'network' ? 'network' : 'backend', verdict: `The backend fails with or without the gateway: ${direct}; through the gateway ${gw.code}. Fix the backend (or the network to it): ${failure(code).remedy}` };
+  }
+  if (bad.length === 0 && gw.code) {
+    const def = failure(gw.code as FailureCode);
+    const slowNote = slow.length ? ` (${slow.join('; ')})` : '';
+    return {
+      side: 'gateway',
+      verdict: `The backend answers directly, but through the gateway (route ${p.route?.name}) it fails with ${gw.code}${slowNote}: the gateway's settings or its own path to the backend are the problem. Fix: ${def?.remedy ?? 'see docs/errors.md'}`,
+    };
+  }
+  return { side: 'network', verdict: `The gateway reaches the backend (${gw.detail}) but this machine cannot: ${direct}. The failure is in the network path from here (DNS, firewall, routing), not in the backend or the gateway.` };
+}
+
+/** Runs the probes (and the gateway comparison when a config names the upstream). */
+export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
+  const p = plan(opts);
+  const targets: TargetReport[] = [];
+  for (const url of p.urls) {
+    const r = await probeTarget(url, { path: p.path, connectTimeout: p.connect, readTimeout: p.read, lookup: opts.lookup, tls: p.tls });
+    const http = r.steps.find((s) => s.step === 'http');
+    const read = p.configuredRead;
+    if (r.ok && http && read !== null && http.ms > read * 0.8) {
+      r.warnings.push(`${r.target} took ${http.ms} ms to answer, ${http.ms > read ? 'over' : 'close to'} the read timeout of ${read} ms`);
+    }
+    targets.push(r);
+  }
+  const gw = opts.config && p.route && opts.viaGateway !== false ? await viaGateway(opts.config, p.route, effectiveTimeouts(opts.config.upstreams[p.upstream!]!.timeouts, p.route.timeouts).total + 2000) : null;
+  return { target: opts.target, upstream: p.upstream, targets, gateway: gw, ...judge(targets, gw, p) };
+}
+
+/** The report as `causeway doctor` prints it. */
+export function formatDoctor(r: DoctorReport): string {
+  const lines: string[] = [`doctor ${r.target}${r.upstream && r.upstream !== r.target ? ` (upstream ${r.upstream})` : ''}`];
+  for (const t of r.targets) {
+    lines.push('', `${t.url}  (direct, bypassing the gateway)`);
+    for (const s of t.steps) lines.push(`  ${s.ok ? '✓' : '✗'} ${s.step.padEnd(4)} ${String(s.ms).padStart(8)} ms  ${s.detail}`);
+    if (t.code) lines.push(`  → ${t.code}: ${failure(t.code).title}`, `    fix: ${t.fix}`);
+    for (const w of t.warnings) lines.push(`  ! ${w}`);
+  }
+  if (r.gateway) lines.push('', `through the gateway: ${r.gateway.detail}${r.gateway.reachable ? ` in ${r.gateway.ms} ms (request id ${r.gateway.requestId})` : ''}`);
+  lines.push('', `${r.side === 'none' ? 'OK' : `problem side: ${r.side}`} — ${r.verdict}`);
+  return lines.join('\n');
+}

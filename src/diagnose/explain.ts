@@ -1,0 +1,192 @@
+/**
+ * The explanation of one call from the call log: its timeline (each attempt with its target,
+ * phase timings, outcome and why a retry followed), the classification with the cause in plain
+ * words and the remedy from the failure registry, and the context — how many other calls to the
+ * same upstream failed the same way in the 5 minutes around it, and on which targets.
+ *
+ *   const e = explainCall(store, requestId);   // JSON-able, or undefined when not logged
+ *   console.log(formatExplanation(e));          // what `causeway explain` prints
+ *
+ * The admin API serves the same object at GET /api/calls/{requestId}.
+ */
+import { failure, REGISTRY, type FailureCode } from '../failures/registry.js';
+import type { AttemptRecord, CallRecord } from '../observe/call-record.js';
+import type { CallStore } from '../observe/store-api.js';
+
+/** The context window: 5 minutes centred on the call. */
+const AROUND_MS = 150_000;
+const PHASES = ['dns', 'connect', 'tls', 'send', 'ttfb', 'body'] as const;
+
+export interface ExplainedAttempt {
+  n: number;
+  target: string;
+  outcome: number | string;
+  ok: boolean;
+  /** Phase the attempt failed in, null when it completed. */
+  phase: string | null;
+  error: string | null;
+  reusedConnection: boolean;
+  durationMs: number;
+  phases: Array<{ name: (typeof PHASES)[number]; ms: number }>;
+  /** Why the next attempt happened. */
+  retry: string | null;
+  /** The attempt in plain words. */
+  summary: string;
+}
+
+export interface Explanation {
+  requestId: string;
+  time: string;
+  traceId: string | null;
+  method: string;
+  path: string;
+  route: string | null;
+  upstream: string | null;
+  status: number;
+  code: string | null;
+  durationMs: number;
+  /** `ok`, `backend-error` (the backend answered 5xx, passed through) or `failure` (a Causeway code). */
+  verdict: 'ok' | 'backend-error' | 'failure';
+  headline: string;
+  timeline: ExplainedAttempt[];
+  classification: { code: string; status: number; title: string; side: string; proxyStatus: string | null; cause: string; remedy: string } | null;
+  context: { windowMs: number; sameFailure: number; targets: Array<{ target: string; calls: number }>; sentence: string } | null;
+  call: CallRecord;
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
+
+function attemptSummary(a: AttemptRecord): string {
+  if (typeof a.outcome === 'number') return `${a.target} answered ${a.outcome} in ${round(a.durationMs)} ms${a.reused ? ' (reused connection)' : ''}`;
+  const def = REGISTRY.get(a.outcome as FailureCode);
+  return `${a.target}: ${def ? def.title.toLowerCase() : a.outcome} — ${a.outcome} in ${a.phase ?? 'unknown phase'}${a.error ? ` (${a.error})` : ''} after ${round(a.durationMs)} ms`;
+}
+
+/** The phase time that caused a timeout code, as the limit the message names. */
+function limitOf(c: CallRecord): number | undefined {
+  const last = c.attempts[c.attempts.length - 1];
+  if (!last) return undefined;
+  switch (c.code) {
+    case 'UPSTREAM_CONNECT_TIMEOUT':
+      return Math.round(last.timings.dns + last.timings.connect + last.timings.tls);
+    case 'UPSTREAM_RESPONSE_TIMEOUT':
+      return Math.round(last.timings.ttfb);
+    case 'UPSTREAM_SEND_TIMEOUT':
+      return Math.round(last.timings.send);
+    case 'GATEWAY_TIMEOUT':
+      return Math.round(c.durationMs);
+    default:
+      return undefined;
+  }
+}
+
+/** Builds the explanation of a logged call; undefined when the call log does not hold it. */
+export function explainCall(store: CallStore, requestId: string): Explanation | undefined {
+  const c = store.get(requestId);
+  if (!c) return undefined;
+  const timeline: ExplainedAttempt[] = c.attempts.map((a, i) => ({
+    n: i + 1,
+    target: a.target,
+    outcome: a.outcome,
+    ok: typeof a.outcome === 'number' && a.outcome < 500,
+    phase: a.phase,
+    error: a.error ?? null,
+    reusedConnection: a.reused,
+    durationMs: a.durationMs,
+    phases: PHASES.map((name) => ({ name, ms: a.timings[name] })).filter((p) => p.ms > 0),
+    retry: a.retry ?? null,
+    summary: attemptSummary(a),
+  }));
+  const def = c.code ? REGISTRY.get(c.code) : undefined;
+  const lastFailed = [...c.attempts].reverse().find((a) => typeof a.outcome === 'string');
+  const classification = def
+    ? {
+        code: def.code,
+        status: def.status,
+        title: def.title,
+        side: def.side,
+        proxyStatus: def.proxyStatus ?? null,
+        cause:
+          failure(def.code).message({ upstream: c.upstream ?? undefined, route: c.route ?? undefined, method: c.method, path: c.path, attempts: c.attempts.length, limit: limitOf(c), detail: lastFailed?.error }) +
+          (lastFailed ? ` — last on ${lastFailed.target} in the ${lastFailed.phase ?? 'unknown'} phase.` : '.'),
+        remedy: def.remedy,
+      }
+    : null;
+  const verdict = c.code ? 'failure' : c.status >= 500 ? 'backend-error' : 'ok';
+  return {
+    requestId: c.requestId,
+    time: new Date(c.time).toISOString(),
+    traceId: c.traceId ?? null,
+    method: c.method,
+    path: c.path,
+    route: c.route,
+    upstream: c.upstream,
+    status: c.status,
+    code: c.code,
+    durationMs: c.durationMs,
+    verdict,
+    headline:
+      verdict === 'ok'
+        ? `${c.method} ${c.path} → ${c.status} from the backend after ${c.attempts.length} attempt(s) in ${round(c.durationMs)} ms`
+        : verdict === 'backend-error'
+          ? `${c.method} ${c.path} → ${c.status}: the backend's own error response, passed through unchanged`
+          : `${c.method} ${c.path} → ${c.status} ${c.code}: ${def?.title ?? ''}`,
+    timeline,
+    classification,
+    context: context(store, c),
+    call: c,
+  };
+}
+
+/** Other calls to the same upstream with the same code in the 5 minutes around this one. */
+function context(store: CallStore, c: CallRecord): Explanation['context'] {
+  const code = c.code ?? (c.status >= 500 ? undefined : null);
+  if (code === null || !c.upstream) return null;
+  const filter = { upstream: c.upstream, since: c.time - AROUND_MS, until: c.time + AROUND_MS + 1 };
+  const others = store.query({ ...filter, ...(code ? { code } : { status: c.status }), limit: 1000 }).filter((o) => o.requestId !== c.requestId);
+  const what = code ?? `status ${c.status}`;
+  const byTarget = new Map<string, number>();
+  for (const o of others) {
+    const last = o.attempts[o.attempts.length - 1];
+    if (last) byTarget.set(last.target, (byTarget.get(last.target) ?? 0) + 1);
+  }
+  const targets = [...byTarget].map(([target, calls]) => ({ target, calls })).sort((a, b) => b.calls - a.calls);
+  const n = others.length;
+  const capped = n >= 999 ? 'at least ' : '';
+  let sentence: string;
+  if (n === 0) sentence = `No other call to ${c.upstream} failed with ${what} in the 5 minutes around it: an isolated failure.`;
+  else {
+    const where =
+      targets.length === 1 ? `all on target ${targets[0]!.target}` : `on ${targets.length} targets: ${targets.map((t) => `${t.target} (${t.calls})`).join(', ')}`;
+    sentence = `${capped}${n} other call${n === 1 ? '' : 's'} to ${c.upstream} failed with ${what} in the 5 minutes around it; ${where}.`;
+  }
+  return { windowMs: 2 * AROUND_MS, sameFailure: n, targets, sentence };
+}
+
+const BAR_WIDTH = 30;
+
+/** The explanation as `causeway explain` prints it. */
+export function formatExplanation(e: Explanation): string {
+  const lines: string[] = [];
+  lines.push(`${e.requestId}  ${e.time}${e.traceId ? `  trace ${e.traceId}` : ''}`);
+  lines.push(e.headline);
+  lines.push(`route ${e.route ?? '-'} → upstream ${e.upstream ?? '-'}; ${e.timeline.length} attempt(s); ${round(e.durationMs)} ms in all`);
+  lines.push('', 'Timeline');
+  const longest = Math.max(1, ...e.timeline.flatMap((a) => a.phases.map((p) => p.ms)));
+  if (!e.timeline.length) lines.push('  (no backend attempt)');
+  for (const a of e.timeline) {
+    lines.push(`  #${a.n} ${a.summary}`);
+    for (const p of a.phases) {
+      const bar = '█'.repeat(Math.max(1, Math.round((p.ms / longest) * BAR_WIDTH)));
+      lines.push(`     ${p.name.padEnd(7)} ${bar} ${round(p.ms)} ms`);
+    }
+    if (a.retry) lines.push(`     ↳ retried: ${a.retry}`);
+  }
+  if (e.classification) {
+    const k = e.classification;
+    lines.push('', 'Classification', `  ${k.code} (${k.status}${k.proxyStatus ? `, Proxy-Status ${k.proxyStatus}` : ''}) — ${k.title}; at fault: ${k.side}`);
+    lines.push(`  Cause: ${k.cause}`, `  Fix:   ${k.remedy}`);
+  }
+  if (e.context) lines.push('', 'Context', `  ${e.context.sentence}`);
+  return lines.join('\n');
+}

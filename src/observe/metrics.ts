@@ -1,0 +1,165 @@
+/**
+ * Prometheus metrics (prom-client, a registry of the gateway's own). Calls are counted as they
+ * finish (a CallSink); the state of upstreams, targets, pools, health and breakers is read from
+ * `Upstream.stats()` when scraped; gateway events (ejections, health, breakers) are counted by type.
+ *
+ *   const metrics = new Metrics({ upstreams: () => gateway.upstreams, events: gateway.events });
+ *   gateway.sinks.add(metrics);
+ *   await metrics.render();  metrics.contentType;     // or: metricsHandler(gateway) for node:http
+ *
+ * Names (all prefixed causeway_): requests_total{route,upstream,status}, errors_total{route,
+ * upstream,code}, request_duration_seconds{route,upstream}, attempts_total{upstream,target,outcome},
+ * upstream_active_requests, upstream_active_retries, target_inflight, target_ewma_seconds,
+ * target_up, target_healthy, target_ejected, target_ejections_total, pool_in_use, pool_idle,
+ * pool_queued, pool_connected, pool_max_connections, pool_exhausted_total, breaker_state,
+ * breaker_rejected_total, events_total{type,upstream}; plus prom-client's process and nodejs_ metrics.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CallRecord, CallSink } from './call-record.js';
+import type { EventLog, GatewayEvent } from './events.js';
+
+/** What metrics read from a target's and an upstream's stats; fields the upstream lacks are skipped. */
+interface TargetStatsLike {
+  id: string;
+  inflight: number;
+  ewmaMs: number;
+  state?: string;
+  healthy?: boolean;
+  ejected?: boolean;
+  ejections?: number;
+  pool: { inUse: number; idle: number; queued: number; connected: number; maxConnections: number; exhausted: number };
+}
+interface UpstreamStatsLike {
+  name: string;
+  activeRequests: number;
+  activeRetries: number;
+  breaker?: { state: string; rejected?: number } | null;
+  targets: TargetStatsLike[];
+}
+export interface UpstreamLike {
+  stats(): object;
+}
+
+export interface MetricsSources {
+  /** Read at every scrape: a reload may replace the upstreams. */
+  upstreams: () => Iterable<UpstreamLike> | ReadonlyMap<string, UpstreamLike>;
+  events?: EventLog;
+}
+
+const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
+/** Latency buckets (s): 1 ms to 60 s, dense where APIs live. */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export class Metrics implements CallSink {
+  readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+  private readonly requests: Counter<'route' | 'upstream' | 'status'>;
+  private readonly errors: Counter<'route' | 'upstream' | 'code'>;
+  private readonly duration: Histogram<'route' | 'upstream'>;
+  private readonly attempts: Counter<'upstream' | 'target' | 'outcome'>;
+  private readonly events: Counter<'type' | 'upstream'>;
+  private readonly onEvent = (e: GatewayEvent) => this.events.inc({ type: e.type, upstream: e.upstream ?? '' });
+
+  constructor(private readonly sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({ name: 'causeway_requests_total', help: 'Calls finished, by route, upstream and status sent to the client.', labelNames: ['route', 'upstream', 'status'], registers });
+    this.errors = new Counter({ name: 'causeway_errors_total', help: 'Calls that ended with a Causeway failure code.', labelNames: ['route', 'upstream', 'code'], registers });
+    this.duration = new Histogram({ name: 'causeway_request_duration_seconds', help: 'Whole-call latency, retries included.', labelNames: ['route', 'upstream'], buckets: DURATION_BUCKETS, registers });
+    this.attempts = new Counter({ name: 'causeway_attempts_total', help: 'Attempts on each target, by outcome (HTTP status or failure code).', labelNames: ['upstream', 'target', 'outcome'], registers });
+    this.events = new Counter({ name: 'causeway_events_total', help: 'Gateway state changes (target.ejected, health.down, breaker.open, ...).', labelNames: ['type', 'upstream'], registers });
+    this.defineStateMetrics(registers);
+    sources.events?.on('event', this.onEvent);
+  }
+
+  record(c: CallRecord): void {
+    const route = c.route ?? '';
+    const upstream = c.upstream ?? '';
+    this.requests.inc({ route, upstream, status: c.status });
+    if (c.code) this.errors.inc({ route, upstream, code: c.code });
+    this.duration.observe({ route, upstream }, c.durationMs / 1000);
+    for (const a of c.attempts) this.attempts.inc({ upstream, target: a.target, outcome: String(a.outcome) });
+  }
+
+  private upstreamStats(): UpstreamStatsLike[] {
+    const src = this.sources.upstreams();
+    const list = src instanceof Map ? [...src.values()] : [...(src as Iterable<UpstreamLike>)];
+    return list.map((u) => u.stats() as UpstreamStatsLike);
+  }
+
+  /** Gauges whose values are read from the upstreams at scrape time. */
+  private defineStateMetrics(registers: Registry[]): void {
+    const read = () => this.upstreamStats();
+    const gauge = <L extends string>(name: string, help: string, labelNames: L[], fill: (g: Gauge<L>, ups: UpstreamStatsLike[]) => void) =>
+      new Gauge<L>({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          fill(this, read());
+        },
+      });
+    const perTarget = (name: string, help: string, value: (t: TargetStatsLike) => number | undefined) =>
+      gauge(name, help, ['upstream', 'target'], (g, ups) => {
+        for (const u of ups)
+          for (const t of u.targets) {
+            const v = value(t);
+            if (v !== undefined) g.set({ upstream: u.name, target: t.id }, v);
+          }
+      });
+    const bool = (b: boolean | undefined) => (b === undefined ? undefined : b ? 1 : 0);
+
+    gauge('causeway_upstream_active_requests', 'Calls in flight per upstream.', ['upstream'], (g, ups) => ups.forEach((u) => g.set({ upstream: u.name }, u.activeRequests)));
+    gauge('causeway_upstream_active_retries', 'Calls in flight that are retrying.', ['upstream'], (g, ups) => ups.forEach((u) => g.set({ upstream: u.name }, u.activeRetries)));
+    perTarget('causeway_target_inflight', 'Attempts in flight on the target.', (t) => t.inflight);
+    perTarget('causeway_target_ewma_seconds', 'Moving average of the time to response headers.', (t) => t.ewmaMs / 1000);
+    perTarget('causeway_target_up', '1 when the target is in rotation (healthy and not ejected).', (t) => (t.state === undefined ? undefined : t.state === 'up' ? 1 : 0));
+    perTarget('causeway_target_healthy', '1 when the target passes active health checks.', (t) => bool(t.healthy));
+    perTarget('causeway_target_ejected', '1 while passive outlier detection keeps the target out.', (t) => bool(t.ejected));
+    perTarget('causeway_target_ejections_total', 'Ejections of the target in its current streak.', (t) => t.ejections);
+    perTarget('causeway_pool_in_use', 'Connections leased to attempts.', (t) => t.pool.inUse);
+    perTarget('causeway_pool_idle', 'Connections open and idle.', (t) => t.pool.idle);
+    perTarget('causeway_pool_queued', 'Calls waiting for a connection.', (t) => t.pool.queued);
+    perTarget('causeway_pool_connected', 'Connections open.', (t) => t.pool.connected);
+    perTarget('causeway_pool_max_connections', 'pool.maxConnections.', (t) => t.pool.maxConnections);
+    perTarget('causeway_pool_exhausted_total', 'Leases refused: queue full or queueTimeout passed (UPSTREAM_POOL_EXHAUSTED).', (t) => t.pool.exhausted);
+    gauge('causeway_breaker_state', 'Circuit breaker state: 1 for the current one of closed, open, half-open.', ['upstream', 'state'], (g, ups) => {
+      for (const u of ups) {
+        if (!u.breaker) continue;
+        for (const s of BREAKER_STATES) g.set({ upstream: u.name, state: s }, u.breaker.state === s ? 1 : 0);
+      }
+    });
+    gauge('causeway_breaker_rejected_total', 'Calls failed fast by an open breaker (CIRCUIT_OPEN).', ['upstream'], (g, ups) => {
+      for (const u of ups) if (u.breaker?.rejected !== undefined) g.set({ upstream: u.name }, u.breaker.rejected);
+    });
+  }
+
+  /** The exposition text. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** Stops listening to gateway events. */
+  close(): void {
+    this.sources.events?.off('event', this.onEvent);
+  }
+}
+
+/** A node:http handler serving `metrics` (GET /metrics on the admin port). */
+export function metricsHandler(source: { metrics: Metrics }): (req: IncomingMessage, res: ServerResponse) => void {
+  return (_req, res) => {
+    source.metrics.render().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': source.metrics.contentType });
+        res.end(text);
+      },
+      (err: Error) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`metrics: ${err.message}\n`);
+      },
+    );
+  };
+}

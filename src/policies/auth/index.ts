@@ -1,0 +1,123 @@
+/**
+ * `auth: [key, hmac]` — who is calling. Any one of the listed methods suffices. Every failure
+ * is the same UNAUTHORIZED, whatever was wrong (unknown key, bad signature, stale date, replayed
+ * nonce): telling a client which part failed would help someone guessing. Credentials are
+ * removed before the request goes upstream; the backend gets `X-Causeway-Consumer` instead.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { ConsumerRegistry } from '../consumers/registry.js';
+import type { PolicyRequest } from '../context.js';
+import { bodyDigest, parseSignatureHeader, sign, signatureMatches, stringToSign } from './hmac.js';
+import type { NonceCache } from './nonces.js';
+import { readBody, replayRequest } from './replay.js';
+
+export interface AuthOptions {
+  methods: ReadonlyArray<'key' | 'hmac'>;
+  consumers: ConsumerRegistry;
+  nonces: NonceCache;
+  /** How far a signed request's date may be from the gateway clock, ms. */
+  clockSkew: number;
+  now?: () => number;
+}
+
+export type AuthResult = { consumer: string } | { code: 'UNAUTHORIZED' | 'REQUEST_TOO_LARGE' };
+
+const DENIED: AuthResult = { code: 'UNAUTHORIZED' };
+/** Headers only the gateway may set on an authenticated route. */
+const STRIP = new Set(['x-api-key', 'x-causeway-consumer']);
+
+export interface Auth {
+  authenticate(p: PolicyRequest): AuthResult | Promise<AuthResult>;
+}
+
+export function auth(opts: AuthOptions): Auth {
+  const useKey = opts.methods.includes('key');
+  const useHmac = opts.methods.includes('hmac');
+  const now = opts.now ?? Date.now;
+
+  function byKey(p: PolicyRequest): string | undefined {
+    const header = p.req.headers['x-api-key'];
+    if (typeof header === 'string') return opts.consumers.consumerForKey(header);
+    const q = queryKey(p.rawQuery);
+    return q === undefined ? undefined : opts.consumers.consumerForKey(q);
+  }
+
+  async function byHmac(p: PolicyRequest): Promise<AuthResult> {
+    const params = parseSignatureHeader(p.req.headers.authorization);
+    if (!params) return DENIED;
+    const key = opts.consumers.hmacKey(params.keyId);
+    const date = p.req.headers['x-date'] ?? p.req.headers.date;
+    if (!key || typeof date !== 'string') return DENIED;
+    const t = Date.parse(date);
+    if (!Number.isFinite(t) || Math.abs(now() - t) > opts.clockSkew) return DENIED;
+    let digest = EMPTY_DIGEST;
+    const h = p.req.headers;
+    if (h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')) {
+      const body = await readBody(p.req, p.route.maxBodySize);
+      if (!body) return { code: 'REQUEST_TOO_LARGE' };
+      digest = bodyDigest(body);
+      p.req = replayRequest(p.req, body);
+    }
+    const expected = sign(key.secret, stringToSign(p.method, p.rawPath, p.rawQuery, date, params.nonce, digest));
+    if (!signatureMatches(params.signature, expected)) return DENIED;
+    // Only a valid signature uses up its nonce, so forged requests cannot fill the cache.
+    if (!opts.nonces.remember(`${key.id}\0${params.nonce}`, t + opts.clockSkew)) return DENIED;
+    return { consumer: key.consumer };
+  }
+
+  function accept(p: PolicyRequest, consumer: string): AuthResult {
+    p.consumer = consumer;
+    hideCredentials(p.req, consumer);
+    if (p.rawQuery.includes('api_key=')) p.upstreamPath = withoutQueryKey(p.upstreamPath);
+    return { consumer };
+  }
+
+  return {
+    authenticate(p) {
+      if (useKey) {
+        const c = byKey(p);
+        if (c !== undefined) return accept(p, c);
+      }
+      if (!useHmac) return DENIED;
+      return byHmac(p).then((r) => ('consumer' in r ? accept(p, r.consumer) : r));
+    },
+  };
+}
+
+const EMPTY_DIGEST = bodyDigest('');
+
+function queryKey(query: string): string | undefined {
+  if (!query.includes('api_key=')) return undefined;
+  for (const part of query.split('&')) {
+    if (!part.startsWith('api_key=')) continue;
+    try {
+      return decodeURIComponent(part.slice(8));
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+function withoutQueryKey(upstreamPath: string): string {
+  const q = upstreamPath.indexOf('?');
+  const kept = upstreamPath
+    .slice(q + 1)
+    .split('&')
+    .filter((part) => !part.startsWith('api_key='));
+  return upstreamPath.slice(0, q) + (kept.length ? `?${kept.join('&')}` : '');
+}
+
+/** Drops the client's credentials from what goes upstream and names the consumer instead. */
+function hideCredentials(req: IncomingMessage, consumer: string): void {
+  const raw = req.rawHeaders;
+  const kept: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    // A bearer token may be meant for the backend; only our own Signature scheme is removed.
+    if (STRIP.has(name) || (name === 'authorization' && /^Signature\s/i.test(raw[i + 1]!))) continue;
+    kept.push(raw[i]!, raw[i + 1]!);
+  }
+  kept.push('X-Causeway-Consumer', consumer);
+  req.rawHeaders = kept;
+}

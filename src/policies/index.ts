@@ -1,0 +1,104 @@
+/**
+ * The policies of a gateway: the state they share across routes and reloads (consumers and
+ * their credentials, the HMAC nonce cache, the rate limiter and its Redis connection, the
+ * response store) and the chain each route with policies gets (chain.ts). `attach` gives the
+ * routes of a runtime their chains; a route without policies gets none and pays nothing.
+ */
+import type { IncomingMessage } from 'node:http';
+import { isDeepStrictEqual } from 'node:util';
+import { addressMatcher } from '../config/cidr.js';
+import type { Config, RouteConfig } from '../config/schema.js';
+import type { EventLog } from '../observe/events.js';
+import type { Runtime } from '../proxy/runtime.js';
+import { auth } from './auth/index.js';
+import { NonceCache } from './auth/nonces.js';
+import { cache } from './cache/index.js';
+import { ResponseStore } from './cache/store.js';
+import { PolicyChain } from './chain.js';
+import { ConsumerRegistry } from './consumers/registry.js';
+import { PolicyStore } from './consumers/store.js';
+import { faults } from './faults/index.js';
+import { Limiter } from './rate-limit/limiter.js';
+import { rateLimit } from './rate-limit/index.js';
+import { subscription } from './subscription/index.js';
+
+export class Policies {
+  /** Replaced when a reload changes `consumers:`; attach() then builds chains on the new one. */
+  consumers: ConsumerRegistry;
+  readonly nonces: NonceCache;
+  readonly limiter: Limiter;
+  readonly responses: ResponseStore;
+  private readonly store: PolicyStore;
+  private consumersConfig: Config['consumers'];
+  private readonly isTrusted: (address: string | undefined) => boolean;
+
+  constructor(
+    private readonly config: () => Config,
+    events: EventLog,
+  ) {
+    const c = config();
+    // Runtime-created credentials live next to the call log; no call log, no persistence.
+    this.store = new PolicyStore(c.storage.enabled ? c.storage.path : null);
+    this.consumersConfig = c.consumers;
+    this.consumers = new ConsumerRegistry(c.consumers, this.store);
+    this.nonces = new NonceCache(c.auth.nonceCache);
+    this.limiter = new Limiter(c.redis, events);
+    this.responses = new ResponseStore(c.cache.maxSize, c.cache.maxEntrySize);
+    this.isTrusted = addressMatcher(c.server.trustedProxies);
+  }
+
+  /** Gives every route of `runtime` that has policies its chain (after a reload too). */
+  attach(runtime: Runtime): void {
+    const config = this.config();
+    if (!isDeepStrictEqual(config.consumers, this.consumersConfig)) {
+      this.consumersConfig = config.consumers;
+      this.consumers = new ConsumerRegistry(config.consumers, this.store);
+    }
+    const byName = new Map(config.routes.map((r) => [r.name, r]));
+    for (const route of runtime.routes) {
+      const r = byName.get(route.name);
+      route.policies = r ? this.chainFor(r, config) : undefined;
+    }
+  }
+
+  private chainFor(r: RouteConfig, config: Config): PolicyChain | undefined {
+    if (!r.auth && r.subscription !== 'required' && !r.rateLimit && !r.cache && !r.faults) return undefined;
+    return new PolicyChain(
+      {
+        auth: r.auth && auth({ methods: r.auth, consumers: this.consumers, nonces: this.nonces, clockSkew: config.auth.clockSkew }),
+        subscription: r.subscription === 'required' ? subscription(this.consumers) : undefined,
+        rateLimit: r.rateLimit && rateLimit(r.rateLimit, r.name, this.limiter),
+        cache: r.cache && cache(r.cache, r.name, this.responses),
+        faults: r.faults && faults(r.faults),
+      },
+      (req) => this.clientIp(req),
+    );
+  }
+
+  /**
+   * The client's address: the peer itself, unless the peer is a trusted proxy; then the nearest
+   * X-Forwarded-For hop that is not one (the right-most untrusted entry), as nginx's realip does.
+   */
+  clientIp(req: IncomingMessage): string {
+    const peer = req.socket.remoteAddress ?? '';
+    if (!this.isTrusted(peer)) return peer;
+    const xff = req.headers['x-forwarded-for'];
+    if (typeof xff !== 'string') return peer;
+    const hops = xff.split(',');
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const hop = hops[i]!.trim();
+      if (hop && !this.isTrusted(hop)) return hop;
+    }
+    return peer;
+  }
+
+  /** Counters metrics and the admin API read. */
+  stats() {
+    return { rateLimit: { ...this.limiter.stats }, nonces: { size: this.nonces.size, evicted: this.nonces.evicted }, cache: this.responses.stats };
+  }
+
+  close(): void {
+    this.limiter.close();
+    this.store.close();
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Active health checks: every `interval`, GET `path` on each target over a connection of its
+ * own (never one of the data pool), within `timeout`. `unhealthyAfter` failures in a row take a
+ * target out of rotation, `healthyAfter` passes in a row bring it back. Targets start healthy so
+ * traffic flows before the first round completes.
+ */
+import { Client } from 'undici';
+import type { ActiveHealthConfig } from '../config/schema.js';
+import type { Target } from './target.js';
+
+export interface HealthSubject {
+  readonly target: Target;
+  /** Passing the active checks (true until they say otherwise). */
+  healthy: boolean;
+}
+
+export interface HealthTransition {
+  subject: HealthSubject;
+  healthy: boolean;
+  reason: string;
+}
+
+export interface HealthTls {
+  rejectUnauthorized: boolean;
+  ca?: string | Buffer | undefined;
+  servername?: string | undefined;
+}
+
+/** Parses "200", 204 or "200-399" into ranges. */
+function statusRanges(list: ReadonlyArray<number | string>): Array<[number, number]> {
+  return list.map((s) => {
+    if (typeof s === 'number') return [s, s];
+    const [a, b] = s.split('-').map(Number);
+    return [a!, b ?? a!];
+  });
+}
+
+interface Probe {
+  subject: HealthSubject;
+  client: Client;
+  passes: number;
+  fails: number;
+  running: boolean;
+}
+
+export class ActiveHealthChecker {
+  private readonly probes: Probe[];
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly expected: Array<[number, number]>;
+  /** Checks run, since start. */
+  checks = 0;
+
+  constructor(
+    subjects: readonly HealthSubject[],
+    private readonly config: ActiveHealthConfig,
+    private readonly onChange: (t: HealthTransition) => void,
+    tls?: HealthTls,
+  ) {
+    this.expected = statusRanges(config.expectedStatuses);
+    this.probes = subjects.map((subject) => ({
+      subject,
+      passes: 0,
+      fails: 0,
+      running: false,
+      client: new Client(subject.target.origin, {
+        connect: { timeout: config.timeout, ...(subject.target.tls ? { rejectUnauthorized: tls?.rejectUnauthorized ?? true, ca: tls?.ca, servername: tls?.servername ?? (subject.target.literal ? undefined : subject.target.hostname) } : {}) },
+        headersTimeout: config.timeout,
+        bodyTimeout: config.timeout,
+        pipelining: 1,
+        keepAliveTimeout: Math.max(1000, config.interval * 2),
+      }),
+    }));
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.round();
+    this.timer = setInterval(() => this.round(), this.config.interval);
+    this.timer.unref();
+  }
+
+  private round(): void {
+    for (const p of this.probes) if (!p.running) void this.check(p);
+  }
+
+  private async check(p: Probe): Promise<void> {
+    p.running = true;
+    this.checks++;
+    let failure: string | null = null;
+    const signal = AbortSignal.timeout(this.config.timeout);
+    try {
+      const res = await p.client.request({ path: p.subject.target.basePath + this.config.path, method: 'GET', headers: { 'user-agent': 'causeway-health-check' }, signal });
+      await res.body.dump();
+      if (!this.expected.some(([lo, hi]) => res.statusCode >= lo && res.statusCode <= hi)) failure = `GET ${this.config.path} answered ${res.statusCode}`;
+    } catch (err) {
+      // An AbortSignal.timeout() abort is a DOMException whose `code` is the number 23: name it instead.
+      const e = err as Error & { code?: unknown };
+      failure = `GET ${this.config.path} failed: ${typeof e.code === 'string' ? e.code : e.name}${signal.aborted ? ` (no answer within ${this.config.timeout} ms)` : ''}`;
+    } finally {
+      p.running = false;
+    }
+    if (this.stopped) return;
+    if (failure === null) {
+      p.fails = 0;
+      p.passes++;
+      if (!p.subject.healthy && p.passes >= this.config.healthyAfter) {
+        p.subject.healthy = true;
+        this.onChange({ subject: p.subject, healthy: true, reason: `${p.passes} health checks passed` });
+      }
+    } else {
+      p.passes = 0;
+      p.fails++;
+      if (p.subject.healthy && p.fails >= this.config.unhealthyAfter) {
+        p.subject.healthy = false;
+        this.onChange({ subject: p.subject, healthy: false, reason: `${p.fails} health checks failed; last: ${failure}` });
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await Promise.all(this.probes.map((p) => p.client.destroy().catch(() => undefined)));
+  }
+}
