@@ -123,16 +123,17 @@ describe('call store', () => {
   it('loses at most the last batch when the process dies', async () => {
     const path = tempDb();
     const storeUrl = new URL('../../src/observe/store.js', import.meta.url).href;
-    // The child writes one full batch (500), queues 3 more, and dies without closing.
+    // The child hands one full batch (500) to the writer, queues 3 more, and dies without closing.
     const script = `
       import { openCallStore } from ${JSON.stringify(storeUrl)};
       const s = openCallStore({ path: ${JSON.stringify(path)}, flushMs: 60000 });
       const rec = (id) => ({ requestId: id, time: Date.now(), route: 'r', upstream: 'u', consumer: null, method: 'GET', path: '/', status: 200, code: null, attempts: [], bytesIn: 0, bytesOut: 0, durationMs: 1, clientIp: '127.0.0.1' });
       for (let i = 0; i < 500; i++) s.record(rec('batch-' + i));
-      setImmediate(() => {
+      // The full batch goes to the writer thread; give it a moment to commit, then die with 3 queued.
+      setTimeout(() => {
         for (let i = 0; i < 3; i++) s.record(rec('late-' + i));
         process.kill(process.pid, 'SIGKILL');
-      });`;
+      }, 500);`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
     const signal = await new Promise((r) => child.once('exit', (_c, sig) => r(sig)));
     assert.equal(signal, 'SIGKILL');

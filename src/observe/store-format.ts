@@ -1,0 +1,178 @@
+/**
+ * The call log's on-disk format and the arithmetic both its writer and its queries use: the
+ * schema, row <-> record, the per-minute rollup tallies and their latency histograms.
+ */
+import type { CallRecord } from './call-record.js';
+
+/** Latency histogram resolution: bin = round(ln(1 + ms) × 20), about 5% wide, up to 3 hours. */
+export const BINS_PER_E = 20;
+export const BINS = 330;
+export const MINUTE = 60_000;
+/** Rows deleted per statement when pruning, so a prune never holds the thread for long. */
+export const PRUNE_CHUNK = 5000;
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS calls (
+  id INTEGER PRIMARY KEY,
+  request_id TEXT NOT NULL,
+  time INTEGER NOT NULL,
+  route TEXT,
+  upstream TEXT,
+  target TEXT,
+  consumer TEXT,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  code TEXT,
+  duration REAL NOT NULL,
+  bytes_in INTEGER NOT NULL,
+  bytes_out INTEGER NOT NULL,
+  client_ip TEXT NOT NULL,
+  trace_id TEXT,
+  attempts TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_request_id ON calls(request_id);
+CREATE INDEX IF NOT EXISTS calls_time ON calls(time, duration, code, status, route);
+CREATE INDEX IF NOT EXISTS calls_route_time ON calls(route, time, duration, code, status);
+CREATE INDEX IF NOT EXISTS calls_upstream_time ON calls(upstream, time, duration, code, status);
+CREATE INDEX IF NOT EXISTS calls_code_time ON calls(code, time);
+CREATE INDEX IF NOT EXISTS calls_status_time ON calls(status, time);
+CREATE TABLE IF NOT EXISTS minutes (
+  minute INTEGER NOT NULL,
+  route TEXT NOT NULL,
+  upstream TEXT NOT NULL,
+  requests INTEGER NOT NULL,
+  errors INTEGER NOT NULL,
+  codes TEXT NOT NULL,
+  hist BLOB NOT NULL,
+  PRIMARY KEY (minute, route, upstream)
+) WITHOUT ROWID;
+`;
+
+export const COLUMNS = 'request_id, time, route, upstream, target, consumer, method, path, status, code, duration, bytes_in, bytes_out, client_ip, trace_id, attempts';
+
+export interface Row {
+  request_id: string;
+  time: number;
+  route: string | null;
+  upstream: string | null;
+  target: string | null;
+  consumer: string | null;
+  method: string;
+  path: string;
+  status: number;
+  code: string | null;
+  duration: number;
+  bytes_in: number;
+  bytes_out: number;
+  client_ip: string;
+  trace_id: string | null;
+  attempts: string;
+}
+
+export function toRecord(r: Row): CallRecord {
+  const rec: CallRecord = {
+    requestId: r.request_id,
+    time: r.time,
+    route: r.route,
+    upstream: r.upstream,
+    consumer: r.consumer,
+    method: r.method,
+    path: r.path,
+    status: r.status,
+    code: r.code as CallRecord['code'],
+    attempts: JSON.parse(r.attempts) as CallRecord['attempts'],
+    bytesIn: r.bytes_in,
+    bytesOut: r.bytes_out,
+    durationMs: r.duration,
+    clientIp: r.client_ip,
+  };
+  if (r.trace_id) rec.traceId = r.trace_id;
+  return rec;
+}
+
+/** A call counts as an error when the gateway generated a failure or the backend answered 5xx. */
+export const isError = (c: CallRecord) => c.code !== null || c.status >= 500;
+export const binOf = (ms: number) => Math.min(BINS - 1, Math.round(Math.log1p(Math.max(0, ms)) * BINS_PER_E));
+
+/** Counts of one stretch of time: a stats bucket, or one minute of one route in the rollup. */
+export interface Tally {
+  requests: number;
+  errors: number;
+  byCode: Record<string, number>;
+  hist: Uint32Array;
+}
+export const tally = (): Tally => ({ requests: 0, errors: 0, byCode: {}, hist: new Uint32Array(BINS) });
+
+export function merge(into: Tally, from: Tally): void {
+  into.requests += from.requests;
+  into.errors += from.errors;
+  for (const [k, v] of Object.entries(from.byCode)) into.byCode[k] = (into.byCode[k] ?? 0) + v;
+  for (let i = 0; i < BINS; i++) into.hist[i]! += from.hist[i]!;
+}
+
+export function percentile(t: Tally, q: number): number | null {
+  if (t.requests === 0) return null;
+  const rank = Math.ceil(q * t.requests);
+  let seen = 0;
+  for (let bin = 0; bin < BINS; bin++) {
+    seen += t.hist[bin]!;
+    if (seen >= rank) return Math.round(Math.expm1(bin / BINS_PER_E) * 100) / 100;
+  }
+  return null;
+}
+
+/** A histogram stored sparse: (bin, count) pairs of uint32, little-endian. Most minutes fill few bins. */
+export function packHist(h: Uint32Array): Buffer {
+  let n = 0;
+  for (let i = 0; i < BINS; i++) if (h[i]) n++;
+  const b = Buffer.allocUnsafe(n * 8);
+  let o = 0;
+  for (let i = 0; i < BINS; i++) {
+    if (!h[i]) continue;
+    b.writeUInt32LE(i, o);
+    b.writeUInt32LE(h[i]!, o + 4);
+    o += 8;
+  }
+  return b;
+}
+
+export function addPacked(into: Uint32Array, b: Buffer): void {
+  for (let o = 0; o + 8 <= b.length; o += 8) into[b.readUInt32LE(o)]! += b.readUInt32LE(o + 4);
+}
+
+export function addCodes(into: Record<string, number>, codes: string): void {
+  if (!codes) return;
+  for (const [k, v] of Object.entries(JSON.parse(codes) as Record<string, number>)) into[k] = (into[k] ?? 0) + v;
+}
+
+export function where(f: { route?: string | undefined; upstream?: string | undefined; code?: string | undefined; status?: number | undefined; since?: number | undefined; until?: number | undefined }) {
+  const parts: string[] = [];
+  const params: Array<string | number> = [];
+  if (f.route !== undefined) {
+    parts.push('route = ?');
+    params.push(f.route);
+  }
+  if (f.upstream !== undefined) {
+    parts.push('upstream = ?');
+    params.push(f.upstream);
+  }
+  if (f.code !== undefined) {
+    parts.push('code = ?');
+    params.push(f.code);
+  }
+  if (f.status !== undefined) {
+    parts.push('status = ?');
+    params.push(f.status);
+  }
+  if (f.since !== undefined) {
+    parts.push('time >= ?');
+    params.push(f.since);
+  }
+  if (f.until !== undefined) {
+    parts.push('time < ?');
+    params.push(f.until);
+  }
+  return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
+}
+
