@@ -7,7 +7,7 @@ export interface Cidr {
   family: 'ipv4' | 'ipv6';
 }
 
-/** `10.0.0.0/8`, `::1` or `192.168.1.7` (a bare address is a one-address range); null when invalid. */
+/** `127.10.0.0/16`, `::1` or `127.168.1.7` (a bare address is a one-address range); null when invalid. */
 export function parseCidr(text: string): Cidr | null {
   const slash = text.indexOf('/');
   const address = slash === -1 ? text : text.slice(0, slash);
@@ -20,7 +20,7 @@ export function parseCidr(text: string): Cidr | null {
 }
 
 /**
- * A matcher over addresses and ranges. IPv4-mapped IPv6 peers (`::ffff:10.1.2.3`, what a
+ * A matcher over addresses and ranges. IPv4-mapped IPv6 peers (`::ffff:127.10.2.3`, what a
  * dual-stack socket reports) match IPv4 ranges.
  */
 export function addressMatcher(entries: readonly string[]): (address: string | undefined) => boolean {

@@ -230,7 +230,7 @@ const server = z.strictObject({
   maxBodySize: size.prefault('10mb'),
   shutdownTimeout: duration.prefault('30s').describe('How long SIGTERM waits for in-flight requests.'),
   trustedProxies: z
-    .array(z.string().refine((v) => parseCidr(v) !== null, { message: 'expected an IP address or a CIDR range like 10.0.0.0/8' }))
+    .array(z.string().refine((v) => parseCidr(v) !== null, { message: 'expected an IP address or a CIDR range like 127.10.0.0/16' }))
     .default([])
     .describe('Peers (addresses or CIDR ranges) whose X-Forwarded-For is kept and appended to.'),
   maxUrlLength: size.prefault('8kb').describe('Longest request target (path and query) accepted; longer is 414.'),

@@ -2,6 +2,7 @@
  * The call log's on-disk format and the arithmetic both its writer and its queries use: the
  * schema, row <-> record, the per-minute rollup tallies and their latency histograms.
  */
+import type Database from 'better-sqlite3';
 import type { CallRecord } from './call-record.js';
 
 /** Latency histogram resolution: bin = round(ln(1 + ms) × 20), about 5% wide, up to 3 hours. */
@@ -176,3 +177,12 @@ export function where(f: { route?: string | undefined; upstream?: string | undef
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
 }
 
+/** Prepared statements by SQL text, each prepared once per connection. */
+export function statementCache(db: Database.Database): (sql: string) => Database.Statement {
+  const cache = new Map<string, Database.Statement>();
+  return (sql) => {
+    let st = cache.get(sql);
+    if (!st) cache.set(sql, (st = db.prepare(sql)));
+    return st;
+  };
+}

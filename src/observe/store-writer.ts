@@ -6,7 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { CallRecord } from './call-record.js';
-import { COLUMNS, MINUTE, PRUNE_CHUNK, addCodes, addPacked, isError, binOf, packHist, tally, type Tally } from './store-format.js';
+import { COLUMNS, MINUTE, PRUNE_CHUNK, statementCache, addCodes, addPacked, isError, binOf, packHist, tally, type Tally } from './store-format.js';
 
 export interface RetentionOptions {
   maxAgeMs: number;
@@ -16,7 +16,7 @@ export interface RetentionOptions {
 
 export class CallWriter {
   private readonly insert: Database.Statement;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly stmt: (sql: string) => Database.Statement;
   private readonly maxAgeMs: number;
   private readonly maxRows: number;
   private readonly now: () => number;
@@ -28,6 +28,7 @@ export class CallWriter {
     this.maxAgeMs = retention.maxAgeMs;
     this.maxRows = retention.maxRows;
     this.now = retention.now;
+    this.stmt = statementCache(db);
     this.insert = db.prepare(`INSERT INTO calls (${COLUMNS}) VALUES (${COLUMNS.split(',').map(() => '?').join(',')})`);
   }
 
@@ -87,14 +88,4 @@ export class CallWriter {
     this.stmt('DELETE FROM minutes WHERE minute < ?').run(oldest.t === null ? this.now() - this.maxAgeMs : oldest.t - (oldest.t % MINUTE));
     return deleted;
   }
-
-  private stmt(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
-  }
-
 }

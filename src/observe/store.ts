@@ -19,7 +19,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { CallRecord } from './call-record.js';
 import type { CallFilter, CallStore, StatsBucket, StatsQuery, StatsResult } from './store-api.js';
-import { COLUMNS, MINUTE, SCHEMA, addCodes, addPacked, binOf, merge, percentile, tally, toRecord, where, type Row, type Tally } from './store-format.js';
+import { COLUMNS, MINUTE, SCHEMA, statementCache, addCodes, addPacked, binOf, merge, percentile, tally, toRecord, where, type Row, type Tally } from './store-format.js';
 import { CallWriter } from './store-writer.js';
 
 export interface StoreOptions {
@@ -45,7 +45,7 @@ export class SqliteCallStore implements CallStore {
   private flushTimer: NodeJS.Timeout | null = null;
   private flushScheduled = false;
   private readonly pruneTimer: NodeJS.Timeout | null = null;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly stmt: (sql: string) => Database.Statement;
   private readonly flushMs: number;
   private readonly batchSize: number;
   private readonly now: () => number;
@@ -66,6 +66,7 @@ export class SqliteCallStore implements CallStore {
     this.writable = !opts.readonly;
     if (opts.path !== ':memory:' && !opts.readonly) mkdirSync(dirname(opts.path), { recursive: true });
     this.db = new Database(opts.path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    this.stmt = statementCache(this.db);
     if (opts.readonly) return;
     this.db.pragma('journal_mode = WAL');
     // WAL + NORMAL: a commit survives a process crash; only an OS crash may lose the last one.
@@ -153,15 +154,6 @@ export class SqliteCallStore implements CallStore {
     if (!this.barrier) return 0;
     this.await(this.post({ prune: true }));
     return Atomics.load(this.barrier, 2);
-  }
-
-  private stmt(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
   }
 
   /** The newest call with this request id (a client may reuse one). */

@@ -73,7 +73,7 @@ describe('valid configs', () => {
         '  maxHeaderSize: 8kb',
         '  maxBodySize: 1mb',
         '  shutdownTimeout: 1m',
-        '  trustedProxies: [10.0.0.1]',
+        '  trustedProxies: [127.10.0.1]',
         'errors: { expose: true }',
         'log: { level: warn, access: false, file: ./access.log }',
         'upstreams:',
@@ -106,7 +106,7 @@ describe('valid configs', () => {
     assert.equal(c.server.maxHeaderSize, 8192);
     assert.equal(c.server.maxBodySize, 1024 * 1024);
     assert.equal(c.server.shutdownTimeout, 60_000);
-    assert.deepEqual(c.server.trustedProxies, ['10.0.0.1']);
+    assert.deepEqual(c.server.trustedProxies, ['127.10.0.1']);
     assert.deepEqual(c.errors, { expose: true });
     assert.deepEqual(c.log, { level: 'warn', access: false, file: './access.log' });
     const o = c.upstreams['orders']!;
@@ -373,17 +373,17 @@ describe('${ENV} substitution', () => {
       lines(
         'listen: { host: 127.0.0.1, port: ${PORT} }',
         'admin: { host: 127.0.0.1, port: 9901, token: ${CAUSEWAY_ADMIN_TOKEN} }',
-        'server: { trustedProxies: [${PROXY_A}, ${PROXY_B:-10.0.0.2}] }',
+        'server: { trustedProxies: [${PROXY_A}, ${PROXY_B:-127.10.0.2}] }',
         'upstreams:',
         '  orders:',
         '    targets: [{ url: http://${HOST}:9001 }]',
       ),
       'f.yaml',
-      { PORT: '8081', CAUSEWAY_ADMIN_TOKEN: 's3cret', PROXY_A: '10.0.0.1', HOST: '127.0.0.1' },
+      { PORT: '8081', CAUSEWAY_ADMIN_TOKEN: 's3cret', PROXY_A: '127.10.0.1', HOST: '127.0.0.1' },
     );
     assert.equal(c.listen.port, 8081);
     assert.equal(c.admin?.token, 's3cret');
-    assert.deepEqual(c.server.trustedProxies, ['10.0.0.1', '10.0.0.2']);
+    assert.deepEqual(c.server.trustedProxies, ['127.10.0.1', '127.10.0.2']);
     assert.equal(c.upstreams['orders']!.targets[0]!.url, 'http://127.0.0.1:9001');
   });
 

@@ -161,7 +161,7 @@ describe('configJsonSchema()', () => {
     const yaml = [
       'listen: { host: 127.0.0.1, port: 8080 }',
       'admin: { host: 127.0.0.1, port: 9901, token: secret }',
-      'server: { maxBodySize: 10MB, trustedProxies: [10.0.0.1] }',
+      'server: { maxBodySize: 10MB, trustedProxies: [127.10.0.1] }',
       'errors: { expose: false }',
       'upstreams:',
       '  orders:',

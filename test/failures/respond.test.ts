@@ -11,7 +11,7 @@ const timeout: FailureReport = {
   code: 'UPSTREAM_RESPONSE_TIMEOUT',
   requestId: RID,
   phase: 'ttfb',
-  target: '10.0.0.7:9001',
+  target: '127.10.0.7:9001',
   context: { upstream: 'orders', route: 'orders', method: 'GET', attempts: 2, limit: 10000 },
 };
 
@@ -57,7 +57,7 @@ describe('errorBody', () => {
 
   test('with expose, the target and the remedy as hint', () => {
     const b = errorBody(timeout, true).error;
-    assert.equal(b.target, '10.0.0.7:9001');
+    assert.equal(b.target, '127.10.0.7:9001');
     assert.equal(b.hint, failure('UPSTREAM_RESPONSE_TIMEOUT').remedy);
   });
 
@@ -90,12 +90,12 @@ describe('renderFailure', () => {
 
   test('target and hint appear in the body only when expose is true', () => {
     const hidden = renderFailure(timeout, false);
-    assert.ok(!hidden.body.includes('10.0.0.7'));
+    assert.ok(!hidden.body.includes('127.10.0.7'));
     assert.ok(!('hint' in JSON.parse(hidden.body).error));
     // The target never leaks through a header either.
-    assert.ok(!Object.values(hidden.headers).some((v) => v.includes('10.0.0.7')));
+    assert.ok(!Object.values(hidden.headers).some((v) => v.includes('127.10.0.7')));
     const shown = JSON.parse(renderFailure(timeout, true).body).error;
-    assert.equal(shown.target, '10.0.0.7:9001');
+    assert.equal(shown.target, '127.10.0.7:9001');
     assert.equal(typeof shown.hint, 'string');
   });
 

@@ -30,7 +30,7 @@ routes:
   - { name: echo, match: { path: /echo }, upstream: b }
   - { name: dead, match: { path: /dead }, upstream: dead }
 ${extra}`;
-    strict = await startGateway(`log: { access: false }\nserver: { maxUrlLength: 1kb, trustedProxies: [10.0.0.0/8, "fd00::/8"] }\n${routes()}`);
+    strict = await startGateway(`log: { access: false }\nserver: { maxUrlLength: 1kb, trustedProxies: [127.10.0.0/16, "::1/128"] }\n${routes()}`);
     behindProxy = await startGateway(`log: { access: false }\nserver: { trustedProxies: [127.0.0.0/8] }\n${routes()}`);
     exposed = await startGateway(`log: { access: false }\nerrors: { expose: true }\n${routes()}`);
   });
@@ -52,7 +52,7 @@ ${extra}`;
   });
 
   test('a spoofed X-Forwarded-For from an untrusted peer is replaced by the peer address', async () => {
-    const r = await rawExchange(strict.port, 'GET /echo HTTP/1.1\r\nHost: gw.test\r\nX-Forwarded-For: 10.0.0.1, 1.2.3.4\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n');
+    const r = await rawExchange(strict.port, 'GET /echo HTTP/1.1\r\nHost: gw.test\r\nX-Forwarded-For: 127.10.0.1, 1.2.3.4\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n');
     const seen = (JSON.parse(r.body) as Echoed).headers;
     assert.equal(seen['x-forwarded-for'], '127.0.0.1');
     assert.equal(seen['x-forwarded-proto'], 'http');

@@ -35,7 +35,7 @@ describe('rateLimit on routes', () => {
     backend = await startBackend(echo);
     gw = await startGateway(`
 log: { access: false }
-server: { trustedProxies: [10.0.0.0/8, 127.0.0.0/8] }
+server: { trustedProxies: [127.10.0.0/16, 127.0.0.0/8] }
 consumers:
   - { name: a, keys: [key-a-0123456789abcdef] }
   - { name: b, keys: [key-b-0123456789abcdef] }
@@ -87,8 +87,8 @@ routes:
   test('by ip behind trusted proxies: the right-most untrusted X-Forwarded-For hop is the client', async () => {
     // The peer (127.0.0.1) and 10.x are trusted proxies; 203.0.113.x are clients. A spoofed left-most entry is ignored.
     const asClient = (xff: string) => send(`${gw.url}/i`, { headers: { 'x-forwarded-for': xff } });
-    assert.equal((await asClient('203.0.113.7, 10.1.2.3')).status, 200);
-    assert.equal((await asClient('198.51.100.1, 203.0.113.7, 10.9.9.9')).status, 429, 'same client behind another proxy hop');
+    assert.equal((await asClient('203.0.113.7, 127.10.2.3')).status, 200);
+    assert.equal((await asClient('198.51.100.1, 203.0.113.7, 127.10.9.9')).status, 429, 'same client behind another proxy hop');
     assert.equal((await asClient('203.0.113.8')).status, 200);
   });
 });

@@ -18,7 +18,7 @@ function names(list: string[]): string[] {
   return out;
 }
 
-const ctx: ForwardContext = { requestId: 'gw-request-0001', clientIp: '127.0.0.1', trustedPeer: false, hostHeader: '10.0.0.7:9001', budgetMs: 1234.9 };
+const ctx: ForwardContext = { requestId: 'gw-request-0001', clientIp: '127.0.0.1', trustedPeer: false, hostHeader: '127.10.0.7:9001', budgetMs: 1234.9 };
 
 // Requests are parsed by node's own HTTP server, exactly as the gateway receives them.
 let server: http.Server;
@@ -105,15 +105,15 @@ describe('upstreamHeaders', () => {
 
   test('from a trusted proxy, X-Forwarded-For is appended to and -Proto/-Host are kept', async () => {
     const req = await receive('GET / HTTP/1.1', 'Host: internal', 'X-Forwarded-For: 1.1.1.1', 'X-Forwarded-For: 2.2.2.2', 'X-Forwarded-Proto: https', 'X-Forwarded-Host: api.example.com');
-    const out = upstreamHeaders(req, { ...ctx, clientIp: '10.0.0.2', trustedPeer: true });
-    assert.deepEqual(values(out, 'x-forwarded-for'), ['1.1.1.1, 2.2.2.2, 10.0.0.2']);
+    const out = upstreamHeaders(req, { ...ctx, clientIp: '127.10.0.2', trustedPeer: true });
+    assert.deepEqual(values(out, 'x-forwarded-for'), ['1.1.1.1, 2.2.2.2, 127.10.0.2']);
     assert.deepEqual(values(out, 'x-forwarded-proto'), ['https']);
     assert.deepEqual(values(out, 'x-forwarded-host'), ['api.example.com']);
   });
 
   test('a trusted proxy that sent no X-Forwarded-* gets them set', async () => {
-    const out = upstreamHeaders(await receive('GET / HTTP/1.1', 'Host: api.example.com'), { ...ctx, clientIp: '10.0.0.2', trustedPeer: true });
-    assert.deepEqual(values(out, 'x-forwarded-for'), ['10.0.0.2']);
+    const out = upstreamHeaders(await receive('GET / HTTP/1.1', 'Host: api.example.com'), { ...ctx, clientIp: '127.10.0.2', trustedPeer: true });
+    assert.deepEqual(values(out, 'x-forwarded-for'), ['127.10.0.2']);
     assert.deepEqual(values(out, 'x-forwarded-proto'), ['http']);
     assert.deepEqual(values(out, 'x-forwarded-host'), ['api.example.com']);
   });
@@ -140,7 +140,7 @@ describe('upstreamHeaders', () => {
 
   test('Host is the one given (target or preserved), sent once', async () => {
     const out = upstreamHeaders(await receive('GET / HTTP/1.1', 'Host: api.example.com'), ctx);
-    assert.deepEqual(values(out, 'host'), ['10.0.0.7:9001']);
+    assert.deepEqual(values(out, 'host'), ['127.10.0.7:9001']);
     assert.equal(names(out).filter((n) => n === 'host').length, 1);
   });
 
