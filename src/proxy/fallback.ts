@@ -8,6 +8,7 @@
  * routes that configure `staleFor`; bodies over 1 MiB are not kept.
  */
 import type { FallbackConfig } from '../config/schema.js';
+import { ByteLru, type Sized } from '../util/byte-lru.js';
 
 export interface StoredResponse {
   status: number;
@@ -20,51 +21,35 @@ export interface StoredResponse {
 
 export const MAX_STALE_ENTRY_BYTES = 1024 * 1024;
 
-/** A byte-bounded LRU of responses keyed by route and request target. */
+/** A byte-bounded LRU of responses keyed by route and request target (one copy per key). */
 export class StaleStore {
-  private readonly map = new Map<string, StoredResponse>();
-  private bytes = 0;
+  private readonly lru: ByteLru<{ entry: StoredResponse } & Sized>;
 
-  constructor(private readonly maxBytes = 64 * 1024 * 1024) {}
+  constructor(maxBytes = 64 * 1024 * 1024) {
+    this.lru = new ByteLru(maxBytes);
+  }
 
   static key(route: string, host: string | undefined, pathAndQuery: string): string {
     return `${route}\u0000${host ?? ''}\u0000${pathAndQuery}`;
   }
 
   set(key: string, entry: StoredResponse): void {
-    const size = entry.body.length + key.length * 2 + 256;
-    if (size > this.maxBytes) return;
-    this.delete(key);
-    this.map.set(key, entry);
-    this.bytes += size;
-    for (const [k] of this.map) {
-      if (this.bytes <= this.maxBytes) break;
-      this.delete(k);
-    }
+    this.lru.put(key, { entry, size: entry.body.length + key.length * 2 + 256 }, () => true);
   }
 
   /** The stored response if younger than `maxAgeMs` (refreshing its recency). */
   get(key: string, maxAgeMs: number, now = performance.now()): StoredResponse | undefined {
-    const e = this.map.get(key);
+    const e = this.lru.get(key)?.[0]?.entry;
     if (!e) return undefined;
     if (now - e.storedAt > maxAgeMs) {
-      this.delete(key);
+      this.lru.delete(key);
       return undefined;
     }
-    this.map.delete(key);
-    this.map.set(key, e);
     return e;
   }
 
-  private delete(key: string): void {
-    const e = this.map.get(key);
-    if (!e) return;
-    this.map.delete(key);
-    this.bytes -= e.body.length + key.length * 2 + 256;
-  }
-
   get size(): number {
-    return this.map.size;
+    return this.lru.size;
   }
 }
 

@@ -1,7 +1,7 @@
 /** The response cache against a real backend: HIT/MISS, RFC 9111 storage rules, Vary, Age, revalidation, conditional requests, LRU by bytes. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ByteLru } from '../../src/policies/cache/lru.js';
+import { ByteLru } from '../../src/util/byte-lru.js';
 import { freshnessLifetime, parseCacheControl } from '../../src/policies/cache/rules.js';
 import { cacheKey } from '../../src/policies/cache/store.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';

@@ -7,7 +7,7 @@
  * `X-Cache: STALE` and an `Age` of `ageSeconds`. Entries are only stored for routes with
  * `cache:`, and leave by LRU when `cache.maxSize` is reached.
  */
-import { ByteLru } from './lru.js';
+import { ByteLru } from '../../util/byte-lru.js';
 
 export interface CacheEntry {
   status: number;

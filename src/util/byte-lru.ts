@@ -1,7 +1,7 @@
 /**
- * The in-memory response store: LRU by bytes. Entries of one URL (its Vary variants) live under
- * one key; reading a key moves it to the young end, and inserting evicts from the old end until
- * the total fits `maxBytes`.
+ * A least-recently-used map bounded by bytes, for stored responses (the response cache, the stale
+ * fallback). A key holds a list of values (a URL's Vary variants); reading a key moves it to the
+ * young end, and inserting evicts from the old end until the total fits `maxBytes`.
  */
 export interface Sized {
   size: number;
