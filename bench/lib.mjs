@@ -154,8 +154,9 @@ const toMs = (v) => {
   return m ? Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 })[m[2]] : NaN;
 };
 /** wrk on CPU 0 against a loopback port; resolves with req/s, p50, p99 (ms) and errors. */
-export async function wrk(port, seconds, connections = 50, path = '/bench') {
-  const child = start('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '--latency', `http://127.0.0.1:${port}${path}`], { cpu: 0 });
+export async function wrk(port, seconds, connections = 50, path = '/bench', headers = []) {
+  const h = headers.flatMap((x) => ['-H', x]);
+  const child = start('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '--latency', ...h, `http://127.0.0.1:${port}${path}`], { cpu: 0 });
   const { out } = await output(child);
   const n = (re) => Number(re.exec(out)?.[1] ?? 0);
   return {
