@@ -8,18 +8,20 @@
  * the "random 502" of every gateway issue tracker. Causeway must show none of them to clients:
  * at least 20,000 requests, 0 errors.
  */
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startGateway } from '../helpers/gateway.js';
 import { idleDropper } from '../helpers/backends.js';
+import { startBackend } from '../helpers/wire.js';
 
 const BURSTS = 25;
 const PER_BURST = 800;
 const CONCURRENCY = 50;
 
-async function bursts(url: string, n: number, gapMin: number, gapMax: number) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+/** `n` bursts of `perBurst` GETs over `concurrency` keep-alive connections, with idle gaps in [gapMin, gapMax] ms. */
+async function bursts(url: string, n: number, gapMin: number, gapMax: number, perBurst = PER_BURST, concurrency = CONCURRENCY) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   let ok = 0;
   const failures = new Map<string, number>();
   const one = () =>
@@ -43,9 +45,9 @@ async function bursts(url: string, n: number, gapMin: number, gapMax: number) {
     });
   try {
     for (let b = 0; b < n; b++) {
-      let left = PER_BURST;
+      let left = perBurst;
       await Promise.all(
-        Array.from({ length: CONCURRENCY }, async () => {
+        Array.from({ length: concurrency }, async () => {
           while (left > 0) {
             left--;
             await one();
@@ -99,4 +101,68 @@ test('control: the same race with retries off does reach clients (so the test ab
     await gw.close();
     await backend.close();
   }
+});
+
+describe('the keep-alive race, small bursts (a FIN-closing and a silently dropping backend)', () => {
+  test('bursts after idle gaps longer than the backend keep-alive: no client-visible errors, stale connections retried', async () => {
+    const backend = await idleDropper(200);
+    const gw = await startGateway(`
+log: { access: false }
+upstreams:
+  main:
+    targets: [{ url: ${backend.url} }]
+    pool: { idleTimeout: 4s }
+routes:
+  - { name: all, match: { path: /* }, upstream: main }
+`);
+    try {
+      const { ok: okCount, failures } = await bursts(`${gw.url}/ping`, 10, 250, 400, 20, 20);
+      assert.deepEqual(failures, {}, 'client-visible errors');
+      assert.equal(okCount, 200);
+      assert.ok(backend.stats.resetOnReuse > 0, 'the backend never met a reused dropped connection: the test did not exercise the race');
+      const stale = gw.records.filter((r) => r.attempts.some((a) => a.retry === 'stale-connection'));
+      assert.ok(stale.length > 0, 'no stale-connection retry in the call records');
+      for (const r of stale) {
+        assert.equal(r.status, 200);
+        const first = r.attempts[0]!;
+        assert.equal(first.reused, true, 'only a reused connection can be stale');
+        assert.match(String(first.outcome), /^UPSTREAM_CONNECTION_(CLOSED|RESET)$/);
+        assert.equal(r.attempts.at(-1)!.outcome, 200);
+      }
+      assert.ok(gw.records.every((r) => r.status === 200 && r.code === null));
+    } finally {
+      await gw.close();
+      await backend.close();
+    }
+  });
+
+  test('a node:http backend with keepAliveTimeout 200 ms and no Keep-Alive hint, gaps around the timeout: no client-visible errors', async () => {
+    const backend = await startBackend(
+      (_req, res) => {
+        // Setting Connection ourselves stops node from advertising `Keep-Alive: timeout=0`.
+        res.writeHead(200, { connection: 'keep-alive', 'content-type': 'text/plain', 'content-length': '2' });
+        res.end('ok');
+      },
+      { keepAliveTimeout: 200, collectBody: false },
+    );
+    const gw = await startGateway(`
+log: { access: false }
+upstreams:
+  main:
+    targets: [{ url: ${backend.url} }]
+    pool: { idleTimeout: 4s }
+routes:
+  - { name: all, match: { path: /* }, upstream: main }
+`);
+    try {
+      const { ok: okCount, failures } = await bursts(`${gw.url}/ping`, 10, 190, 400, 20, 20);
+      assert.deepEqual(failures, {}, 'client-visible errors');
+      assert.equal(okCount, 200);
+      assert.ok(gw.records.every((r) => r.status === 200 && r.code === null));
+      for (const r of gw.records) for (const a of r.attempts.slice(0, -1)) assert.equal(a.retry, 'stale-connection');
+    } finally {
+      await gw.close();
+      await backend.close();
+    }
+  });
 });

@@ -1,15 +1,14 @@
 /**
  * Retries end to end: what is retried (connect failures, configured statuses, stale keep-alive
  * connections), what never is (a POST that may have reached the backend), where the retry goes
- * (another target), and the keep-alive race against a backend that drops idle connections.
+ * (another target). The keep-alive race has its own file: keepalive-race.test.ts.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import type { CallRecord } from '../../src/observe/call-record.js';
-import { refusingPort, send, sleep, startBackend, type Backend } from '../helpers/wire.js';
-import { idleDropper } from '../helpers/backends.js';
+import { refusingPort, send, startBackend, type Backend } from '../helpers/wire.js';
 
 async function recordOf(gw: TestGateway, res: { headers: http.IncomingHttpHeaders }): Promise<CallRecord> {
   return gw.record(String(res.headers['x-request-id']));
@@ -151,90 +150,5 @@ routes:
     const post = await send(`${gw.url}/busy/x`, { method: 'POST', body: 'x' });
     assert.equal(post.status, 503);
     assert.equal(unavailable.seen.length, u0 + 3);
-  });
-});
-
-/** Runs `bursts` bursts of `size` concurrent GETs with idle gaps drawn from [gapMin, gapMax] ms. */
-async function burstTraffic(url: string, bursts: number, size: number, gapMin: number, gapMax: number) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: size });
-  const failures: string[] = [];
-  let okCount = 0;
-  try {
-    for (let b = 0; b < bursts; b++) {
-      const results = await Promise.allSettled(Array.from({ length: size }, () => send(url, { agent, timeout: 10_000 })));
-      for (const r of results) {
-        if (r.status === 'rejected') failures.push(String(r.reason));
-        else if (r.value.status !== 200 || r.value.text !== 'ok') failures.push(`${r.value.status} ${r.value.headers['x-causeway-error'] ?? ''} ${r.value.text.slice(0, 200)}`);
-        else okCount++;
-      }
-      if (b < bursts - 1) await sleep(gapMin + Math.random() * (gapMax - gapMin));
-    }
-  } finally {
-    agent.destroy();
-  }
-  return { okCount, failures };
-}
-
-describe('the keep-alive race', () => {
-  test('bursts after idle gaps longer than the backend keep-alive: no client-visible errors, stale connections retried', async () => {
-    const backend = await idleDropper(200);
-    const gw = await startGateway(`
-log: { access: false }
-upstreams:
-  main:
-    targets: [{ url: ${backend.url} }]
-    pool: { idleTimeout: 4s }
-routes:
-  - { name: all, match: { path: /* }, upstream: main }
-`);
-    try {
-      const { okCount, failures } = await burstTraffic(`${gw.url}/ping`, 10, 20, 250, 400);
-      assert.deepEqual(failures, [], 'client-visible errors');
-      assert.equal(okCount, 200);
-      assert.ok(backend.stats.resetOnReuse > 0, 'the backend never met a reused dropped connection: the test did not exercise the race');
-      const stale = gw.records.filter((r) => r.attempts.some((a) => a.retry === 'stale-connection'));
-      assert.ok(stale.length > 0, 'no stale-connection retry in the call records');
-      for (const r of stale) {
-        assert.equal(r.status, 200);
-        const first = r.attempts[0]!;
-        assert.equal(first.reused, true, 'only a reused connection can be stale');
-        assert.match(String(first.outcome), /^UPSTREAM_CONNECTION_(CLOSED|RESET)$/);
-        assert.equal(r.attempts.at(-1)!.outcome, 200);
-      }
-      assert.ok(gw.records.every((r) => r.status === 200 && r.code === null));
-    } finally {
-      await gw.close();
-      await backend.close();
-    }
-  });
-
-  test('a node:http backend with keepAliveTimeout 200 ms and no Keep-Alive hint, gaps around the timeout: no client-visible errors', async () => {
-    const backend = await startBackend(
-      (_req, res) => {
-        // Setting Connection ourselves stops node from advertising `Keep-Alive: timeout=0`.
-        res.writeHead(200, { connection: 'keep-alive', 'content-type': 'text/plain', 'content-length': '2' });
-        res.end('ok');
-      },
-      { keepAliveTimeout: 200, collectBody: false },
-    );
-    const gw = await startGateway(`
-log: { access: false }
-upstreams:
-  main:
-    targets: [{ url: ${backend.url} }]
-    pool: { idleTimeout: 4s }
-routes:
-  - { name: all, match: { path: /* }, upstream: main }
-`);
-    try {
-      const { okCount, failures } = await burstTraffic(`${gw.url}/ping`, 10, 20, 190, 400);
-      assert.deepEqual(failures, [], 'client-visible errors');
-      assert.equal(okCount, 200);
-      assert.ok(gw.records.every((r) => r.status === 200 && r.code === null));
-      for (const r of gw.records) for (const a of r.attempts.slice(0, -1)) assert.equal(a.retry, 'stale-connection');
-    } finally {
-      await gw.close();
-      await backend.close();
-    }
   });
 });
