@@ -299,7 +299,7 @@ export class Call implements AttemptOwner {
     if (this.finished) return;
     if (err.code === 'CAUSEWAY_BODY_LIMIT') {
       this.recordAttempt(attempt, 'REQUEST_TOO_LARGE', attempt.phase, err.code);
-      this.fail('REQUEST_TOO_LARGE', 'request', undefined, { limit: this.route.maxBodySize });
+      this.fail('REQUEST_TOO_LARGE', 'request');
       return;
     }
     if (this.clientGone()) {
@@ -348,7 +348,7 @@ export class Call implements AttemptOwner {
       this.retry(condition);
       return;
     }
-    this.fail(code, evidence.phase, proxyStatus, { limit: this.limitFor(code) });
+    this.fail(code, evidence.phase, proxyStatus);
   }
 
   /** Whether a failed attempt counts against its target (a budget the client shortened does not). */
@@ -438,6 +438,8 @@ export class Call implements AttemptOwner {
         return this.route.upstream.config.pool.queueTimeout;
       case 'GATEWAY_TIMEOUT':
         return Math.round(this.budget);
+      case 'REQUEST_TOO_LARGE':
+        return this.route.maxBodySize;
       default:
         return undefined;
     }
@@ -482,7 +484,7 @@ export class Call implements AttemptOwner {
     else breaker.record(permit, false);
   }
 
-  private fail(code: FailureCode, phase: Phase | 'request' | 'budget' | 'breaker' | 'balance', proxyStatus?: string, extra?: { limit?: number | undefined }): void {
+  private fail(code: FailureCode, phase: Phase | 'request' | 'budget' | 'breaker' | 'balance', proxyStatus?: string): void {
     if (this.finished) return;
     if (this.clientGone()) {
       this.finish(499, 'CLIENT_CLOSED_REQUEST');
@@ -508,7 +510,7 @@ export class Call implements AttemptOwner {
           route: this.route.name,
           method: this.req.method,
           attempts: this.records.length,
-          limit: extra?.limit ?? this.limitFor(code),
+          limit: this.limitFor(code),
         },
       },
       this.env.expose,
