@@ -1,11 +1,12 @@
 /**
  * The access log: one JSON line per call. Finished calls are queued, and every 100 ms (or every
- * 512 calls) the queue is serialised by a writer that knows the record's shape — no generic
- * stringify per call — and written in one piece through pino's asynchronous destination. Nothing
- * of it runs while a response is being produced; a stop flushes what is queued.
+ * 512 calls) the queue is serialised by a writer that knows the record's shape (no generic
+ * stringify per call; the attempts' JSON is made once and shared with the call log) and written
+ * in one piece through pino's asynchronous destination. Nothing of it runs while a response is
+ * being produced; a stop flushes what is queued.
  */
 import pino, { type Logger } from 'pino';
-import type { AttemptRecord, CallRecord, CallSink } from './call-record.js';
+import { attemptsJson, type CallRecord, type CallSink } from './call-record.js';
 
 export interface LogOptions {
   level: string;
@@ -27,27 +28,14 @@ const FLUSH_COUNT = 512;
 
 const str = (s: string | null) => (s === null ? 'null' : JSON.stringify(s));
 
-function attemptJson(a: AttemptRecord): string {
-  const t = a.timings;
-  return (
-    `{"target":${str(a.target)},"outcome":${typeof a.outcome === 'number' ? a.outcome : str(a.outcome)},"phase":${str(a.phase)}` +
-    (a.error ? `,"error":${str(a.error)}` : '') +
-    `,"reused":${a.reused}` +
-    (a.retry ? `,"retry":${str(a.retry)}` : '') +
-    `,"timings":{"dns":${t.dns},"connect":${t.connect},"tls":${t.tls},"send":${t.send},"ttfb":${t.ttfb},"body":${t.body}},"durationMs":${a.durationMs}}`
-  );
-}
-
 /** One access-log line (pino's level and field conventions, so pino tooling reads it). */
 export function accessLine(c: CallRecord): string {
   const last = c.attempts.length ? c.attempts[c.attempts.length - 1]! : undefined;
-  let attempts = '';
-  for (let i = 0; i < c.attempts.length; i++) attempts += (i ? ',' : '') + attemptJson(c.attempts[i]!);
   return (
     `{"level":30,"time":${c.time},"service":"causeway","kind":"access","requestId":${str(c.requestId)}` +
     `,"route":${str(c.route)},"upstream":${str(c.upstream)},"target":${str(last?.target ?? null)}` +
     `,"method":${str(c.method)},"path":${str(c.path)},"status":${c.status},"code":${str(c.code)}` +
-    `,"attempts":[${attempts}],"durationMs":${c.durationMs},"bytesIn":${c.bytesIn},"bytesOut":${c.bytesOut}` +
+    `,"attempts":${attemptsJson(c.attempts)},"durationMs":${c.durationMs},"bytesIn":${c.bytesIn},"bytesOut":${c.bytesOut}` +
     `,"clientIp":${str(c.clientIp)},"msg":${str(c.code ?? 'ok')}}\n`
   );
 }

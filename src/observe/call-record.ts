@@ -47,3 +47,11 @@ export interface CallRecord {
 export interface CallSink {
   record(call: CallRecord): void;
 }
+
+const attemptsJsonCache = new WeakMap<CallRecord['attempts'], string>();
+/** A call's attempts as JSON (the call log column and the access log field), made once per call. */
+export function attemptsJson(attempts: CallRecord['attempts']): string {
+  let s = attemptsJsonCache.get(attempts);
+  if (s === undefined) attemptsJsonCache.set(attempts, (s = JSON.stringify(attempts)));
+  return s;
+}

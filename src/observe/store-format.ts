@@ -3,7 +3,7 @@
  * schema, row <-> record, the per-minute rollup tallies and their latency histograms.
  */
 import type Database from 'better-sqlite3';
-import type { CallRecord } from './call-record.js';
+import { attemptsJson, type CallRecord } from './call-record.js';
 
 /** Latency histogram resolution: bin = round(ln(1 + ms) × 20), about 5% wide, up to 3 hours. */
 export const BINS_PER_E = 20;
@@ -93,7 +93,25 @@ export function toRecord(r: Row): CallRecord {
 }
 
 /** A call counts as an error when the gateway generated a failure or the backend answered 5xx. */
-export const isError = (c: CallRecord) => c.code !== null || c.status >= 500;
+export const isError = (code: string | null, status: number) => code !== null || status >= 500;
+
+/**
+ * Calls travel to the writer as flat rows: NCOL values per call in COLUMNS order, one array per
+ * batch. Cloning primitives across threads costs a quarter of cloning the records' objects.
+ */
+export const NCOL = 16;
+/** Where the rollup's inputs sit in a row. */
+export const COL = { time: 1, route: 2, upstream: 3, status: 8, code: 9, duration: 10 } as const;
+export type RowValue = string | number | null;
+
+/** Appends the call's row to `out`. */
+export function pushRow(c: CallRecord, out: RowValue[]): void {
+  const last = c.attempts.length ? c.attempts[c.attempts.length - 1]!.target : null;
+  out.push(
+    c.requestId, c.time, c.route, c.upstream, last, c.consumer, c.method, c.path, c.status, c.code,
+    c.durationMs, c.bytesIn, c.bytesOut, c.clientIp, c.traceId ?? null, attemptsJson(c.attempts),
+  );
+}
 export const binOf = (ms: number) => Math.min(BINS - 1, Math.round(Math.log1p(Math.max(0, ms)) * BINS_PER_E));
 
 /** Counts of one stretch of time: a stats bucket, or one minute of one route in the rollup. */

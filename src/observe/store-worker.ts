@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { CallWriter } from './store-writer.js';
-import type { CallRecord } from './call-record.js';
+import type { RowValue } from './store-format.js';
 
 interface WriterData {
   path: string;
@@ -24,7 +24,7 @@ db.pragma('synchronous = NORMAL');
 db.pragma('busy_timeout = 2000');
 const writer = new CallWriter(db, { maxAgeMs: data.maxAgeMs, maxRows: data.maxRows, now: Date.now });
 
-parentPort!.on('message', (m: { batch?: CallRecord[]; prune?: boolean; close?: boolean; seq: number }) => {
+parentPort!.on('message', (m: { batch?: RowValue[]; prune?: boolean; close?: boolean; seq: number }) => {
   try {
     if (m.batch) writer.write(m.batch);
     if (m.prune) Atomics.store(barrier, 2, writer.prune());

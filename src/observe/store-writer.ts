@@ -5,8 +5,7 @@
  * thread; in-memory logs, which another thread cannot open, write inline.
  */
 import type Database from 'better-sqlite3';
-import type { CallRecord } from './call-record.js';
-import { COLUMNS, MINUTE, PRUNE_CHUNK, statementCache, addCodes, addPacked, isError, binOf, packHist, tally, type Tally } from './store-format.js';
+import { COL, COLUMNS, MINUTE, NCOL, PRUNE_CHUNK, statementCache, addCodes, addPacked, binOf, isError, packHist, tally, type RowValue, type Tally } from './store-format.js';
 
 export interface RetentionOptions {
   maxAgeMs: number;
@@ -32,20 +31,24 @@ export class CallWriter {
     this.insert = db.prepare(`INSERT INTO calls (${COLUMNS}) VALUES (${COLUMNS.split(',').map(() => '?').join(',')})`);
   }
 
-  /** Writes one batch in one transaction. */
-  write(batch: CallRecord[]): void {
+  /** Writes one batch of flat rows (store-format.ts pushRow) in one transaction. */
+  write(rows: RowValue[]): void {
     const insert = this.insert;
     // Per-minute rollups (route, upstream): counts, codes and a latency histogram, merged in.
     const minutes = new Map<string, { minute: number; route: string; upstream: string; t: Tally }>();
-    for (const c of batch) {
-      const minute = c.time - (c.time % MINUTE);
-      const key = `${minute}\0${c.route ?? ''}\0${c.upstream ?? ''}`;
+    for (let i = 0; i < rows.length; i += NCOL) {
+      const time = rows[i + COL.time] as number;
+      const route = (rows[i + COL.route] as string | null) ?? '';
+      const upstream = (rows[i + COL.upstream] as string | null) ?? '';
+      const code = rows[i + COL.code] as string | null;
+      const minute = time - (time % MINUTE);
+      const key = `${minute}\0${route}\0${upstream}`;
       let m = minutes.get(key);
-      if (!m) minutes.set(key, (m = { minute, route: c.route ?? '', upstream: c.upstream ?? '', t: tally() }));
+      if (!m) minutes.set(key, (m = { minute, route, upstream, t: tally() }));
       m.t.requests++;
-      if (isError(c)) m.t.errors++;
-      if (c.code) m.t.byCode[c.code] = (m.t.byCode[c.code] ?? 0) + 1;
-      m.t.hist[binOf(c.durationMs)]!++;
+      if (isError(code, rows[i + COL.status] as number)) m.t.errors++;
+      if (code) m.t.byCode[code] = (m.t.byCode[code] ?? 0) + 1;
+      m.t.hist[binOf(rows[i + COL.duration] as number)]!++;
     }
     const readMinute = this.stmt('SELECT requests, errors, codes, hist FROM minutes WHERE minute = ? AND route = ? AND upstream = ?');
     const writeMinute = this.stmt('INSERT OR REPLACE INTO minutes (minute, route, upstream, requests, errors, codes, hist) VALUES (?, ?, ?, ?, ?, ?, ?)');
@@ -61,13 +64,7 @@ export class CallWriter {
         const codes = Object.keys(m.t.byCode).length ? JSON.stringify(m.t.byCode) : '';
         writeMinute.run(m.minute, m.route, m.upstream, m.t.requests, m.t.errors, codes, packHist(m.t.hist));
       }
-      for (const c of batch) {
-        const last = c.attempts.length ? c.attempts[c.attempts.length - 1]!.target : null;
-        insert.run(
-          c.requestId, c.time, c.route, c.upstream, last, c.consumer, c.method, c.path, c.status, c.code,
-          c.durationMs, c.bytesIn, c.bytesOut, c.clientIp, c.traceId ?? null, JSON.stringify(c.attempts),
-        );
-      }
+      for (let i = 0; i < rows.length; i += NCOL) insert.run(rows.slice(i, i + NCOL));
     })();
   }
 

@@ -19,7 +19,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { CallRecord } from './call-record.js';
 import type { CallFilter, CallStore, StatsBucket, StatsQuery, StatsResult } from './store-api.js';
-import { COLUMNS, MINUTE, SCHEMA, statementCache, addCodes, addPacked, binOf, merge, percentile, tally, toRecord, where, type Row, type Tally } from './store-format.js';
+import { COLUMNS, MINUTE, NCOL, SCHEMA, statementCache, addCodes, addPacked, binOf, isError, merge, percentile, pushRow, tally, toRecord, where, type Row, type RowValue, type Tally } from './store-format.js';
 import { CallWriter } from './store-writer.js';
 
 export interface StoreOptions {
@@ -41,7 +41,8 @@ export interface StoreOptions {
 export class SqliteCallStore implements CallStore {
   readonly path: string;
   private readonly db: Database.Database;
-  private queue: CallRecord[] = [];
+  /** Queued calls as flat rows (NCOL values each). */
+  private queue: RowValue[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
   private flushScheduled = false;
   private readonly pruneTimer: NodeJS.Timeout | null = null;
@@ -97,8 +98,8 @@ export class SqliteCallStore implements CallStore {
 
   record(call: CallRecord): void {
     if (this.closed || !this.writable) return;
-    this.queue.push(call);
-    if (this.queue.length >= this.batchSize) {
+    pushRow(call, this.queue);
+    if (this.queue.length >= this.batchSize * NCOL) {
       // Never write on the caller's stack: the call that filled the batch is still finishing.
       if (!this.flushScheduled) {
         this.flushScheduled = true;
@@ -121,7 +122,7 @@ export class SqliteCallStore implements CallStore {
   };
 
   /** Runs a writer task inline, or posts it to the writer thread; returns its sequence number. */
-  private post(task: { batch?: CallRecord[]; prune?: boolean; close?: boolean }): number {
+  private post(task: { batch?: RowValue[]; prune?: boolean; close?: boolean }): number {
     if (this.writer) {
       if (task.batch) this.writer.write(task.batch);
       if (task.prune) this.writer.prune();
@@ -217,7 +218,7 @@ export class SqliteCallStore implements CallStore {
       const rows = this.stmt(`SELECT time, route, code, status, duration FROM calls ${w.sql}`).raw().all(...w.params) as Array<[number, string | null, string | null, number, number]>;
       for (const [time, route, code, status, duration] of rows) {
         const acc = bucketOf(Math.floor((time - since) / bucket));
-        const err = code !== null || status >= 500 ? 1 : 0;
+        const err = isError(code, status) ? 1 : 0;
         acc.requests++;
         acc.errors += err;
         if (code) acc.byCode[code] = (acc.byCode[code] ?? 0) + 1;

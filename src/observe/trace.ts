@@ -6,8 +6,8 @@
  *   const ctx = traceOf(req);          // created once per request, then cached
  *   traceparentFor(ctx, attemptIndex)  // "00-<trace>-<attempt span>-<flags>"
  */
-import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { randomHex } from '../util/random.js';
 
 export interface TraceContext {
   traceId: string;
@@ -23,20 +23,6 @@ export interface TraceContext {
 const TRACEPARENT_RE = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
 const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
-
-/** Random bytes are drawn in blocks: one system call per 170 calls, not per call. */
-const pool = Buffer.alloc(4080);
-let poolAt = pool.length;
-
-function randomHex(bytes: number): string {
-  if (poolAt + bytes > pool.length) {
-    randomFillSync(pool);
-    poolAt = 0;
-  }
-  const s = pool.toString('hex', poolAt, poolAt + bytes);
-  poolAt += bytes;
-  return s;
-}
 
 /** The parts of a valid traceparent header, or null (version ff, zero ids, bad shape). */
 export function parseTraceparent(value: string | string[] | undefined): { traceId: string; spanId: string; flags: string } | null {

@@ -5,12 +5,12 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import { failure, type FailureCode, type FailureContext } from '../failures/registry.js';
 import { rawFailure, sendFailure } from '../failures/respond.js';
 import { normalizePath, stripPathPrefix } from '../routing/router.js';
 import { Call } from './call.js';
+import { uuidv7 } from '../util/random.js';
 import { acceptRequestId, clientBudget } from './headers.js';
 import type { Policies } from '../policies/index.js';
 import type { CallEnv, Runtime } from './runtime.js';
@@ -62,7 +62,7 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const requestId = acceptRequestId(req.headers['x-request-id']) ?? randomUUID();
+    const requestId = acceptRequestId(req.headers['x-request-id']) ?? uuidv7();
     let url = req.url ?? '/';
     if (url.length > s.maxUrlLength) return early(req, res, requestId, 'URI_TOO_LONG', 'request', { limit: s.maxUrlLength });
     if (url.charCodeAt(0) !== 47 /* / */) {
@@ -104,11 +104,11 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
     }
     const detail = clientErrorDetail(err, s.maxHeaderSize, s.requestTimeout);
     const code: FailureCode = detail.timeout ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST';
-    socket.end(rawFailure({ code, requestId: randomUUID(), phase: 'request', context: { detail: detail.text } }, env.expose));
+    socket.end(rawFailure({ code, requestId: uuidv7(), phase: 'request', context: { detail: detail.text } }, env.expose));
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
-    socket.end(rawFailure({ code: 'BAD_REQUEST', requestId: acceptRequestId(req.headers['x-request-id']) ?? randomUUID(), phase: 'request', context: { detail: 'protocol upgrades (WebSocket) are not supported' } }, env.expose));
+    socket.end(rawFailure({ code: 'BAD_REQUEST', requestId: acceptRequestId(req.headers['x-request-id']) ?? uuidv7(), phase: 'request', context: { detail: 'protocol upgrades (WebSocket) are not supported' } }, env.expose));
   });
 
   return {
