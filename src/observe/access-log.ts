@@ -28,11 +28,11 @@ const FLUSH_COUNT = 512;
 
 const str = (s: string | null) => (s === null ? 'null' : JSON.stringify(s));
 
-/** One access-log line (pino's level and field conventions, so pino tooling reads it). */
-export function accessLine(c: CallRecord): string {
+/** One access-log line (pino's level and field conventions, so pino tooling reads it); `fields`: `,"worker":2` in a cluster. */
+export function accessLine(c: CallRecord, fields = ''): string {
   const last = c.attempts.length ? c.attempts[c.attempts.length - 1]! : undefined;
   return (
-    `{"level":30,"time":${c.time},"service":"causeway","kind":"access","requestId":${str(c.requestId)}` +
+    `{"level":30,"time":${c.time},"service":"causeway"${fields},"kind":"access","requestId":${str(c.requestId)}` +
     `,"route":${str(c.route)},"upstream":${str(c.upstream)},"target":${str(last?.target ?? null)}` +
     `,"method":${str(c.method)},"path":${str(c.path)},"status":${c.status},"code":${str(c.code)}` +
     `,"attempts":${attemptsJson(c.attempts)},"durationMs":${c.durationMs},"bytesIn":${c.bytesIn},"bytesOut":${c.bytesOut}` +
@@ -46,8 +46,11 @@ export class AccessLog implements CallSink {
   private readonly dest: ReturnType<typeof destination>;
 
   private ready = false;
+  private readonly fields: string;
 
-  constructor(file?: string) {
+  /** `worker`: the cluster worker writing (src/cluster/), named in every line. */
+  constructor(file?: string, worker?: number) {
+    this.fields = worker === undefined ? '' : `,"worker":${worker}`;
     this.dest = destination(file);
     this.dest.once('ready', () => {
       this.ready = true;
@@ -70,7 +73,7 @@ export class AccessLog implements CallSink {
     const batch = this.queue;
     this.queue = [];
     let out = '';
-    for (const c of batch) out += accessLine(c);
+    for (const c of batch) out += accessLine(c, this.fields);
     this.dest.write(out);
     if (this.ready) this.dest.flush();
   };
