@@ -167,14 +167,20 @@ export class Attempt {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true;
-    this.disarm();
+    // The read clock restarts for the body: the same timer, refreshed (no new timer per exchange).
+    const readTimer = this.phase === 'ttfb' ? this.timer : null;
+    if (readTimer) this.timer = null;
+    else this.disarm();
     if (this.phase === 'send') this.timings.send = this.lap();
     this.timings.ttfb = this.lap();
     this.phase = 'body';
     this.status = statusCode;
     this.resumeFn = resume;
     this.discarding = !this.owner.onAttemptHeaders(this, statusCode, rawHeaders, statusText);
-    if (!this.done) this.arm(this.limits.read, this.fireTimeout);
+    if (this.done || this.timer) {
+      if (readTimer) clearTimeout(readTimer);
+    } else if (readTimer) this.timer = readTimer.refresh();
+    else this.arm(this.limits.read, this.fireTimeout);
     return true;
   }
 
