@@ -6,7 +6,10 @@
 //
 //   node bench/loadgen.mjs --url http://127.0.0.1:8080/r --duration 20 --rate 1000
 //   node bench/loadgen.mjs --url ... --duration 20 --burst 300 --gap 900..1100
-//   [--connections 256] [--timeout 5000] [--abort-pct 0] [--abort-after 500]
+//   [--connections 256] [--timeout 5000] [--abort-pct 0] [--abort-after 500] [--post-pct 0]
+// --post-pct N sends N% of the requests as POST with a small JSON body (non-idempotent: a proxy
+// may not repeat one that reached a backend). Failures are counted by kind, with the gateway's
+// X-Causeway-Error code when the answer carries one.
 // Prints one JSON line at the end: totals, failures by kind, p50/p99, and a per-second timeline.
 // `--progress` prints a JSON line per second on stderr.
 import http from 'node:http';
@@ -23,6 +26,8 @@ const [gapLo, gapHi] = String(a.gap ?? '1000..1000').split('..').map(Number);
 const timeoutMs = Number(a.timeout ?? 5000);
 const abortPct = Number(a['abort-pct'] ?? 0);
 const abortAfter = Number(a['abort-after'] ?? 500);
+const postPct = Number(a['post-pct'] ?? 0);
+const POST_BODY = JSON.stringify({ order: 42, items: [1, 2, 3] });
 const agent = new http.Agent({ keepAlive: true, maxSockets: Number(a.connections ?? 256), keepAliveMsecs: 1000 });
 
 const t0 = performance.now();
@@ -58,12 +63,18 @@ function fire() {
       timeline[sec][1]++;
     } else count(kind);
   };
-  const req = http.get({ host: url.hostname, port: url.port, path: url.pathname + url.search, agent }, (res) => {
+  const post = postPct > 0 && Math.random() * 100 < postPct;
+  const opts = { host: url.hostname, port: url.port, path: url.pathname + url.search, agent, method: post ? 'POST' : 'GET' };
+  if (post) opts.headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(POST_BODY) };
+  const req = http.request(opts, (res) => {
     res.on('data', () => {});
-    res.on('end', () => finish(res.statusCode >= 200 && res.statusCode < 400 ? 'ok' : `status ${res.statusCode}`));
+    const code = res.headers['x-causeway-error'];
+    const kind = res.statusCode >= 200 && res.statusCode < 400 ? 'ok' : `${post ? 'POST ' : ''}status ${res.statusCode}${code ? ` ${code}` : ''}`;
+    res.on('end', () => finish(kind));
     res.on('error', (e) => finish(`body ${e.code ?? e.message}`));
   });
-  req.on('error', (e) => finish(done ? '' : `error ${e.code ?? e.message}`));
+  req.on('error', (e) => finish(done ? '' : `${post ? 'POST ' : ''}error ${e.code ?? e.message}`));
+  req.end(post ? POST_BODY : undefined);
   const timer = setTimeout(
     () => {
       finish(clientAborts ? 'aborted' : 'client timeout');

@@ -8,7 +8,11 @@
 //   (c) keepalive — every target closes idle connections after 1 s; bursts with ~1 s idle gaps
 // Reports the client-visible success rate and p99 per system and scenario.
 //
-//   node bench/resilience.mjs [--duration 20] [--rate 1000] [--only causeway,nginx] [--scenarios a,b,c] [--rounds 1]
+//   node bench/resilience.mjs [--duration 20] [--rate 1000] [--post-pct 20] [--only causeway,nginx] [--scenarios a,b,c] [--rounds 1]
+//
+// --post-pct: the share of requests sent as POST with a JSON body (default 20%), as real API
+// traffic has: a proxy may repeat a GET that met a closed connection, but not a POST that reached
+// a backend, so how a proxy avoids such failures (not only how it retries them) shows.
 //   npm run bench -- --resilience [...]
 //
 // Everything runs inside a fresh network namespace (`ip netns add`), loopback only; the namespace
@@ -77,6 +81,7 @@ if (!args['in-ns'] && !args['no-netns']) {
 const inNs = Boolean(args['in-ns']);
 const duration = Number(args.duration ?? 20);
 const rate = Number(args.rate ?? 1000);
+const postPct = Number(args['post-pct'] ?? 20);
 const rounds = Number(args.rounds ?? 1);
 const faultAt = Number(args['fault-at'] ?? Math.round(duration / 3));
 const only = typeof args.only === 'string' ? new Set(args.only.split(',')) : null;
@@ -165,7 +170,7 @@ async function runOne(sys, sc) {
   await sleep(1500); // health checks see every target up
   const victim = 1; // the second target
   const victimPort = targets[victim].split(':')[1];
-  const lg = start(process.execPath, [join(here, 'loadgen.mjs'), '--url', `http://127.0.0.1:${port}/r`, '--duration', String(duration), ...sc.load], { cpu: 0 });
+  const lg = start(process.execPath, [join(here, 'loadgen.mjs'), '--url', `http://127.0.0.1:${port}/r`, '--duration', String(duration), '--post-pct', String(postPct), ...sc.load], { cpu: 0 });
   const result = output(lg);
   let faultNote = 'none (the keep-alive race is the fault)';
   if (sc.name !== 'keepalive') {
@@ -220,7 +225,7 @@ try {
   await cleanup();
 }
 
-const loadText = `open loop: (a)/(b) ${rate} req/s for ${duration} s, fault at t=${faultAt}s; (c) bursts of ${Math.max(50, Math.round(rate / 4))} requests every 0.9–1.1 s for ${duration} s; client timeout 5 s; ${rounds} round(s), systems interleaved`;
+const loadText = `open loop: (a)/(b) ${rate} req/s for ${duration} s, fault at t=${faultAt}s; (c) bursts of ${Math.max(50, Math.round(rate / 4))} requests every 0.9–1.1 s for ${duration} s; ${postPct}% POST with a JSON body, the rest GET; client timeout 5 s; ${rounds} round(s), systems interleaved`;
 console.log(`\nresilience — ${loadText}${inNs ? '; inside a private network namespace' : '; host loopback (no namespace)'}${pinned ? '; load on CPU 0, proxy + targets on CPU 1' : ''}\n`);
 console.log('| scenario | system | success rate | failed / issued | p50 ms | p99 ms | p99 of successes ms | failures |');
 console.log('|---|---|---:|---:|---:|---:|---:|---|');
