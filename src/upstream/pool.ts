@@ -10,6 +10,8 @@ import { Client } from 'undici';
 import { openConnection, type ConnectOptions, type ConnectTimings, type ConnectFailure } from './connector.js';
 import type { Target } from './target.js';
 
+const ignore = (): void => undefined;
+
 export interface PoolOptions {
   maxConnections: number;
   maxQueue: number;
@@ -29,8 +31,13 @@ interface Waiter {
 /** One connection of the pool. */
 export class Slot {
   readonly client: Client;
-  /** The socket undici is using, or null when disconnected. */
+  /**
+   * The socket undici is using (or is about to be handed), or null. Only that socket's own close
+   * clears it: undici reports the close of a dropped connection ('disconnect') only after the
+   * slot may have opened its replacement, so that report must not clear the replacement.
+   */
   socket: Socket | null = null;
+  /** Opened by connect() and not yet taken by undici: nobody reads it until then. */
   private pending: Socket | null = null;
   /** Exchanges completed on the current socket (0: it is fresh). */
   uses = 0;
@@ -49,13 +56,13 @@ export class Slot {
       pipelining: 1,
       keepAliveTimeout: idleTimeout,
       keepAliveMaxTimeout: idleTimeout,
-      keepAliveTimeoutThreshold: 1000,
+      // A backend's `Keep-Alive: timeout=N` hint is honoured with a 250 ms margin: `timeout=1`
+      // still allows reuse within 750 ms (with 1 s, as before, such a backend got a new connection
+      // per request); the stale-connection retry covers the rare close that still races.
+      keepAliveTimeoutThreshold: 250,
       headersTimeout: 0,
       bodyTimeout: 0,
       strictContentLength: true,
-    });
-    this.client.on('disconnect', () => {
-      this.socket = null;
     });
   }
 
@@ -67,16 +74,37 @@ export class Slot {
   connect(timeout: number, cb: (failure: ConnectFailure | null, timings: ConnectTimings) => void): void {
     openConnection(this.pool.target, { ...this.pool.options.connect, timeout }, (failure, socket, timings) => {
       if (socket) {
+        // Unread until undici takes it: a reset meanwhile must not be an 'error' without a listener.
+        socket.on('error', ignore);
+        this.discardPending();
         this.pending = socket;
-        this.socket = socket;
-        this.uses = 0;
+        this.track(socket);
       }
       cb(failure, timings);
     });
   }
 
+  private track(socket: Socket): void {
+    this.socket = socket;
+    this.uses = 0;
+    socket.once('close', () => {
+      if (this.socket === socket) this.socket = null;
+      if (this.pending === socket) this.pending = null;
+    });
+  }
+
+  /** Closes a connection opened by connect() that undici never took: its exchange never happened. */
+  discardPending(): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = null;
+    if (this.socket === p) this.socket = null;
+    p.destroy();
+  }
+
   /** Drops the current connection (a suspected stale keep-alive socket). */
   dropConnection(): void {
+    this.discardPending();
     this.socket?.destroy();
     this.socket = null;
   }
@@ -86,6 +114,8 @@ export class Slot {
     const s = this.pending;
     this.pending = null;
     if (s && !s.destroyed) {
+      s.removeListener('error', ignore);
+      this.socket = s;
       // Never synchronously: undici's resume() is not re-entrant, a sync answer would strand the request.
       process.nextTick(cb, null, s);
       return;
@@ -101,8 +131,7 @@ export class Slot {
         cb(Object.assign(new Error(failure?.message ?? 'connect failed'), { code: failure?.errorCode ?? 'ECONNREFUSED' }), null);
         return;
       }
-      this.socket = socket;
-      this.uses = 0;
+      this.track(socket);
       cb(null, socket);
     });
   }
@@ -182,6 +211,9 @@ export class TargetPool {
 
   /** Returns a slot; the oldest live waiter gets it first. */
   release(slot: Slot): void {
+    // A connection still pending here was opened for a call that ended meanwhile: nobody would
+    // read it (a backend's FIN would leave it in CLOSE-WAIT for good), so it is closed.
+    slot.discardPending();
     slot.releasedAt = performance.now();
     while (this.queued > 0 && this.queueHead < this.queue.length) {
       const w = this.queue[this.queueHead++]!;
