@@ -18,8 +18,8 @@ import { buildRuntime, type CallEnv, type RouteRuntime, type Runtime, type Runti
 import { createFrontend, type Frontend } from './proxy/server.js';
 import type { LookupFn } from './upstream/connector.js';
 import { addressMatcher } from './config/cidr.js';
-import { Policies } from './policies/index.js';
-import type { Upstream } from './upstream/upstream.js';
+import { Policies, type SharedPolicyState } from './policies/index.js';
+import type { Transition, Upstream } from './upstream/upstream.js';
 
 export interface GatewayOptions {
   /** Replaces the system resolver (tests inject failures; never the machine's DNS). */
@@ -27,6 +27,20 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Extra receivers of call records (tests, the call log store). */
   sinks?: CallSink[];
+  /** Set when this gateway is one of several worker processes (`workers:`, src/cluster/). */
+  cluster?: ClusterRole;
+}
+
+/** What a gateway running as one worker of several gets from src/cluster/worker.ts. */
+export interface ClusterRole {
+  /** This worker's number, 1..N; a restarted worker keeps its number. */
+  worker: number;
+  /** The lead (worker 1) runs the admin API, the active health checks, the alerts and the call-log retention. */
+  lead: boolean;
+  /** Rate-limit buckets and HMAC nonces that the cluster primary keeps for every worker. */
+  policies?: SharedPolicyState;
+  /** Told of every local change of upstream state (ejections, health, breakers), to broadcast. */
+  onTransition?: (t: Transition) => void;
 }
 
 /** What a reload changed, by upstream name; `restartRequired` lists sections only a restart applies. */
@@ -40,7 +54,7 @@ export interface ReloadSummary {
 }
 
 /** Sections bound to open sockets and the process: a reload reports them instead of applying them. */
-const RESTART_SECTIONS = ['listen', 'admin', 'server', 'log', 'storage', 'tracing', 'alerts', 'redis'] as const;
+const RESTART_SECTIONS = ['listen', 'workers', 'admin', 'server', 'log', 'storage', 'tracing', 'alerts', 'redis'] as const;
 
 export class Gateway {
   readonly logger: Logger;
@@ -68,18 +82,22 @@ export class Gateway {
   private stopping = false;
   /** Consumers, credentials, rate limits, the response cache (src/policies/). */
   readonly policies: Policies;
+  /** This worker's place in a cluster; null for a single process. */
+  readonly cluster: ClusterRole | null;
 
   constructor(config: Config, options: GatewayOptions = {}) {
     this.current = config;
     this.lookup = options.lookup;
+    const cluster = (this.cluster = options.cluster ?? null);
     this.logger = options.logger ?? createLogger({ level: config.log.level, file: config.log.file });
-    this.events = new EventLog(this.logger);
-    this.shared = { events: this.events };
-    this.accessLog = config.log.access ? new AccessLog(config.log.file) : null;
+    this.events = new EventLog(this.logger, 1000, cluster ? { worker: cluster.worker } : undefined);
+    this.shared = { events: this.events, upstream: cluster ? { onTransition: cluster.onTransition, healthChecks: cluster.lead } : undefined };
+    this.accessLog = config.log.access ? new AccessLog(config.log.file, cluster?.worker) : null;
     if (this.accessLog) this.sinks.add(this.accessLog);
     for (const s of options.sinks ?? []) this.sinks.add(s);
     const st = config.storage;
-    this.store = st.enabled ? openCallStore({ path: st.path, maxAgeMs: st.retention.maxAge, maxRows: st.retention.maxRows }) : null;
+    // Workers share the file: one pruner (the lead) is enough.
+    this.store = st.enabled ? openCallStore({ path: st.path, maxAgeMs: st.retention.maxAge, maxRows: st.retention.maxRows, prune: !cluster || cluster.lead }) : null;
     if (this.store) this.sinks.add(this.store);
     this.metrics = new Metrics({ upstreams: () => this.runtime.upstreams, events: this.events });
     this.sinks.add(this.metrics);
@@ -98,7 +116,7 @@ export class Gateway {
       inflight: this.inflight,
       draining: () => this.stopping,
     });
-    this.policies = new Policies(() => this.current, this.events);
+    this.policies = new Policies(() => this.current, this.events, cluster?.policies);
     this.frontend = createFrontend(config, this.runtime, env, this.policies);
   }
 
@@ -128,7 +146,8 @@ export class Gateway {
       this.server.listen(port, host, () => {
         this.server.removeListener('error', onError);
         for (const u of this.runtime.upstreams.values()) u.start();
-        this.alerts.start();
+        // Alerts read the call log, which every worker shares: one evaluator, one webhook per alert.
+        if (!this.cluster || this.cluster.lead) this.alerts.start();
         const addr = this.server.address() as AddressInfo;
         this.logger.info({ kind: 'lifecycle', address: `${addr.address}:${addr.port}`, routes: this.runtime.routes.length }, 'gateway listening');
         resolve(addr);
@@ -175,6 +194,11 @@ export class Gateway {
       ...summary,
     });
     return summary;
+  }
+
+  /** Takes a change of upstream state another worker made (src/cluster/). */
+  applyTransition(t: Transition): void {
+    this.runtime.upstreams.get(t.upstream)?.apply(t);
   }
 
   /** Closes an upstream no route uses any more once its in-flight calls are done (bounded by shutdownTimeout). */

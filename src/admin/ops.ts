@@ -28,8 +28,8 @@ export function register(router: AdminRouter, ctx: AdminContext): void {
     alerts: ctx.gateway.alerts.list(),
   }));
 
-  router.raw('GET', '/metrics', { summary: 'Prometheus metrics (text exposition format)', responses: { 200: textBody, 401: errorBody } }, async (_r, res) => {
-    const text = await ctx.gateway.metrics.render();
+  router.raw('GET', '/metrics', { summary: 'Prometheus metrics (text exposition format; with several workers, summed over all of them)', responses: { 200: textBody, 401: errorBody } }, async (_r, res) => {
+    const text = ctx.cluster ? await ctx.cluster.metrics() : await ctx.gateway.metrics.render();
     res.writeHead(200, { 'content-type': ctx.gateway.metrics.contentType, 'cache-control': 'no-store' });
     res.end(text);
   });
@@ -51,6 +51,7 @@ export function register(router: AdminRouter, ctx: AdminContext): void {
       if (!file) throw new AdminError('CONFLICT', 'this gateway was not started from a config file (causeway start -c FILE), so there is nothing to reload');
       const out = reloadFromFile(ctx.gateway, file);
       if (!out.ok) throw new AdminError('INVALID_CONFIG', `${file} is invalid; the running config stays:\n${out.lines.join('\n')}`, out.problems);
+      ctx.cluster?.reloaded(out.config);
       return { reloaded: true as const, file, summary: out.summary, findings: out.findings };
     },
   );

@@ -12,6 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import type { Config } from '../config/schema.js';
 import type { Gateway } from '../gateway.js';
 
 /** What admin endpoints read from: the gateway (its call log, metrics, alerts, events) and where its config came from. */
@@ -19,6 +20,16 @@ export interface AdminContext {
   gateway: Gateway;
   /** The file the running config came from; reloads re-read it. Absent: reload is unavailable (the demo). */
   configFile?: string;
+  /** Set on the lead worker of a cluster (src/cluster/worker.ts): what it answers for every worker. */
+  cluster?: ClusterAdmin;
+}
+
+/** How the lead worker's admin API reaches the other workers. */
+export interface ClusterAdmin {
+  /** Prometheus text aggregated over every worker. */
+  metrics(): Promise<string>;
+  /** A reload the admin API applied here: the other workers apply the same config. */
+  reloaded(config: Config): void;
 }
 
 /** Codes of admin API failures (the data plane has its own registry: src/failures/registry.ts). */

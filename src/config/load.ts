@@ -271,6 +271,12 @@ function crossCheck(config: Config): { path: PathSegment[]; message: string }[] 
       message: `the admin API on ${config.admin.host} would be reachable from other machines without a token — set admin.token (e.g. token: \${CAUSEWAY_ADMIN_TOKEN}) or bind admin.host to 127.0.0.1`,
     });
   }
+  if (config.workers !== 1 && config.storage.enabled && config.storage.path === ':memory:') {
+    out.push({
+      path: ['storage', 'path'],
+      message: `workers: ${config.workers} runs several processes, and an in-memory call log (:memory:) cannot be shared by them — give storage.path a file (e.g. ./data/causeway.db), set storage.enabled: false, or use workers: 1`,
+    });
+  }
   const upstreamNames = Object.keys(config.upstreams);
   const seen = new Map<string, number>();
   config.routes.forEach((r, i) => {

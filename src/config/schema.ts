@@ -318,8 +318,16 @@ const alert = z.strictObject({
   webhook: z.strictObject({ url: z.url({ protocol: /^https?$/ }), headers: z.record(z.string(), z.string()).default({}) }).optional(),
 });
 
+/** `workers`: processes serving the data plane (src/cluster/); `auto` is one per CPU the process may use. */
+const WORKERS = 'expected auto or a whole number of processes from 1 to 256';
+const workers = z
+  .union([z.number({ error: WORKERS }).int({ error: WORKERS }).min(1, { error: WORKERS }).max(256, { error: WORKERS }), z.enum(['auto'])])
+  .default(1)
+  .describe('Processes that serve traffic: a number, or auto for one per CPU (os.availableParallelism()). 1: a single process, no cluster. Breakers, ejections, health, rate limits and the call log are shared by all of them (docs/workers.md).');
+
 export const configSchema = z.strictObject({
   listen: listen.prefault({}),
+  workers,
   admin: admin.optional(),
   server: server.prefault({}),
   errors: errors.prefault({}),

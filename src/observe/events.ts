@@ -2,6 +2,10 @@
  * State changes of the gateway — a target ejected or returned, health up or down, a breaker
  * opening or closing, a config reload — kept in a bounded ring for the admin API and the
  * dashboard, logged, and emitted to listeners (alerts, metrics).
+ *
+ * With several workers (src/cluster/), each worker's events carry its `worker` number (`tags`),
+ * and the lead worker's ring also receives every other worker's events through `ingest()`:
+ * kept for the admin API, but neither logged again nor emitted (their own worker did both).
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -26,20 +30,33 @@ export class EventLog extends EventEmitter {
   constructor(
     private readonly logger?: Logger,
     private readonly capacity = 1000,
+    /** Fields every event of this log carries (`{ worker: 2 }` in a cluster). */
+    private readonly tags?: Record<string, unknown>,
   ) {
     super();
   }
 
   /** Records an event: logged at warn for trouble, info otherwise, then kept and emitted. */
   publish(event: { type: string; reason: string; upstream?: string; target?: string; at?: number; [extra: string]: unknown }): GatewayEvent {
-    const e = { ...event, at: event.at ?? Date.now() } as GatewayEvent;
+    const base = { ...event, at: event.at ?? Date.now() } as GatewayEvent;
+    // The tags stay out of the log line: a cluster worker's logger already names its worker.
+    const e = this.tags ? { ...base, ...this.tags } : base;
+    this.keep(e);
+    const bad = /ejected|down|open$|failed/.test(e.type);
+    this.logger?.[bad ? 'warn' : 'info']({ kind: 'event', ...base }, e.type);
+    this.emit('event', e);
+    return e;
+  }
+
+  /** Keeps an event another worker published (and logged, and counted) in this ring. */
+  ingest(e: GatewayEvent): void {
+    this.keep(e);
+  }
+
+  private keep(e: GatewayEvent): void {
     this.ring[this.next] = e;
     this.next = (this.next + 1) % this.capacity;
     this.count = Math.min(this.count + 1, this.capacity);
-    const bad = /ejected|down|open$|failed/.test(e.type);
-    this.logger?.[bad ? 'warn' : 'info']({ kind: 'event', ...e }, e.type);
-    this.emit('event', e);
-    return e;
   }
 
   /** Newest first, optionally only of some types or one upstream. */

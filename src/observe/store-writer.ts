@@ -52,6 +52,9 @@ export class CallWriter {
     }
     const readMinute = this.stmt('SELECT requests, errors, codes, hist FROM minutes WHERE minute = ? AND route = ? AND upstream = ?');
     const writeMinute = this.stmt('INSERT OR REPLACE INTO minutes (minute, route, upstream, requests, errors, codes, hist) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    // BEGIN IMMEDIATE: the write lock is taken before the rollups are read, so another process
+    // writing the same file (a cluster worker, src/cluster/) cannot merge into the same minute
+    // between this read and this write (a deferred transaction would lose one of the two).
     this.db.transaction(() => {
       for (const m of minutes.values()) {
         const prev = readMinute.get(m.minute, m.route, m.upstream) as { requests: number; errors: number; codes: string; hist: Buffer } | undefined;
@@ -65,7 +68,7 @@ export class CallWriter {
         writeMinute.run(m.minute, m.route, m.upstream, m.t.requests, m.t.errors, codes, packHist(m.t.hist));
       }
       for (let i = 0; i < rows.length; i += NCOL) insert.run(rows.slice(i, i + NCOL));
-    })();
+    }).immediate();
   }
 
   /** Deletes calls past the age limit and beyond the row limit, oldest first, in chunks. */

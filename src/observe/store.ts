@@ -34,6 +34,8 @@ export interface StoreOptions {
   flushMs?: number;
   batchSize?: number;
   pruneMs?: number;
+  /** Enforce retention on a timer (default true). Cluster workers share one file: only the lead prunes. */
+  prune?: boolean;
   /** The clock retention is measured by (tests). */
   now?: () => number;
 }
@@ -92,6 +94,7 @@ export class SqliteCallStore implements CallStore {
         this.writer = new CallWriter(this.db, { ...retention, now: this.now });
       });
     }
+    if (opts.prune === false) return;
     this.pruneTimer = setInterval(() => this.post({ prune: true }), opts.pruneMs ?? 60_000);
     this.pruneTimer.unref();
   }

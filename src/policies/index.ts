@@ -11,16 +11,23 @@ import type { Config, RouteConfig } from '../config/schema.js';
 import type { EventLog } from '../observe/events.js';
 import type { Runtime } from '../proxy/runtime.js';
 import { auth } from './auth/index.js';
-import { NonceCache } from './auth/nonces.js';
+import { NonceCache, type NonceStore } from './auth/nonces.js';
 import { cache } from './cache/index.js';
 import { ResponseStore } from './cache/store.js';
 import { PolicyChain } from './chain.js';
 import { ConsumerRegistry } from './consumers/registry.js';
 import { PolicyStore } from './consumers/store.js';
 import { faults } from './faults/index.js';
+import type { BucketStore } from './rate-limit/bucket.js';
 import { Limiter } from './rate-limit/limiter.js';
 import { rateLimit } from './rate-limit/index.js';
 import { subscription } from './subscription/index.js';
+
+/** State kept outside this process: with several workers, the cluster primary's (src/cluster/shared-stores.ts). */
+export interface SharedPolicyState {
+  buckets?: BucketStore;
+  nonces?: NonceStore;
+}
 
 export class Policies {
   /** Replaced when a reload changes `consumers:`; attach() then builds chains on the new one. */
@@ -31,10 +38,14 @@ export class Policies {
   private readonly store: PolicyStore;
   private consumersConfig: Config['consumers'];
   private readonly isTrusted: (address: string | undefined) => boolean;
+  /** Where HMAC nonces are checked: `nonces`, or the cluster's shared store. */
+  private readonly nonceStore: NonceStore;
+  private runtime: Runtime | null = null;
 
   constructor(
     private readonly config: () => Config,
     events: EventLog,
+    shared: SharedPolicyState = {},
   ) {
     const c = config();
     // Runtime-created credentials live next to the call log; no call log, no persistence.
@@ -42,13 +53,15 @@ export class Policies {
     this.consumersConfig = c.consumers;
     this.consumers = new ConsumerRegistry(c.consumers, this.store);
     this.nonces = new NonceCache(c.auth.nonceCache);
-    this.limiter = new Limiter(c.redis, events);
+    this.nonceStore = shared.nonces ?? this.nonces;
+    this.limiter = new Limiter(c.redis, events, shared.buckets);
     this.responses = new ResponseStore(c.cache.maxSize, c.cache.maxEntrySize);
     this.isTrusted = addressMatcher(c.server.trustedProxies);
   }
 
   /** Gives every route of `runtime` that has policies its chain (after a reload too). */
   attach(runtime: Runtime): void {
+    this.runtime = runtime;
     const config = this.config();
     if (!isDeepStrictEqual(config.consumers, this.consumersConfig)) {
       this.consumersConfig = config.consumers;
@@ -65,7 +78,7 @@ export class Policies {
     if (!r.auth && r.subscription !== 'required' && !r.rateLimit && !r.cache && !r.faults) return undefined;
     return new PolicyChain(
       {
-        auth: r.auth && auth({ methods: r.auth, consumers: this.consumers, nonces: this.nonces, clockSkew: config.auth.clockSkew }),
+        auth: r.auth && auth({ methods: r.auth, consumers: this.consumers, nonces: this.nonceStore, clockSkew: config.auth.clockSkew }),
         subscription: r.subscription === 'required' ? subscription(this.consumers) : undefined,
         rateLimit: r.rateLimit && rateLimit(r.rateLimit, r.name, this.limiter),
         cache: r.cache && cache(r.cache, r.name, this.responses),
@@ -90,6 +103,20 @@ export class Policies {
       if (hop && !this.isTrusted(hop)) return hop;
     }
     return peer;
+  }
+
+  /** Calls `listener` after every change the admin API makes to consumers, credentials or subscriptions. */
+  onConsumersChanged(listener: () => void): void {
+    this.store.onChange = listener;
+  }
+
+  /**
+   * Re-reads the consumers, credentials and subscriptions another process changed in the shared
+   * file (a cluster worker told by the lead), and gives the routes chains that use them.
+   */
+  refreshConsumers(): void {
+    this.consumers = new ConsumerRegistry(this.config().consumers, this.store);
+    if (this.runtime) this.attach(this.runtime);
   }
 
   /** Counters metrics and the admin API read. */

@@ -6,7 +6,7 @@ import { Router } from '../routing/router.js';
 import type { CallSink } from '../observe/call-record.js';
 import type { LookupFn } from '../upstream/connector.js';
 import { effectiveRetries, effectiveTimeouts, type EffectiveTimeouts } from '../upstream/policy.js';
-import { Upstream } from '../upstream/upstream.js';
+import { Upstream, type UpstreamOptions } from '../upstream/upstream.js';
 import { StaleStore, staticFallback } from './fallback.js';
 
 export interface RouteRuntime {
@@ -33,6 +33,8 @@ export interface RuntimeShared {
   events?: EventLog | undefined;
   /** One byte-bounded store for every route's stale copies. */
   staleStore?: StaleStore | undefined;
+  /** How new upstreams share their state with other workers (src/cluster/). */
+  upstream?: UpstreamOptions | undefined;
 }
 
 /** What every call shares with the gateway around it. */
@@ -61,7 +63,7 @@ export function buildRuntime(
   shared: RuntimeShared = {},
 ): Runtime {
   const upstreams = new Map<string, Upstream>();
-  for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, reuse?.(name, u) ?? new Upstream(name, u, lookup, shared.events));
+  for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, reuse?.(name, u) ?? new Upstream(name, u, lookup, shared.events, shared.upstream));
   const fallbackOf = (f: FallbackConfig | undefined) => ({
     staleFor: f && 'staleFor' in f ? f.staleFor : 0,
     staticFallback: f ? staticFallback(f) : null,

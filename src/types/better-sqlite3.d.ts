@@ -21,13 +21,15 @@ declare module 'better-sqlite3' {
       fileMustExist?: boolean;
       timeout?: number;
     }
+    type Transaction<F extends (...args: never[]) => unknown> = F & { deferred: F; immediate: F; exclusive: F };
     interface Database {
       readonly open: boolean;
       readonly inTransaction: boolean;
       prepare(sql: string): Statement;
       exec(sql: string): this;
       pragma(source: string, options?: { simple?: boolean }): unknown;
-      transaction<F extends (...args: never[]) => unknown>(fn: F): F;
+      /** Calling it runs BEGIN (DEFERRED); `.immediate()` runs BEGIN IMMEDIATE (the write lock first). */
+      transaction<F extends (...args: never[]) => unknown>(fn: F): Transaction<F>;
       close(): this;
     }
   }

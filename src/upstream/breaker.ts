@@ -85,6 +85,21 @@ export class CircuitBreaker {
     if (permit === 'probe') this.probesInFlight = Math.max(0, this.probesInFlight - 1);
   }
 
+  /**
+   * Takes a state another process decided (a cluster worker's breaker, src/cluster/): no
+   * listener call, so the change is not announced again. `openedAgoMs`: how long ago it opened.
+   */
+  apply(to: BreakerState, openedAgoMs = 0): void {
+    if (to === 'open') this.openedAt = this.now() - Math.max(0, openedAgoMs);
+    if (to === this.state && to !== 'open') return;
+    this.set(to);
+  }
+
+  /** When the breaker last opened, as performance.now() time. */
+  get openedAtMs(): number {
+    return this.openedAt;
+  }
+
   /** Calls and failures in the current window. */
   window(): { requests: number; failures: number } {
     const now = this.now();
@@ -131,6 +146,11 @@ export class CircuitBreaker {
 
   private transition(to: BreakerState, reason: string): void {
     const from = this.state;
+    this.set(to);
+    this.onChange(from, to, reason);
+  }
+
+  private set(to: BreakerState): void {
     this.state = to;
     this.probesInFlight = 0;
     this.probeSuccesses = 0;
@@ -139,6 +159,5 @@ export class CircuitBreaker {
       this.failures.fill(0);
       this.starts.fill(-Infinity);
     }
-    this.onChange(from, to, reason);
   }
 }

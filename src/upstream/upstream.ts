@@ -8,6 +8,11 @@
  * by itself when that time is over — no active check needed. At most `maxEjectedPercent` of the
  * targets (at least one) are ejected at once. When no target is in rotation, calls fail at once
  * with NO_HEALTHY_TARGET.
+ *
+ * With several worker processes (src/cluster/), every local change of that state — an ejection
+ * or return, a health-check verdict, a breaker transition — is handed to `onTransition` (the
+ * worker broadcasts it), and `apply()` takes the changes other workers made, silently: they
+ * were announced (event, log line) by the worker that made them, and are not broadcast again.
  */
 import { readFileSync } from 'node:fs';
 import type { PassiveHealthConfig, UpstreamConfig } from '../config/schema.js';
@@ -41,6 +46,8 @@ export class TargetState {
   totalEjections = 0;
   lastReturnedAt = -Infinity;
   returnTimer: NodeJS.Timeout | null = null;
+  /** The current ejection was decided by another worker: its end is announced there. */
+  remoteEjection = false;
   constructor(
     readonly target: Target,
     readonly pool: TargetPool,
@@ -87,6 +94,20 @@ export interface UpstreamStats {
   targets: TargetStats[];
 }
 
+/** A change of shared upstream state, as cluster workers tell each other (times are epoch ms). */
+export type Transition =
+  | { kind: 'ejected'; upstream: string; target: string; until: number; ejections: number }
+  | { kind: 'returned'; upstream: string; target: string }
+  | { kind: 'health'; upstream: string; target: string; healthy: boolean }
+  | { kind: 'breaker'; upstream: string; state: BreakerState; openedAt: number };
+
+export interface UpstreamOptions {
+  /** Told of every local change of shared state (a cluster worker broadcasts it). */
+  onTransition?: ((t: Transition) => void) | undefined;
+  /** Run the active health checks in this process (default true; other workers take the lead's verdicts). */
+  healthChecks?: boolean | undefined;
+}
+
 /** How an attempt on a target went, for outlier detection. */
 export type AttemptVerdict = 'success' | 'failure' | 'neutral';
 
@@ -109,13 +130,18 @@ export class Upstream {
   private outOfRotation = 0;
   activeRequests = 0;
   activeRetries = 0;
+  private readonly share: ((t: Transition) => void) | undefined;
+  private readonly runChecks: boolean;
 
   constructor(
     readonly name: string,
     readonly config: UpstreamConfig,
     lookup?: LookupFn,
     private readonly events?: EventLog,
+    options: UpstreamOptions = {},
   ) {
+    this.share = options.onTransition;
+    this.runChecks = options.healthChecks ?? true;
     const connectTimeout = config.timeouts.connect ?? DEFAULT_TIMEOUTS.connect;
     // `tls.ca` names a PEM file: read it once here, never per connection (and never pass the path as PEM).
     const tls = { ...config.tls, ca: config.tls.ca === undefined ? undefined : readCa(name, config.tls.ca) };
@@ -134,7 +160,10 @@ export class Upstream {
     this.passive = config.healthCheck?.passive;
     const cb = config.circuitBreaker;
     this.breaker = cb
-      ? new CircuitBreaker(cb, (from, to, reason) => this.events?.publish({ type: `breaker.${to}`, upstream: name, from, reason }))
+      ? new CircuitBreaker(cb, (from, to, reason) => {
+          this.events?.publish({ type: `breaker.${to}`, upstream: name, from, reason });
+          this.share?.({ kind: 'breaker', upstream: name, state: to, openedAt: Date.now() });
+        })
       : null;
     const active = config.healthCheck?.active;
     this.health = active
@@ -145,15 +174,16 @@ export class Upstream {
             // An ejected target is already counted out of rotation.
             if (!(subject as TargetState).ejected) this.outOfRotation += healthy ? -1 : 1;
             this.events?.publish({ type: healthy ? 'health.up' : 'health.down', upstream: name, target: subject.target.id, reason });
+            this.share?.({ kind: 'health', upstream: name, target: subject.target.id, healthy });
           },
           tls,
         )
       : null;
   }
 
-  /** Starts background work (active health checks). */
+  /** Starts background work (active health checks, unless another worker runs them). */
   start(): void {
-    this.health?.start();
+    if (this.runChecks) this.health?.start();
   }
 
   /**
@@ -198,19 +228,62 @@ export class Upstream {
     const forMs = Math.min(p.ejectFor * t.ejections, p.maxEjectFor);
     t.ejectedUntil = now + forMs;
     if (t.healthy) this.outOfRotation++;
+    t.remoteEjection = false;
     t.returnTimer = setTimeout(() => this.restore(t), forMs);
     t.returnTimer.unref();
     this.events?.publish({ type: 'target.ejected', upstream: this.name, target: t.target.id, reason, forMs, ejections: t.ejections });
+    this.share?.({ kind: 'ejected', upstream: this.name, target: t.target.id, until: Date.now() + forMs, ejections: t.ejections });
   }
 
   private restore(t: TargetState): void {
+    if (t.returnTimer) clearTimeout(t.returnTimer);
     t.returnTimer = null;
     if (!t.ejected) return;
     t.ejectedUntil = 0;
     t.consecutiveFailures = 0;
     t.lastReturnedAt = performance.now();
     if (t.healthy) this.outOfRotation--;
+    if (t.remoteEjection) return;
     this.events?.publish({ type: 'target.returned', upstream: this.name, target: t.target.id, reason: 'ejection time over: back in rotation' });
+    this.share?.({ kind: 'returned', upstream: this.name, target: t.target.id });
+  }
+
+  /**
+   * Takes a change another worker made (see the class comment): the same state, without an
+   * event and without telling anyone. An ejection ends here at the same time as there, even if
+   * word of its end never comes.
+   */
+  apply(tr: Transition): void {
+    if (tr.kind === 'breaker') {
+      this.breaker?.apply(tr.state, Date.now() - tr.openedAt);
+      return;
+    }
+    const t = this.targets.find((x) => x.target.id === tr.target);
+    if (!t) return;
+    if (tr.kind === 'ejected') {
+      const forMs = tr.until - Date.now();
+      if (forMs <= 0) return;
+      const until = performance.now() + forMs;
+      if (t.ejected) {
+        if (until <= t.ejectedUntil) return;
+      } else {
+        t.totalEjections++;
+        t.remoteEjection = true;
+        if (t.healthy) this.outOfRotation++;
+      }
+      t.ejections = Math.max(t.ejections, tr.ejections);
+      t.ejectedUntil = until;
+      if (t.returnTimer) clearTimeout(t.returnTimer);
+      t.returnTimer = setTimeout(() => this.restore(t), forMs);
+      t.returnTimer.unref();
+    } else if (tr.kind === 'returned') {
+      if (!t.ejected) return;
+      t.remoteEjection = true;
+      this.restore(t);
+    } else if (t.healthy !== tr.healthy) {
+      t.healthy = tr.healthy;
+      if (!t.ejected) this.outOfRotation += tr.healthy ? -1 : 1;
+    }
   }
 
   /** The retry budget: retries in flight stay under a share of the requests in flight. */

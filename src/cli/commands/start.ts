@@ -1,8 +1,12 @@
 /** `causeway start`: run the gateway and its admin listener until SIGTERM/SIGINT; SIGHUP reloads the config. */
+import cluster from 'node:cluster';
 import { AdminServer, baseUrl } from '../../admin/server.js';
 import { reloadFromFile } from '../../admin/reload.js';
 import { ConfigError, loadConfigFile } from '../../config/load.js';
 import { Gateway } from '../../gateway.js';
+import { runPrimary } from '../../cluster/primary.js';
+import { WORKER_ENV, runWorker } from '../../cluster/worker.js';
+import { resolveWorkers } from '../../cluster/workers.js';
 import { configPath, onStopSignals, parse, type Command } from '../args.js';
 
 export const start: Command = {
@@ -13,9 +17,14 @@ export const start: Command = {
 Runs the gateway with the given config, and the admin API and dashboard on admin.host:admin.port
 (127.0.0.1:9901 by default). SIGTERM or SIGINT stops it gracefully: no new connections,
 in-flight requests finish (up to server.shutdownTimeout). SIGHUP (or POST /api/config/reload)
-re-reads the config file: an invalid file is reported and the running config stays.`,
+re-reads the config file: an invalid file is reported and the running config stays.
+
+With workers: N (or auto) in the config, N processes serve the data plane and share breakers,
+ejections, health, rate limits and the call log; worker 1 serves the admin API (docs/workers.md).`,
   async run(argv) {
     const { values } = parse(argv, { config: { type: 'string', short: 'c' } });
+    // A process forked by the primary below: it takes its config from the primary.
+    if (cluster.isWorker && process.env[WORKER_ENV]) return runWorker();
     const file = configPath(values.config as string | undefined);
     let config;
     try {
@@ -27,6 +36,8 @@ re-reads the config file: an invalid file is reported and the running config sta
       }
       throw err;
     }
+    const workers = resolveWorkers(config.workers);
+    if (workers > 1) return runPrimary({ file, config, workers });
     const gateway = new Gateway(config);
     const adminListen = config.admin ?? { host: '127.0.0.1', port: 9901 };
     const admin = new AdminServer({ gateway, configFile: file }, adminListen);

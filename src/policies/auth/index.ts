@@ -8,13 +8,13 @@ import type { IncomingMessage } from 'node:http';
 import type { ConsumerRegistry } from '../consumers/registry.js';
 import type { PolicyRequest } from '../context.js';
 import { bodyDigest, parseSignatureHeader, sign, signatureMatches, stringToSign } from './hmac.js';
-import type { NonceCache } from './nonces.js';
+import type { NonceStore } from './nonces.js';
 import { readBody, replayRequest } from './replay.js';
 
 export interface AuthOptions {
   methods: ReadonlyArray<'key' | 'hmac'>;
   consumers: ConsumerRegistry;
-  nonces: NonceCache;
+  nonces: NonceStore;
   /** How far a signed request's date may be from the gateway clock, ms. */
   clockSkew: number;
   now?: () => number;
@@ -61,7 +61,8 @@ export function auth(opts: AuthOptions): Auth {
     const expected = sign(key.secret, stringToSign(p.method, p.rawPath, p.rawQuery, date, params.nonce, digest));
     if (!signatureMatches(params.signature, expected)) return DENIED;
     // Only a valid signature uses up its nonce, so forged requests cannot fill the cache.
-    if (!opts.nonces.remember(`${key.id}\0${params.nonce}`, t + opts.clockSkew)) return DENIED;
+    const fresh = opts.nonces.remember(`${key.id}\0${params.nonce}`, t + opts.clockSkew);
+    if (!(typeof fresh === 'boolean' ? fresh : await fresh)) return DENIED;
     return { consumer: key.consumer };
   }
 

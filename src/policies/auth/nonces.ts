@@ -5,7 +5,13 @@
  * oldest go early (counted in `evicted`), which only matters if more signed requests arrive
  * within one skew window than the cache holds — size `auth.nonceCache` above that.
  */
-export class NonceCache {
+/** Where used nonces are remembered: a NonceCache, or the cluster's shared one (src/cluster/shared-stores.ts). */
+export interface NonceStore {
+  /** Records a nonce; false when it was already used (a replay). */
+  remember(key: string, expires: number): boolean | Promise<boolean>;
+}
+
+export class NonceCache implements NonceStore {
   /** nonce key → expiry (epoch ms); Map order is arrival order. */
   private readonly seen = new Map<string, number>();
   evicted = 0;

@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS policy_subscriptions (consumer TEXT NOT NULL, route T
 
 export class PolicyStore {
   private db: Database.Database | null = null;
+  /** Called after every write (cluster workers re-read what the lead's admin API changed). */
+  onChange: (() => void) | null = null;
 
   /** `path` null or ':memory:' keeps changes for the life of the process only. */
   constructor(private readonly path: string | null) {}
@@ -71,26 +73,31 @@ export class PolicyStore {
 
   addConsumer(name: string, at: number): void {
     this.open().prepare('INSERT OR IGNORE INTO policy_consumers (name, created) VALUES (?, ?)').run(name, at);
+    this.onChange?.();
   }
 
   putCredential(c: StoredCredential): void {
     this.open()
       .prepare('INSERT OR REPLACE INTO policy_credentials (id, consumer, kind, key_hash, secret, created) VALUES (?, ?, ?, ?, ?, ?)')
       .run(c.id, c.consumer, c.kind, c.keyHash, c.secret, c.created);
+    this.onChange?.();
   }
 
   deleteCredential(id: string): void {
     this.open().prepare('DELETE FROM policy_credentials WHERE id = ?').run(id);
+    this.onChange?.();
   }
 
   putSubscription(s: StoredSubscription): void {
     this.open()
       .prepare('INSERT OR REPLACE INTO policy_subscriptions (consumer, route, status, requested, decided) VALUES (?, ?, ?, ?, ?)')
       .run(s.consumer, s.route, s.status, s.requested, s.decided);
+    this.onChange?.();
   }
 
   deleteSubscription(consumer: string, route: string): void {
     this.open().prepare('DELETE FROM policy_subscriptions WHERE consumer = ? AND route = ?').run(consumer, route);
+    this.onChange?.();
   }
 
   close(): void {

@@ -14,12 +14,17 @@ export interface Decision {
   resetMs: number;
 }
 
+/** Something that decides on token buckets: LocalBuckets, or the cluster's shared ones (src/cluster/shared-stores.ts). */
+export interface BucketStore {
+  take(key: string, capacity: number, per: number): Decision | Promise<Decision>;
+}
+
 interface Bucket {
   tokens: number;
   at: number;
 }
 
-export class LocalBuckets {
+export class LocalBuckets implements BucketStore {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(

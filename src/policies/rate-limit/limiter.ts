@@ -1,12 +1,13 @@
 /**
- * The gateway's one rate limiter: in-process buckets, or Redis buckets shared by every gateway
- * when `redis:` is configured. When Redis does not answer, `redis.whenDown` decides: fail-open
+ * The gateway's one rate limiter: in-process buckets (or, with several workers, the buckets the
+ * cluster primary keeps for all of them: src/cluster/shared-stores.ts), or Redis buckets shared
+ * by every gateway when `redis:` is configured. When Redis does not answer, `redis.whenDown` decides: fail-open
  * (the default) enforces the same limits per gateway with the local buckets; fail-closed
  * refuses. The switch is published as a `redis.down` / `redis.up` event (logged) and counted
  * in `stats`, which metrics read.
  */
 import type { EventLog } from '../../observe/events.js';
-import { LocalBuckets, type Decision } from './bucket.js';
+import { LocalBuckets, type BucketStore, type Decision } from './bucket.js';
 import { RedisBuckets } from './redis.js';
 
 export interface LimiterStats {
@@ -25,13 +26,17 @@ export const STORE_DOWN: Decision = { allowed: false, remaining: 0, retryAfterMs
 
 export class Limiter {
   readonly local = new LocalBuckets();
+  /** Where limits without Redis (and with Redis down, fail-open) are counted: `local`, or the cluster's. */
+  private readonly buckets: BucketStore;
   private readonly redis: RedisBuckets | null;
   readonly stats: LimiterStats = { redisErrors: 0, failOpen: 0, failClosed: 0, redisUp: null };
 
   constructor(
     redis: { url: string; whenDown: 'fail-open' | 'fail-closed'; timeout: number } | undefined,
     private readonly events: EventLog,
+    shared?: BucketStore,
   ) {
+    this.buckets = shared ?? this.local;
     this.failClosed = redis?.whenDown === 'fail-closed';
     this.redis = redis ? new RedisBuckets(redis.url, redis.timeout, (up, reason) => this.mark(up, reason)) : null;
   }
@@ -50,7 +55,7 @@ export class Limiter {
   }
 
   take(key: string, capacity: number, per: number): Decision | Promise<Decision> {
-    if (!this.redis) return this.local.take(key, capacity, per);
+    if (!this.redis) return this.buckets.take(key, capacity, per);
     if (this.stats.redisUp === false) return this.fallback(key, capacity, per);
     return this.redis.take(key, capacity, per).then(
       (d) => d,
@@ -62,13 +67,13 @@ export class Limiter {
     );
   }
 
-  private fallback(key: string, capacity: number, per: number): Decision {
+  private fallback(key: string, capacity: number, per: number): Decision | Promise<Decision> {
     if (this.failClosed) {
       this.stats.failClosed++;
       return STORE_DOWN;
     }
     this.stats.failOpen++;
-    return this.local.take(key, capacity, per);
+    return this.buckets.take(key, capacity, per);
   }
 
   close(): void {

@@ -1,0 +1,119 @@
+/**
+ * One worker process of `causeway start` with `workers: N > 1` (forked by primary.ts). It runs a
+ * whole data plane — its own connections, pools, balancers, retry budget — and shares with the
+ * other workers, over the bus:
+ *
+ * - upstream state: each local ejection, return, health verdict and breaker transition is sent
+ *   to the others, which apply it silently (no echo: an applied change is never re-sent);
+ * - rate limits and HMAC nonces: decided by the primary (shared-stores.ts);
+ * - events: sent to the primary, which keeps the recent ones and passes them to the lead;
+ * - consumers changed through the admin API: the others re-read them from the shared file.
+ *
+ * The lead (worker 1) also serves the admin API and dashboard (with /metrics summed over every
+ * worker), runs the active health checks, the alerts and the call-log retention. The call log
+ * itself is one SQLite file that every worker's writer thread appends to.
+ */
+import type { Logger } from 'pino';
+import { AdminServer, baseUrl } from '../admin/server.js';
+import type { Config } from '../config/schema.js';
+import { Gateway } from '../gateway.js';
+import { createLogger } from '../observe/access-log.js';
+import { LEAD, WorkerBus, type InitReply } from './bus.js';
+import { aggregateMetrics } from './metrics.js';
+import { StoreClient } from './shared-stores.js';
+
+/** The environment variable that carries a worker's number (1..N). */
+export const WORKER_ENV = 'CAUSEWAY_WORKER';
+
+/** Runs this process as worker `process.env.CAUSEWAY_WORKER`; resolves -1 (keep running) or an exit status. */
+export async function runWorker(): Promise<number> {
+  const slot = Number(process.env[WORKER_ENV]);
+  const lead = slot === LEAD;
+  const bus = new WorkerBus(slot);
+  // The primary coordinates Ctrl-C and SIGHUP (a terminal sends them to the whole process group).
+  process.on('SIGINT', () => undefined);
+  process.on('SIGHUP', () => undefined);
+
+  let init: InitReply;
+  try {
+    init = await bus.request('primary', 'init', { pid: process.pid }, 30_000);
+  } catch (err) {
+    process.stderr.write(`causeway worker ${slot}: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const config: Config = init.config;
+  const logger: Logger = createLogger({ level: config.log.level, file: config.log.file }).child({ worker: slot });
+  const stores = new StoreClient(bus, config.auth.nonceCache);
+  const gateway = new Gateway(config, {
+    logger,
+    cluster: { worker: slot, lead, policies: { buckets: stores, nonces: stores }, onTransition: (t) => bus.send('others', 'transition', t) },
+  });
+  for (const t of init.state) gateway.applyTransition(t);
+  for (const e of init.events) gateway.events.ingest(e);
+
+  gateway.events.on('event', (e) => bus.send('primary', 'event', e));
+  gateway.policies.onConsumersChanged(() => bus.send('others', 'consumers', null));
+  bus.on('transition', (t) => gateway.applyTransition(t));
+  bus.on('event', (e) => gateway.events.ingest(e));
+  bus.on('metrics.local', () => gateway.metrics.registry.getMetricsAsJSON());
+  bus.on('reload', ({ config: next }) => gateway.reload(next));
+  bus.on('reload.failed', ({ file, problems }) => {
+    gateway.events.publish({ type: 'config.reload-failed', reason: `${file}: ${problems} problem(s); the running config stays` });
+  });
+  bus.on('consumers', () => gateway.policies.refreshConsumers());
+
+  let admin: AdminServer | null = null;
+  let stopping = false;
+  const stop = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ kind: 'lifecycle' }, `worker ${slot} stopping: ${why}`);
+    try {
+      await admin?.close();
+      await gateway.stop();
+    } finally {
+      bus.close();
+      process.exit(0);
+    }
+  };
+  bus.on('stop', () => void stop('the primary asked (graceful shutdown)'));
+  // `kill -TERM <worker pid>` recycles one worker: it drains, exits, and the primary starts another.
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('disconnect', () => void stop('the primary is gone'));
+
+  let adminUrl: string | null = null;
+  try {
+    const addr = await gateway.listen();
+    if (lead) {
+      const adminListen = config.admin ?? { host: '127.0.0.1', port: 9901 };
+      admin = new AdminServer(
+        {
+          gateway,
+          configFile: init.file,
+          cluster: {
+            metrics: async () => aggregateMetrics(await bus.request('primary', 'metrics', null, 5000)),
+            reloaded: (next) => bus.send('primary', 'reloaded', { config: next }),
+          },
+        },
+        adminListen,
+      );
+      try {
+        adminUrl = baseUrl(await admin.listen());
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+        throw new Error(`the admin port ${adminListen.host}:${adminListen.port} is in use; set admin.port in ${init.file}`);
+      }
+      logger.info({ kind: 'lifecycle', admin: adminUrl }, `admin API and dashboard on ${adminUrl}`);
+    }
+    bus.send('primary', 'ready', { pid: process.pid, address: `${addr.address}:${addr.port}`, admin: adminUrl });
+  } catch (err) {
+    stopping = true;
+    // A request, not a message: the primary has it before this process exits.
+    await bus.request('primary', 'fatal', { message: (err as Error).message }, 2000).catch(() => undefined);
+    await admin?.close().catch(() => undefined);
+    await gateway.stop(0).catch(() => undefined);
+    bus.close();
+    process.exit(1);
+  }
+  return -1;
+}
