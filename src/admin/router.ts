@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import type { Gateway } from '../gateway.js';
+import type { UpstreamStats } from '../upstream/upstream.js';
 
 /** What admin endpoints read from: the gateway (its call log, metrics, alerts, events) and where its config came from. */
 export interface AdminContext {
@@ -28,6 +29,8 @@ export interface AdminContext {
 export interface ClusterAdmin {
   /** Prometheus text aggregated over every worker. */
   metrics(): Promise<string>;
+  /** Upstream stats merged over every worker (shared state as the lead sees it, counters summed). */
+  upstreams(): Promise<UpstreamStats[]>;
   /** A reload the admin API applied here: the other workers apply the same config. */
   reloaded(config: Config): void;
 }

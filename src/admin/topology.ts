@@ -25,7 +25,7 @@ export function register(router: AdminRouter, ctx: AdminContext): void {
 
   router.get(
     '/api/upstreams',
-    { summary: 'Every upstream with live per-target state: in-flight, pool, EWMA latency, health, ejection, breaker', responses: { 200: upstreamsBody, 401: errorBody } },
-    () => ({ upstreams: [...ctx.gateway.upstreams.values()].map((u) => u.stats()) }),
+    { summary: 'Every upstream with live per-target state: in-flight, pool, EWMA latency, health, ejection, breaker (with several workers: counters summed over all of them)', responses: { 200: upstreamsBody, 401: errorBody } },
+    async () => ({ upstreams: ctx.cluster ? await ctx.cluster.upstreams() : [...ctx.gateway.upstreams.values()].map((u) => u.stats()) }),
   );
 }

@@ -17,7 +17,7 @@
 import type { Config } from '../config/schema.js';
 import type { ReloadSummary } from '../gateway.js';
 import type { GatewayEvent } from '../observe/events.js';
-import type { Transition } from '../upstream/upstream.js';
+import type { Transition, UpstreamStats } from '../upstream/upstream.js';
 import type { StoreOp, StoreResult } from './shared-stores.js';
 
 /** 0 is the primary. */
@@ -78,6 +78,10 @@ export interface Messages {
   metrics: { body: null; reply: MetricsJson[] };
   /** primary → worker: this worker's metrics. */
   'metrics.local': { body: null; reply: MetricsJson };
+  /** lead → primary: every worker's upstream stats. */
+  upstreams: { body: null; reply: UpstreamStats[][] };
+  /** primary → worker: this worker's upstream stats. */
+  'upstreams.local': { body: null; reply: UpstreamStats[] };
   /** primary → worker: apply this config (SIGHUP, or another worker's admin reload). */
   reload: { body: { config: Config }; reply: ReloadSummary };
   /** lead → primary: the admin API reloaded this config; the others should too. */

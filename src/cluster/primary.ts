@@ -22,7 +22,7 @@ import pino, { type Logger } from 'pino';
 import { readReloadable } from '../admin/reload.js';
 import type { Config } from '../config/schema.js';
 import type { ReloadSummary } from '../gateway.js';
-import { LEAD, PrimaryBus, type MetricsJson, type ReadyBody } from './bus.js';
+import { LEAD, PrimaryBus, type ReadyBody, type Reply } from './bus.js';
 import { relayLines } from './output.js';
 import { EventRing, StateMirror } from './shared-state.js';
 import { StoreHost } from './shared-stores.js';
@@ -102,7 +102,8 @@ export class Primary {
       if (from !== LEAD) bus.send(LEAD, 'event', e);
     });
     bus.on('store', (ops) => this.stores.run(ops));
-    bus.on('metrics', () => this.collectMetrics());
+    bus.on('metrics', () => this.collect('metrics.local'));
+    bus.on('upstreams', () => this.collect('upstreams.local'));
     bus.on('reloaded', ({ config }, from) => {
       // The lead's admin API applied it there; the others follow.
       this.adopt(config);
@@ -178,9 +179,9 @@ export class Primary {
     }, delay);
   }
 
-  /** Every live worker's metrics registry, the lead's first. */
-  private async collectMetrics(): Promise<MetricsJson[]> {
-    const answers = await Promise.allSettled(this.bus.slots.map((n) => this.bus.request(n, 'metrics.local', null, 3000)));
+  /** Every live worker's answer (metrics, upstream stats), the lead's first; a worker that does not answer in 3 s is left out. */
+  private async collect<K extends 'metrics.local' | 'upstreams.local'>(type: K): Promise<Array<Reply<K>>> {
+    const answers = await Promise.allSettled(this.bus.slots.map((n) => this.bus.request(n, type, null, 3000)));
     return answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
   }
 

@@ -13,6 +13,7 @@
  * worker), runs the active health checks, the alerts and the call-log retention. The call log
  * itself is one SQLite file that every worker's writer thread appends to.
  */
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { AdminServer, baseUrl } from '../admin/server.js';
 import type { Config } from '../config/schema.js';
@@ -21,6 +22,7 @@ import { createLogger } from '../observe/access-log.js';
 import { LEAD, WorkerBus, type InitReply } from './bus.js';
 import { aggregateMetrics } from './metrics.js';
 import { StoreClient } from './shared-stores.js';
+import { mergeUpstreamStats } from './stats.js';
 
 /** The environment variable that carries a worker's number (1..N). */
 export const WORKER_ENV = 'CAUSEWAY_WORKER';
@@ -56,6 +58,7 @@ export async function runWorker(): Promise<number> {
   bus.on('transition', (t) => gateway.applyTransition(t));
   bus.on('event', (e) => gateway.events.ingest(e));
   bus.on('metrics.local', () => gateway.metrics.registry.getMetricsAsJSON());
+  bus.on('upstreams.local', () => [...gateway.upstreams.values()].map((u) => u.stats()));
   bus.on('reload', ({ config: next }) => gateway.reload(next));
   bus.on('reload.failed', ({ file, problems }) => {
     gateway.events.publish({ type: 'config.reload-failed', reason: `${file}: ${problems} problem(s); the running config stays` });
@@ -64,6 +67,8 @@ export async function runWorker(): Promise<number> {
 
   let admin: AdminServer | null = null;
   let stopping = false;
+  /** The primary died without asking us to stop: see the 'disconnect' handler. */
+  let orphaned = false;
   const stop = async (why: string) => {
     if (stopping) return;
     stopping = true;
@@ -73,13 +78,36 @@ export async function runWorker(): Promise<number> {
       await gateway.stop();
     } finally {
       bus.close();
-      process.exit(0);
+      if (orphaned) hardExit();
+      else process.exit(0);
     }
+  };
+  /**
+   * Without the primary, standard output may be a dead relay (output.ts), and an exit handler
+   * that flushes a logger to it never returns (sonic-boom retries a failed synchronous write
+   * forever): leave without exit handlers, once the log had a moment to go to a file.
+   */
+  const hardExit = () => {
+    const kill = () => process.kill(process.pid, 'SIGKILL');
+    setTimeout(kill, 500).unref();
+    logger.flush(kill);
   };
   bus.on('stop', () => void stop('the primary asked (graceful shutdown)'));
   // `kill -TERM <worker pid>` recycles one worker: it drains, exits, and the primary starts another.
   process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('disconnect', () => void stop('the primary is gone'));
+  // node:cluster exits a worker at once when the primary disappears (process.exit in its own
+  // 'disconnect' listener), and that exit would hang flushing logs to a dead relay: take over.
+  process.prependListener('disconnect', () => {
+    if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
+  });
+  process.on('disconnect', () => {
+    // The primary is gone (killed, crashed): no new connections reach us; finish what is in
+    // flight, within a bound, and go.
+    orphaned = true;
+    setTimeout(hardExit, Math.min(config.server.shutdownTimeout, 10_000) + 1000).unref();
+    process.on('uncaughtException', hardExit);
+    void stop('the primary is gone');
+  });
 
   let adminUrl: string | null = null;
   try {
@@ -92,6 +120,7 @@ export async function runWorker(): Promise<number> {
           configFile: init.file,
           cluster: {
             metrics: async () => aggregateMetrics(await bus.request('primary', 'metrics', null, 5000)),
+            upstreams: async () => mergeUpstreamStats(await bus.request('primary', 'upstreams', null, 5000)),
             reloaded: (next) => bus.send('primary', 'reloaded', { config: next }),
           },
         },

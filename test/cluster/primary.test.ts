@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +53,34 @@ test('a worker that cannot start stops the others, and start exits 1 with its re
   } finally {
     blocker.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('workers whose primary is killed finish their calls and exit by themselves (none is left behind)', async () => {
+  const backend = await startBackend((_req, res) => setTimeout(() => res.end('late'), 300));
+  // Standard output relayed through the primary: once it is gone, the workers' stdout is dead too.
+  const c = await startCluster(`upstreams:\n  main: { targets: [{ url: ${backend.url} }] }\nroutes:\n  - { name: all, match: { path: /* }, upstream: main }\n`, { logFile: false });
+  try {
+    const pids = [...c.pids().values()];
+    assert.equal(pids.length, 2);
+    const agent = new http.Agent({ keepAlive: true });
+    const inflight = Promise.all(Array.from({ length: 4 }, (_, i) => send(`${c.url}/x/${i}`, { agent }).then((r) => r.status, (e: Error) => e.message)));
+    await until('the calls to reach the backend', () => (backend.seen.length >= 4 ? true : undefined));
+    c.child.kill('SIGKILL');
+    assert.deepEqual(await inflight, [200, 200, 200, 200], 'calls in flight still finish');
+    agent.destroy();
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await until('every worker to exit', () => (pids.some(alive) ? undefined : true), 15_000);
+  } finally {
+    await c.cleanup();
+    await backend.close();
   }
 });
 

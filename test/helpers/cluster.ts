@@ -134,9 +134,27 @@ export async function startCluster(body: string, opts: ClusterOptions = {}): Pro
       return exited;
     },
     async cleanup() {
+      let workers: number[] = [];
+      try {
+        workers = [...c.pids().values()];
+      } catch {
+        /* an unreadable log: nothing to add */
+      }
       if (!gone) {
-        child.kill('SIGKILL');
+        // Gracefully first (workers drain and exit with the primary), then by force.
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
         await exited;
+        clearTimeout(timer);
+      }
+      // No worker may outlive a test: it would hold this process's pipes open.
+      for (const pid of workers) {
+        try {
+          // Only if that process id is still one of this cluster's workers.
+          if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(file)) process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
       }
       rmSync(dir, { recursive: true, force: true });
     },

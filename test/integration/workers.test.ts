@@ -104,6 +104,10 @@ routes:
     const metrics = (await send(`${c.adminUrl}/metrics`)).text;
     assert.match(metrics, /^causeway_workers 2$/m);
     assert.match(metrics, /^causeway_requests_total\{route="all",upstream="main",status="200"\} 20$/m, 'the counters of both workers are summed');
+    const ups = (await send(`${c.adminUrl}/api/upstreams`)).json<{ upstreams: Array<{ name: string; targets: Array<{ requests: number; pool: { maxConnections: number } }> }> }>().upstreams;
+    const main = ups.find((u) => u.name === 'main')!.targets[0]!;
+    assert.equal(main.requests, 20, '/api/upstreams sums the live counters of both workers');
+    assert.equal(main.pool.maxConnections, 256, 'each worker has its own pool of 128');
   });
 
   test('a local rate limit holds in total across both workers (10 per minute means 10, not 10 per worker)', async () => {
