@@ -7,7 +7,13 @@
 // the report gives the median over the rounds. Prints req/s, p50, p99 and the ratios to nginx and
 // to the floor; writes bench/results/latest.json.
 //
+// `causeway-2w` is Causeway with `workers: 2` (one primary, two worker processes). On a 2-core
+// machine pinning the proxies to CPU 1 would put both workers on one core, so the scaling
+// comparison runs with --unpinned: wrk stays on CPU 0, the backend and Causeway (1 or 2 workers)
+// are not pinned, the same for both; it writes bench/results/workers.json.
+//
 //   npm run bench -- [--duration 5] [--rounds 3] [--warmup 1] [--prewarm 5] [--connections 50] [--only causeway,floor,nginx]
+//   npm run bench -- --only causeway,causeway-2w --unpinned      (1 vs 2 workers: bench/RESULTS.md, "All cores")
 //   npm run bench -- --resilience [...]        (bench/resilience.mjs)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +36,12 @@ const warmup = Number(args.warmup ?? 1);
 const prewarm = Number(args.prewarm ?? 5); // once per system at start: JIT and pools
 const connections = Number(args.connections ?? 50);
 const only = typeof args.only === 'string' ? new Set(args.only.split(',')) : null;
-const want = (n) => !only || only.has(n);
+// causeway-2w is opt-in (--only): the default table stays one process per system.
+const want = (n) => (only ? only.has(n) : n !== 'causeway-2w');
+/** --unpinned: the backend and the proxies run on any CPU (wrk stays on CPU 0). */
+const unpinned = Boolean(args.unpinned);
+const proxyCpu = unpinned ? undefined : 1;
+const outFile = typeof args.out === 'string' ? args.out : unpinned ? 'workers.json' : 'latest.json';
 
 if (!haveWrk()) {
   console.error('bench: wrk is not installed (apt-get install wrk)');
@@ -52,14 +63,15 @@ const tmp = mkdtempSync(join(tmpdir(), 'causeway-bench-'));
 onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Causeway's default pipeline, plus every observability key this build knows (feature-detected). */
-async function causewayConfig(port, upstream) {
-  const base = `listen: { host: 127.0.0.1, port: ${port} }\nlog: { file: ${join(tmp, 'causeway-access.log')} }\nupstreams:\n  b: { targets: [{ url: "${upstream}" }] }\nroutes:\n  - { name: bench, match: { path: /* }, upstream: b }\n`;
+async function causewayConfig(port, upstream, name = 'causeway', workers = 1) {
+  const base = `listen: { host: 127.0.0.1, port: ${port} }\nlog: { file: ${join(tmp, `${name}-access.log`)} }\nupstreams:\n  b: { targets: [{ url: "${upstream}" }] }\nroutes:\n  - { name: bench, match: { path: /* }, upstream: b }\n`;
   // Keys being added by others: each candidate is kept only when `causeway check` accepts it.
   const adminPort = await freePort();
   const candidates = [
     ['admin', `admin: { host: 127.0.0.1, port: ${adminPort} }\n`],
-    ['storage', `storage: { path: ${join(tmp, 'causeway.db')} }\n`],
+    ['storage', `storage: { path: ${join(tmp, `${name}.db`)} }\n`],
     ['metrics', `metrics: { enabled: true }\n`],
+    ...(workers > 1 ? [['workers', `workers: ${workers}\n`]] : []),
   ];
   let yaml = base;
   const enabled = [];
@@ -77,26 +89,30 @@ const note = {};
 let backendPort;
 const results = { rounds: [], systems: {} };
 try {
-  const backend = start(process.execPath, [join(here, 'backend.mjs')], { cpu: 1 });
+  const backend = start(process.execPath, [join(here, 'backend.mjs')], { cpu: proxyCpu });
   backendPort = Number(await firstLine(backend));
   const upstream = `http://127.0.0.1:${backendPort}`;
   const node = (script) => async () => {
-    const c = start(process.execPath, [script, upstream], { cpu: 1 });
+    const c = start(process.execPath, [script, upstream], { cpu: proxyCpu });
     return Number(await firstLine(c));
   };
 
   if (want('direct')) systems.push({ name: 'direct', note: 'the Node backend itself, no proxy', start: async () => backendPort });
   if (want('floor')) systems.push({ name: 'floor', note: 'bare undici dispatch proxy on node:http (bench/floor.mjs)', start: node(join(here, 'floor.mjs')) });
-  if (want('causeway')) {
+  for (const [name, workers] of [['causeway', 1], ['causeway-2w', 2]]) {
+    if (!want(name)) continue;
     systems.push({
-      name: 'causeway',
+      name,
       start: async () => {
         const port = await freePort();
-        const { yaml, enabled } = await causewayConfig(port, upstream);
-        note.causeway = `default pipeline: access log to a file${enabled.length ? `; config keys on: ${enabled.join(', ')}` : ''}`;
-        writeFileSync(join(tmp, 'causeway.yaml'), yaml);
-        start(process.execPath, [causewayMain, 'start', '-c', join(tmp, 'causeway.yaml')], { cpu: 1 });
+        const { yaml, enabled } = await causewayConfig(port, upstream, name, workers);
+        if (workers > 1 && !enabled.includes('workers')) throw new Error('this build of Causeway does not accept `workers:`');
+        note[name] = `default pipeline: access log to a file${enabled.length ? `; config keys on: ${enabled.join(', ')}` : ''}`;
+        writeFileSync(join(tmp, `${name}.yaml`), yaml);
+        start(process.execPath, [causewayMain, 'start', '-c', join(tmp, `${name}.yaml`)], { cpu: proxyCpu });
         await waitPort(port);
+        // With workers, the port opens with the first worker: wait for all of them (each answers once).
+        if (workers > 1) await wrk(port, 1, connections);
         return port;
       },
     });
@@ -113,7 +129,7 @@ try {
       start: async () => {
         const port = await freePort();
         const { cmd, argv } = nginxConfig(tmp, { port, servers: [`127.0.0.1:${backendPort}`], workers });
-        start(cmd, argv, { cpu: 1, nofile: 65536 });
+        start(cmd, argv, { cpu: proxyCpu, nofile: 65536 });
         await waitPort(port);
         return port;
       },
@@ -128,7 +144,7 @@ try {
         start: async () => {
           const port = await freePort();
           const { cmd, argv } = haproxyConfig(tmp, { port, servers: [`127.0.0.1:${backendPort}`] });
-          start(cmd, argv, { cpu: 1, nofile: 65536 });
+          start(cmd, argv, { cpu: proxyCpu, nofile: 65536 });
           await waitPort(port);
           return port;
         },
@@ -177,7 +193,8 @@ const rpsOf = (n) => summary.find((r) => r.system === n)?.rps;
 const nginx = rpsOf('nginx');
 const floor = rpsOf('floor');
 const ratio = (x, b) => (b ? (x / b).toFixed(2) : '-');
-console.log(`\nsmall GET (62-byte JSON), ${connections} connections, ${rounds} interleaved rounds × ${duration} s per system (+${warmup} s warm-up), median of rounds; wrk on CPU 0, proxy + backend on CPU 1${pinned ? '' : ' (NOT pinned: taskset unavailable)'}\n`);
+const pinning = !pinned ? 'NOT pinned: taskset unavailable' : unpinned ? 'wrk on CPU 0, proxy + backend NOT pinned (any CPU)' : 'wrk on CPU 0, proxy + backend on CPU 1';
+console.log(`\nsmall GET (62-byte JSON), ${connections} connections, ${rounds} interleaved rounds × ${duration} s per system (+${warmup} s warm-up), median of rounds; ${pinning}\n`);
 console.log('| system | req/s (median) | p50 ms | p99 ms | vs nginx | vs floor | req/s each round | errors |');
 console.log('|---|---:|---:|---:|---:|---:|---|---:|');
 for (const r of summary) {
@@ -187,7 +204,7 @@ console.log('\nsystems:');
 for (const r of summary) console.log(`- ${r.system}: ${r.note}`);
 mkdirSync(join(here, 'results'), { recursive: true });
 writeFileSync(
-  join(here, 'results', 'latest.json'),
-  JSON.stringify({ date: new Date().toISOString(), node: process.version, duration, rounds, warmup, connections, pinned, summary, rounds_detail: results.rounds }, null, 2) + '\n',
+  join(here, 'results', outFile),
+  JSON.stringify({ date: new Date().toISOString(), node: process.version, command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`, duration, rounds, warmup, connections, pinned, pinning, summary, rounds_detail: results.rounds }, null, 2) + '\n',
 );
-console.log('\nwritten: bench/results/latest.json');
+console.log(`\nwritten: bench/results/${outFile}`);
