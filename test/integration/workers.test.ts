@@ -93,14 +93,17 @@ routes:
 
   test('the admin API on the lead shows the calls of both workers; /metrics sums them', async () => {
     const mine = byWorker(c.access(), '/both/');
+    // Each worker hands its calls to the log in batches (every 200 ms): wait for all 20.
+    await until('the 20 calls in the call log', async () => {
+      const calls = (await send(`${c.adminUrl}/api/calls?route=all&limit=1000`)).json<{ calls: Array<{ path: string }> }>().calls;
+      return calls.filter((x) => x.path.startsWith('/both/')).length === 20 ? true : undefined;
+    });
     for (const w of [1, 2]) {
       for (const id of requestIds(mine.get(w)!)) {
         const r = await send(`${c.adminUrl}/api/calls/${id}`);
         assert.equal(r.status, 200, `call ${id} served by worker ${w} is in the lead's call log`);
       }
     }
-    const calls = (await send(`${c.adminUrl}/api/calls?route=all&limit=1000`)).json<{ calls: Array<{ path: string }> }>().calls;
-    assert.equal(calls.filter((x) => x.path.startsWith('/both/')).length, 20);
     const metrics = (await send(`${c.adminUrl}/metrics`)).text;
     assert.match(metrics, /^causeway_workers 2$/m);
     assert.match(metrics, /^causeway_requests_total\{route="all",upstream="main",status="200"\} 20$/m, 'the counters of both workers are summed');
