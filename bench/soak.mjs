@@ -37,9 +37,10 @@ const uptime = () => spawnSync('uptime', { encoding: 'utf8' }).stdout?.trim() ??
 const report = { date: new Date().toISOString(), node: process.version, command: `node bench/soak.mjs ${process.argv.slice(2).join(' ')}`.trim(), uptimeAtStart: uptime() };
 
 /** Causeway with the default pipeline and every observability key this build accepts. */
-async function startCauseway(upstreamYaml, serverYaml = '') {
+async function startCauseway(name, upstreamYaml, serverYaml = '') {
   const port = await freePort();
-  let yaml = `listen: { host: 127.0.0.1, port: ${port} }\nlog: { file: ${join(tmp, 'access.log')} }\n${serverYaml}upstreams:\n  b:\n${upstreamYaml}routes:\n  - { name: r, match: { path: /* }, upstream: b }\n`;
+  const logFile = join(tmp, `${name}-access.log`);
+  let yaml = `listen: { host: 127.0.0.1, port: ${port} }\nlog: { file: ${logFile} }\n${serverYaml}upstreams:\n  b:\n${upstreamYaml}routes:\n  - { name: r, match: { path: /* }, upstream: b }\n`;
   const enabled = [];
   const adminPort = await freePort();
   for (const [name, frag] of [
@@ -55,7 +56,7 @@ async function startCauseway(upstreamYaml, serverYaml = '') {
   writeFileSync(join(tmp, 'causeway.yaml'), yaml);
   const child = start(process.execPath, [causewayMain, 'start', '-c', join(tmp, 'causeway.yaml')], { cpu: 1, nofile: 65536 });
   await waitPort(port, 60_000);
-  return { port, child, enabled, adminPort: enabled.includes('admin') ? adminPort : null };
+  return { port, child, enabled, adminPort: enabled.includes('admin') ? adminPort : null, logFile };
 }
 /**
  * The process's connections in CLOSE-WAIT (the peer closed, the process has not), by side:
@@ -118,7 +119,7 @@ try {
   if (!only || only === 'idle') {
     const backend = start(process.execPath, [join(here, 'backend.mjs')], { cpu: 1 });
     const bport = Number(await firstLine(backend, 60_000));
-    const cw = await startCauseway(`    targets: [{ url: "http://127.0.0.1:${bport}" }]\n`, 'server: { keepAliveTimeout: 10m, headersTimeout: 10s }\n');
+    const cw = await startCauseway('idle', `    targets: [{ url: "http://127.0.0.1:${bport}" }]\n`, 'server: { keepAliveTimeout: 10m, headersTimeout: 10s }\n');
     await wrk(cw.port, 3, 50); // warm: JIT, pool
     await sleep(2000);
     const before = procStats(cw.child.pid);
@@ -149,6 +150,7 @@ try {
     const t1 = Number(await firstLine(faulty, 60_000));
     const t2 = Number(await firstLine(flapping, 60_000));
     const cw = await startCauseway(
+      'soak',
       `    targets: [{ url: "http://127.0.0.1:${t1}" }, { url: "http://127.0.0.1:${t2}" }]\n    timeouts: { connect: 500ms, read: 1s, total: 3s }\n    retries: { attempts: 2, on: [connect-failure, stale-connection, reset] }\n`,
     );
     const pid = cw.child.pid;
@@ -224,19 +226,21 @@ try {
       clean: settled.sockets - baseline.sockets <= 5 && settled.closeWait === 0 && (settled.inflight ?? 0) === 0,
     };
     // Inside the gateway: calls that outlived `total` (the access log has every finished call).
-    const logFile = join(tmp, 'access.log');
-    const durations = [];
+    const logFile = cw.logFile;
+    let calls = 0;
+    let longest = null;
     let outlived = 0;
     if (existsSync(logFile)) {
       for (const l of readFileSync(logFile, 'utf8').split('\n')) {
         if (!l.includes('"kind":"access"')) continue;
         const d = Number(/"durationMs":([\d.]+)/.exec(l)?.[1]);
         if (!Number.isFinite(d)) continue;
-        durations.push(d);
+        calls++;
+        if (longest === null || d > longest) longest = d;
         if (d > totalMs + 250) outlived++;
       }
     }
-    const gateway = { calls: durations.length, outlivedTotal: outlived, maxDurationMs: durations.length ? Math.max(...durations) : null };
+    const gateway = { calls, outlivedTotal: outlived, maxDurationMs: longest };
     report.soak = { minutes, rate, warmupS: warm, uptimeAtEnd: uptime(), load, baseline, samples, settled, verdict, stuckCloseWaitMax: stuckMax, leftover, gateway, config: cw.enabled };
     console.log(`\nload: ${load.issued} requests, ${(100 * load.successRate).toFixed(2)}% answered 2xx, ${load.clientAborted} aborted by the client on purpose, failures ${JSON.stringify(load.failures)}, p50 ${load.p50} ms, p99 ${load.p99} ms`);
     console.log(`gateway: ${gateway.calls} calls in the access log, ${gateway.outlivedTotal} took longer than total (${totalMs} ms) + 250 ms, longest ${gateway.maxDurationMs} ms`);
