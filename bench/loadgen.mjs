@@ -10,7 +10,8 @@
 // --post-pct N sends N% of the requests as POST with a small JSON body (non-idempotent: a proxy
 // may not repeat one that reached a backend). Failures are counted by kind, with the gateway's
 // X-Causeway-Error code when the answer carries one.
-// Prints one JSON line at the end: totals, failures by kind, p50/p99, and a per-second timeline.
+// Prints one JSON line at the end: totals, failures by kind, p50/p99, and a per-second timeline
+// ([issued, ok, p99 ms] by the second the requests were scheduled in).
 // `--progress` prints a JSON line per second on stderr.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -34,7 +35,8 @@ const t0 = performance.now();
 const lat = []; // every finished request (success or not), ms
 const okLat = [];
 const kinds = new Map();
-const timeline = []; // per second: [issued, ok]
+const timeline = []; // per second of schedule: [issued, ok, p99 ms]
+const secLat = []; // per second of schedule: latencies
 let issued = 0;
 let ok = 0;
 let inflight = 0;
@@ -57,6 +59,7 @@ function fire() {
     const ms = performance.now() - scheduled;
     if (kind === 'aborted') return void aborted++; // the client walked away on purpose: not counted
     lat.push(ms);
+    (secLat[sec] ??= []).push(ms);
     if (kind === 'ok') {
       ok++;
       okLat.push(ms);
@@ -140,7 +143,7 @@ console.log(
     p99: pct(lat, 99),
     p99ok: pct(okLat, 99),
     max: pct(lat, 100),
-    timeline,
+    timeline: timeline.map((t, i) => [t[0], t[1], pct(secLat[i] ?? [], 99)]),
   }),
 );
 process.exit(0);

@@ -8,7 +8,9 @@
 //   (c) keepalive — every target closes idle connections after 1 s; bursts with ~1 s idle gaps
 // Reports the client-visible success rate and p99 per system and scenario.
 //
-//   node bench/resilience.mjs [--duration 20] [--rate 1000] [--post-pct 20] [--only causeway,nginx] [--scenarios a,b,c] [--rounds 1]
+//   node bench/resilience.mjs [--duration 20] [--rate 1000] [--post-pct 20] [--only causeway,nginx] [--scenarios a,b,c] [--rounds 1] [--warmup 8] [--keep]
+// --warmup: seconds of the same load, unmeasured, before each measured run (every system alike).
+// --keep: leave the temporary directory (configs, Causeway's access logs) in place and print it.
 //
 // --post-pct: the share of requests sent as POST with a JSON body (default 20%), as real API
 // traffic has: a proxy may repeat a GET that met a closed connection, but not a POST that reached
@@ -83,11 +85,13 @@ const duration = Number(args.duration ?? 20);
 const rate = Number(args.rate ?? 1000);
 const postPct = Number(args['post-pct'] ?? 20);
 const rounds = Number(args.rounds ?? 1);
+const warmup = Number(args.warmup ?? 8);
 const faultAt = Number(args['fault-at'] ?? Math.round(duration / 3));
 const only = typeof args.only === 'string' ? new Set(args.only.split(',')) : null;
 const scenarios = (typeof args.scenarios === 'string' ? args.scenarios : 'a,b,c').split(',');
 const tmp = mkdtempSync(join(tmpdir(), 'causeway-resilience-'));
-onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
+if (args.keep) console.error(`resilience: keeping configs and Causeway's access logs in ${tmp}`);
+else onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
 const iptablesRules = [];
 onCleanup(() => {
   for (const rule of iptablesRules.splice(0)) spawnSync('iptables', ['-D', ...rule]);
@@ -168,6 +172,13 @@ async function runOne(sys, sc) {
   const proxy = await sys.start(port, targets);
   await waitPort(port);
   await sleep(1500); // health checks see every target up
+  if (warmup > 0) {
+    // The same load, unmeasured: JIT-compiled code paths (POST bodies included) and open
+    // keep-alive connections on both sides, as a gateway in service has. Without it the first
+    // seconds measure a cold Node.js process against C programs that have no warm-up.
+    const w = start(process.execPath, [join(here, 'loadgen.mjs'), '--url', `http://127.0.0.1:${port}/r`, '--duration', String(warmup), '--post-pct', String(postPct), ...sc.load], { cpu: 0 });
+    await output(w);
+  }
   const victim = 1; // the second target
   const victimPort = targets[victim].split(':')[1];
   const lg = start(process.execPath, [join(here, 'loadgen.mjs'), '--url', `http://127.0.0.1:${port}/r`, '--duration', String(duration), '--post-pct', String(postPct), ...sc.load], { cpu: 0 });
@@ -225,7 +236,7 @@ try {
   await cleanup();
 }
 
-const loadText = `open loop: (a)/(b) ${rate} req/s for ${duration} s, fault at t=${faultAt}s; (c) bursts of ${Math.max(50, Math.round(rate / 4))} requests every 0.9–1.1 s for ${duration} s; ${postPct}% POST with a JSON body, the rest GET; client timeout 5 s; ${rounds} round(s), systems interleaved`;
+const loadText = `open loop: (a)/(b) ${rate} req/s for ${duration} s, fault at t=${faultAt}s; (c) bursts of ${Math.max(50, Math.round(rate / 4))} requests every 0.9–1.1 s for ${duration} s; ${postPct}% POST with a JSON body, the rest GET; client timeout 5 s; ${warmup} s of the same load unmeasured before each run; ${rounds} round(s), systems interleaved`;
 console.log(`\nresilience — ${loadText}${inNs ? '; inside a private network namespace' : '; host loopback (no namespace)'}${pinned ? '; load on CPU 0, proxy + targets on CPU 1' : ''}\n`);
 console.log('| scenario | system | success rate | failed / issued | p50 ms | p99 ms | p99 of successes ms | failures |');
 console.log('|---|---|---:|---:|---:|---:|---:|---|');

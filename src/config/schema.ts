@@ -57,11 +57,21 @@ const backoff = z
 
 const attempts = z.number().int().min(1).max(10);
 
+/**
+ * Happy Eyeballs across targets (RFC 8305's connection attempt delay): a connect still pending
+ * after this long is raced by one to another target. Nothing was sent, so it is safe for every
+ * method; the slow connect goes on in the background and tells health what became of it.
+ */
+const hedgeConnect = duration.describe(
+  'Race a connect still pending after this long with one to another target (at least 4x the target\'s usual connect time; 0ms: never). Needs connect-failure in on.',
+);
+
 const retries = z.strictObject({
   attempts: attempts.default(2).describe('Tries in all, the first included (1: never retry).'),
   on: z.array(retryOn).default(['connect-failure', 'stale-connection', 'reset']).describe('When to retry: connect-failure, stale-connection, reset, response-timeout, or a 5xx status.'),
   backoff: backoff.prefault('25ms..250ms'),
   budget: percent.prefault('20%').describe('Retries at most this share of active requests.'),
+  hedgeConnect: hedgeConnect.prefault('250ms'),
 });
 
 const target = z.strictObject({
@@ -202,7 +212,7 @@ const route = z.strictObject({
   preserveHost: z.boolean().default(false).describe('Send the client Host header upstream instead of the target host.'),
   timeouts: timeouts.optional(),
   // No defaults here: a key the route leaves out keeps the upstream's value.
-  retries: z.strictObject({ attempts, on: z.array(retryOn), backoff, budget: percent }).partial().optional(),
+  retries: z.strictObject({ attempts, on: z.array(retryOn), backoff, budget: percent, hedgeConnect }).partial().optional(),
   maxBodySize: size.optional(),
   clientTimeout: duration.optional().describe('How long the callers of this route wait (their own timeout); check warns when total exceeds it.'),
   fallback: z

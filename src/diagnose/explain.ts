@@ -180,7 +180,8 @@ export function formatExplanation(e: Explanation): string {
       const bar = '█'.repeat(Math.max(1, Math.round((p.ms / longest) * BAR_WIDTH)));
       lines.push(`     ${p.name.padEnd(7)} ${bar} ${round(p.ms)} ms`);
     }
-    if (a.retry) lines.push(`     ↳ retried: ${a.retry}`);
+    if (a.retry === 'slow-connect') lines.push('     ↳ raced: the connect was still pending, so the call moved to another target (retries.hedgeConnect)');
+    else if (a.retry) lines.push(`     ↳ retried: ${a.retry}`);
   }
   if (e.classification) {
     const k = e.classification;

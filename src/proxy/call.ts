@@ -13,7 +13,7 @@ import { failure, type FailureCode } from '../failures/registry.js';
 import { sendFailure } from '../failures/respond.js';
 import type { AttemptRecord } from '../observe/call-record.js';
 import { Attempt, type AttemptOwner } from '../upstream/attempt.js';
-import { probeSpeaksTls } from '../upstream/connector.js';
+import { probeSpeaksTls, type ConnectFailure } from '../upstream/connector.js';
 import type { Slot } from '../upstream/pool.js';
 import type { Permit } from '../upstream/breaker.js';
 import type { AttemptVerdict, TargetState } from '../upstream/upstream.js';
@@ -175,10 +175,18 @@ export class Call implements AttemptOwner {
     }
     attempt.phase = state.target.literal ? 'connect' : 'dns';
     const timeout = Math.max(1, Math.min(this.route.timeouts.connect, this.remaining()));
+    const hedge = this.hedgeDelay(state, timeout);
+    const hedgeTimer = hedge > 0 ? setTimeout(() => this.raceConnect(attempt, state, hedge), hedge) : null;
     slot.connect(timeout, (fail, timings) => {
+      if (hedgeTimer) clearTimeout(hedgeTimer);
       attempt.timings.dns = timings.dns;
       attempt.timings.connect = timings.connect;
       attempt.timings.tls = timings.tls;
+      if (!fail) state.observeConnect(timings.dns + timings.connect + timings.tls);
+      if (attempt.raced) {
+        this.racedConnectSettled(attempt, state, slot, fail);
+        return;
+      }
       if (this.finished) {
         this.releaseSlot(attempt);
         return;
@@ -192,6 +200,56 @@ export class Call implements AttemptOwner {
       }
       this.dispatch(attempt, slot);
     });
+  }
+
+  /**
+   * How long a connect to `state` may pend before it is raced by one to another target
+   * (retries.hedgeConnect, at least 4x the target's usual connect time); 0: no race.
+   */
+  private hedgeDelay(state: TargetState, timeout: number): number {
+    const r = this.route;
+    const configured = r.retries.hedgeConnect;
+    if (!configured || !r.retryOn.has('connect-failure') || r.upstream.targets.length < 2) return 0;
+    const delay = Math.max(configured, Math.ceil(4 * state.connectEwma));
+    return delay < timeout ? delay : 0;
+  }
+
+  /**
+   * The connect of `attempt` is still pending after `after` ms: if this call may retry and has
+   * another target to go to, it goes there now, and the slow connect carries on in the
+   * background (the target is avoided meanwhile; its outcome feeds health, not this call).
+   */
+  private raceConnect(attempt: Attempt, state: TargetState, after: number): void {
+    if (this.finished || attempt !== this.attempt) return;
+    const up = this.route.upstream;
+    const tried = (this.tried ??= new Set());
+    tried.add(state);
+    if (!this.canRetry('connect-failure', true) || !up.hasAlternative(tried)) return;
+    attempt.raced = true;
+    up.connectRaced(state);
+    const rec = this.recordAttempt(attempt, 'UPSTREAM_CONNECT_TIMEOUT', attempt.phase, `connect still pending after ${after} ms`);
+    // A snapshot: the connect goes on, and its own timings with it.
+    rec.timings = { ...attempt.timings, [attempt.phase === 'dns' ? 'dns' : 'connect']: after };
+    rec.durationMs = after;
+    rec.retry = 'slow-connect';
+    if (!this.retrying) {
+      this.retrying = true;
+      up.activeRetries++;
+    }
+    this.next();
+  }
+
+  /** A connect this call raced elsewhere settled: its connection joins the pool, or its failure counts against the target. */
+  private racedConnectSettled(attempt: Attempt, state: TargetState, slot: Slot, fail: ConnectFailure | null): void {
+    const up = this.route.upstream;
+    up.racedConnectSettled(state);
+    attempt.slot = null;
+    state.inflight--;
+    state.pool.release(slot);
+    if (fail) {
+      const { code } = classify({ phase: fail.phase, errorCode: fail.errorCode, timeout: fail.timeout ? 'phase' : undefined, tls: state.target.tls });
+      up.report(state, 'failure', `${code}${fail.errorCode ? ` (${fail.errorCode})` : ''}, after the call had moved to another target`);
+    }
   }
 
   private dispatch(attempt: Attempt, slot: Slot): void {

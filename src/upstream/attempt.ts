@@ -54,6 +54,8 @@ export class Attempt {
   /** Set when the owner discards this response to retry. */
   discarding = false;
   slot: Slot | null = null;
+  /** Its connect was slow and the call moved to another target (retries.hedgeConnect); the connect carries on alone. */
+  raced = false;
   private abortFn: ((err: Error) => void) | null = null;
   private resumeFn: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;

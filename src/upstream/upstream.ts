@@ -48,6 +48,10 @@ export class TargetState {
   returnTimer: NodeJS.Timeout | null = null;
   /** The current ejection was decided by another worker: its end is announced there. */
   remoteEjection = false;
+  /** Average time of this target's successful connects (DNS + TCP + TLS), ms; 0 before the first. */
+  connectEwma = 0;
+  /** Connects raced elsewhere and still pending (retries.hedgeConnect): new calls avoid the target meanwhile. */
+  slowConnects = 0;
   constructor(
     readonly target: Target,
     readonly pool: TargetPool,
@@ -63,6 +67,9 @@ export class TargetState {
   }
   observeLatency(ms: number): void {
     this.ewma = this.ewma === 0 ? ms : this.ewma + EWMA_ALPHA * (ms - this.ewma);
+  }
+  observeConnect(ms: number): void {
+    this.connectEwma = this.connectEwma === 0 ? ms : this.connectEwma + EWMA_ALPHA * (ms - this.connectEwma);
   }
 }
 
@@ -128,6 +135,8 @@ export class Upstream {
   private readonly health: ActiveHealthChecker | null;
   /** Targets out of rotation; 0 lets pick() skip filtering. */
   private outOfRotation = 0;
+  /** Targets with a raced connect still pending (slowConnects > 0), which pick() avoids. */
+  private slowTargets = 0;
   activeRequests = 0;
   activeRetries = 0;
   private readonly share: ((t: Transition) => void) | undefined;
@@ -192,14 +201,37 @@ export class Upstream {
    */
   pick(tried: ReadonlySet<TargetState> | null): TargetState | null {
     const all = this.targets;
-    if (this.outOfRotation === 0 && !(tried && tried.size)) return all.length === 1 ? all[0]! : this.balancer.pick(all);
-    const live = this.outOfRotation === 0 ? all : all.filter((t) => t.available);
+    if (this.outOfRotation === 0 && this.slowTargets === 0 && !(tried && tried.size)) return all.length === 1 ? all[0]! : this.balancer.pick(all);
+    let live = this.outOfRotation === 0 ? all : all.filter((t) => t.available);
     if (live.length === 0) return null;
+    if (this.slowTargets > 0) {
+      // A target whose connects hang is avoided while one is pending, if any other will do.
+      const quick = live.filter((t) => t.slowConnects === 0);
+      if (quick.length) live = quick;
+    }
     if (tried && tried.size) {
       const fresh = live.filter((t) => !tried.has(t));
       if (fresh.length) return fresh.length === 1 ? fresh[0]! : this.balancer.pick(fresh);
     }
     return live.length === 1 ? live[0]! : this.balancer.pick(live);
+  }
+
+  /**
+   * Whether a call that tried `tried` has somewhere else to go: a target in rotation, not
+   * tried, without a pending slow connect (what a connect race needs).
+   */
+  hasAlternative(tried: ReadonlySet<TargetState>): boolean {
+    return this.targets.some((t) => t.available && t.slowConnects === 0 && !tried.has(t));
+  }
+
+  /** A connect to `t` was raced elsewhere (it is slow): new calls avoid `t` until it settles. */
+  connectRaced(t: TargetState): void {
+    if (t.slowConnects++ === 0) this.slowTargets++;
+  }
+
+  /** A raced connect to `t` settled (connected or failed). */
+  racedConnectSettled(t: TargetState): void {
+    if (--t.slowConnects === 0) this.slowTargets--;
   }
 
   /** Feeds passive outlier detection with the outcome of one attempt on `t`. */

@@ -117,7 +117,7 @@ describe('valid configs', () => {
     assert.equal(o.balance, 'weighted');
     assert.deepEqual(o.timeouts, { connect: 1000, send: 5000, read: 10_000, total: 15_000 });
     assert.deepEqual(o.pool, { maxConnections: 64, queueTimeout: 250, maxQueue: 10, idleTimeout: 3000 });
-    assert.deepEqual(o.retries, { attempts: 3, on: ['connect-failure', 'stale-connection', 503], backoff: { base: 10, max: 1000 }, budget: 0.5 });
+    assert.deepEqual(o.retries, { attempts: 3, on: ['connect-failure', 'stale-connection', 503], backoff: { base: 10, max: 1000 }, budget: 0.5, hedgeConnect: 250 });
     assert.deepEqual(o.tls, { rejectUnauthorized: false, servername: 'orders.internal' });
     const r = c.routes[0]!;
     assert.deepEqual(r.match, { path: '/api/orders/*', methods: ['GET', 'POST'], host: 'api.example.com' });

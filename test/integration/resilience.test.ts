@@ -129,6 +129,75 @@ describe('resilience scenarios under load (real sockets)', () => {
     });
   });
 
+  test('a connect that hangs is raced on another target after retries.hedgeConnect: a POST too, long before the connect timeout', async (t) => {
+    const good = await new Switchable().start();
+    const hole: TestBackend = await blackhole();
+    // The black hole comes first, so round-robin sends the first call there.
+    const gw = await startGateway(
+      upstreamYaml(
+        [hole.url, good.url],
+        `    timeouts: { connect: 3s, read: 2s, total: 10s }
+    retries: { attempts: 2, hedgeConnect: 100ms }
+    healthCheck: { passive: { consecutiveFailures: 1, ejectFor: 30s } }`,
+      ),
+    );
+    await withAll([gw, hole, good], async () => {
+      const t0 = performance.now();
+      const post = await fetch(`${gw.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"order":42}' });
+      const elapsed = performance.now() - t0;
+      assert.equal(post.status, 200);
+      assert.equal(((await post.json()) as { port: number }).port, good.port, 'answered by the target that connects');
+      assert.ok(elapsed < 1500, `answered after ${Math.round(elapsed)} ms, not after the 3 s connect timeout`);
+      const rec = await gw.record(post.headers.get('x-request-id')!);
+      assert.equal(rec.attempts.length, 2);
+      const [first, second] = rec.attempts;
+      assert.equal(first!.target, `127.0.0.1:${hole.port}`);
+      assert.equal(first!.outcome, 'UPSTREAM_CONNECT_TIMEOUT');
+      assert.equal(first!.retry, 'slow-connect');
+      assert.equal(first!.timings.connect, 100);
+      assert.match(first!.error ?? '', /still pending after 100 ms/);
+      assert.equal(second!.outcome, 200);
+      assert.equal(rec.code, null);
+      // While the raced connect pends, new calls do not go to that target at all.
+      for (let i = 0; i < 4; i++) {
+        const r = await fetch(`${gw.url}/x${i}`);
+        await r.arrayBuffer();
+        const c = await gw.record(r.headers.get('x-request-id')!);
+        assert.deepEqual(c.attempts.map((a) => a.target), [`127.0.0.1:${good.port}`], `call ${i} went straight to the good target`);
+      }
+      // When the raced connect times out, it counts against its target: ejected (consecutiveFailures 1).
+      await until(() => gw.gateway.events.recent({ types: ['target.ejected'] }).length > 0, 6000);
+      const ejected = gw.gateway.events.recent({ types: ['target.ejected'] })[0]!;
+      assert.equal(ejected.target, `127.0.0.1:${hole.port}`);
+      assert.match(String(ejected.reason), /UPSTREAM_CONNECT_TIMEOUT.*after the call had moved to another target/);
+      const holeState = gw.gateway.upstreams.get('svc')!.targets.find((x) => x.target.id === `127.0.0.1:${hole.port}`)!;
+      assert.equal(holeState.inflight, 0, 'the raced attempt released its slot');
+      assert.equal(holeState.slowConnects, 0);
+      t.diagnostic(`POST raced after 100 ms, answered in ${Math.round(elapsed)} ms (connect timeout 3 s)`);
+    });
+  });
+
+  test('under load, a black-holed target costs about hedgeConnect, not the connect timeout', async (t) => {
+    const good = await Promise.all([new Switchable().start(), new Switchable().start()]);
+    const hole: TestBackend = await blackhole();
+    const gw = await startGateway(
+      upstreamYaml(
+        [good[0]!.url, hole.url, good[1]!.url],
+        `    timeouts: { connect: 3s, read: 2s, total: 10s }
+    retries: { attempts: 3, hedgeConnect: 150ms }`,
+      ),
+    );
+    await withAll([gw, hole, ...good], async () => {
+      const r = await runLoad({ url: `${gw.url}/x`, total: 600, concurrency: 10, capMs: 30_000 });
+      t.diagnostic(summary('blackhole target, hedgeConnect 150ms, no health checks', r));
+      assert.equal(r.successRate, 1, summary('blackhole', r));
+      assert.ok(r.max < 2000, `no call waits for the 3 s connect timeout (max ${r.max} ms)`);
+      const raced = gw.records.flatMap((c) => c.attempts).filter((a) => a.retry === 'slow-connect');
+      assert.ok(raced.length >= 1, 'some calls were raced');
+      assert.ok(raced.length < 60, `the slow target is avoided while its connects pend: ${raced.length} raced of 600`);
+    });
+  });
+
   test('one of three targets answers after 5 s: read timeout retries elsewhere, then the slow target is ejected', async (t) => {
     const targets = await Promise.all([new Switchable().start(), new Switchable().start(), new Switchable().start()]);
     targets[2]!.delayMs = 5000;

@@ -88,6 +88,23 @@ describe('Upstream: picking', () => {
     for (let i = 0; i < 20; i++) assert.ok(u.pick(new Set([a, b, c])) !== null);
   });
 
+  test('a target with a raced (slow) connect pending is avoided while any other will do, and back once it settles', () => {
+    const { u } = upstream({ passive: null });
+    const [a, b, c] = u.targets;
+    u.connectRaced(b!);
+    for (let i = 0; i < 12; i++) assert.notEqual(u.pick(null), b);
+    assert.equal(u.hasAlternative(new Set([a!])), true, 'c is left');
+    assert.equal(u.hasAlternative(new Set([a!, c!])), false, 'b is slow: no alternative');
+    u.connectRaced(a!);
+    u.connectRaced(c!);
+    // Every target slow: picking still answers (the call has to go somewhere).
+    assert.ok(u.pick(null));
+    for (const t of [a!, b!, c!]) u.racedConnectSettled(t);
+    const seen = new Set<TargetState>();
+    for (let i = 0; i < 6; i++) seen.add(u.pick(null)!);
+    assert.equal(seen.size, 3, 'all three back in turn');
+  });
+
   test('targets get ids from their URLs and stats start all up', () => {
     const { u } = upstream({ targets: 2 });
     const s = u.stats();
