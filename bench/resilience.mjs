@@ -40,8 +40,8 @@ const CAUSEWAY_UPSTREAM_BASE = (targets) => `    targets: [${targets.map((t) => 
 `;
 const CAUSEWAY_UPSTREAM_EXTRAS = [
   ['healthCheck.active', `    healthCheck:\n      active: { path: /healthz, interval: 1s, timeout: 500ms, healthyAfter: 2, unhealthyAfter: 2 }\n`],
-  ['healthCheck.passive', `    healthCheck:\n      passive: { consecutiveFailures: 3, ejectFor: 10s, maxEjectedPercent: 50 }\n`],
-  ['healthCheck.active+passive', `    healthCheck:\n      active: { path: /healthz, interval: 1s, timeout: 500ms, healthyAfter: 2, unhealthyAfter: 2 }\n      passive: { consecutiveFailures: 3, ejectFor: 10s, maxEjectedPercent: 50 }\n`],
+  ['healthCheck.passive', `    healthCheck:\n      passive: { consecutiveFailures: 3, ejectFor: 10s, maxEjectedPercent: 50% }\n`],
+  ['healthCheck.active+passive', `    healthCheck:\n      active: { path: /healthz, interval: 1s, timeout: 500ms, healthyAfter: 2, unhealthyAfter: 2 }\n      passive: { consecutiveFailures: 3, ejectFor: 10s, maxEjectedPercent: 50% }\n`],
   ['circuitBreaker', `    circuitBreaker: { failureRate: 50%, minRequests: 20, window: 10s, openFor: 5s, halfOpenRequests: 3 }\n`],
 ];
 

@@ -235,7 +235,7 @@ const route = z.strictObject({
 const server = z.strictObject({
   headersTimeout: duration.prefault('10s').describe('Slow-client guard: time to receive request headers.'),
   requestTimeout: duration.prefault('60s').describe('Slow-client guard: time to receive the whole request.'),
-  keepAliveTimeout: duration.prefault('5s'),
+  keepAliveTimeout: duration.prefault('60s'),
   maxHeaderSize: size.prefault('16kb'),
   maxBodySize: size.prefault('10mb'),
   shutdownTimeout: duration.prefault('30s').describe('How long SIGTERM waits for in-flight requests.'),

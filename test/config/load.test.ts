@@ -40,7 +40,7 @@ describe('valid configs', () => {
     assert.deepEqual(c.server, {
       headersTimeout: 10_000,
       requestTimeout: 60_000,
-      keepAliveTimeout: 5000,
+      keepAliveTimeout: 60000,
       maxHeaderSize: 16 * 1024,
       maxBodySize: 10 * 1024 * 1024,
       shutdownTimeout: 30_000,
