@@ -57,6 +57,8 @@ export class Attempt {
   /** Its connect was slow and the call moved to another target (retries.hedgeConnect); the connect carries on alone. */
   raced = false;
   private abortFn: ((err: Error) => void) | null = null;
+  /** An abort asked for before undici called onConnect. */
+  private pendingAbort: Error | null = null;
   private resumeFn: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private mark = 0;
@@ -90,7 +92,10 @@ export class Attempt {
     const err = Object.assign(new Error(reason === 'total' ? 'request budget exhausted' : 'client closed request'), {
       code: reason === 'total' ? 'CAUSEWAY_BUDGET' : 'CAUSEWAY_CLIENT_CLOSED',
     });
+    // Before undici's onConnect (it is still connecting for this request) there is nothing to
+    // abort yet: the abort is kept and applied the moment undici hands over (as undici's own handlers do).
     if (this.abortFn) this.abortFn(err);
+    else this.pendingAbort = err;
   }
 
   resume(): void {
@@ -151,6 +156,10 @@ export class Attempt {
 
   onConnect(abort: (err?: Error) => void): void {
     this.abortFn = abort;
+    if (this.pendingAbort) {
+      abort(this.pendingAbort);
+      return;
+    }
     if (this.body) {
       this.lastWritten = this.slot?.socket?.bytesWritten ?? 0;
       this.arm(this.limits.send, this.checkSend);
