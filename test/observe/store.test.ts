@@ -62,6 +62,10 @@ describe('call store', () => {
     assert.equal(rows.length, 1000);
     assert.equal(rows[0]!.time, t0 + 1199);
     assert.equal(store.query({}).length, 100);
+    // 1200 rows = 37 multi-row INSERTs of 32 and 16 single ones: each stored once, in order.
+    assert.equal(store.count({}), 1200);
+    assert.deepEqual(new Set(rows.map((r) => r.time)).size, 1000);
+    assert.equal(rows[999]!.time, t0 + 200);
     await store.close();
   });
 
