@@ -6,7 +6,7 @@
  * being produced; a stop flushes what is queued.
  */
 import pino, { type Logger } from 'pino';
-import { attemptsJson, type CallRecord, type CallSink } from './call-record.js';
+import { attemptsJson, jsonString, type CallRecord, type CallSink } from './call-record.js';
 
 export interface LogOptions {
   level: string;
@@ -26,7 +26,7 @@ export function createLogger(opts: LogOptions): Logger {
 const FLUSH_MS = 100;
 const FLUSH_COUNT = 512;
 
-const str = (s: string | null) => (s === null ? 'null' : JSON.stringify(s));
+const str = (s: string | null) => (s === null ? 'null' : jsonString(s));
 
 /** One access-log line (pino's level and field conventions, so pino tooling reads it); `fields`: `,"worker":2` in a cluster. */
 export function accessLine(c: CallRecord, fields = ''): string {

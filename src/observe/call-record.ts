@@ -48,10 +48,33 @@ export interface CallSink {
   record(call: CallRecord): void;
 }
 
+/** Characters a JSON string may not carry as they are (lone surrogates included, as JSON.stringify escapes them). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+/** A string as a JSON string literal, like JSON.stringify(v); most strings need no escaping and skip it. */
+export const jsonString = (v: string): string => (NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`);
+const str = jsonString;
+const num = (n: number) => (Number.isFinite(n) ? n : null);
+
+/** One attempt, written by a serializer that knows its shape: the same text as JSON.stringify, a third of the time. */
+function attemptJson(a: AttemptRecord): string {
+  const t = a.timings;
+  let out =
+    `{"target":${str(a.target)},"outcome":${typeof a.outcome === 'number' ? num(a.outcome) : str(a.outcome)},"phase":${a.phase === null ? 'null' : str(a.phase)}` +
+    `,"reused":${a.reused},"timings":{"dns":${num(t.dns)},"connect":${num(t.connect)},"tls":${num(t.tls)},"send":${num(t.send)},"ttfb":${num(t.ttfb)},"body":${num(t.body)}}` +
+    `,"durationMs":${num(a.durationMs)}`;
+  if (a.error !== undefined) out += `,"error":${str(a.error)}`;
+  if (a.retry !== undefined) out += `,"retry":${str(a.retry)}`;
+  return out + '}';
+}
+
 const attemptsJsonCache = new WeakMap<CallRecord['attempts'], string>();
 /** A call's attempts as JSON (the call log column and the access log field), made once per call. */
 export function attemptsJson(attempts: CallRecord['attempts']): string {
   let s = attemptsJsonCache.get(attempts);
-  if (s === undefined) attemptsJsonCache.set(attempts, (s = JSON.stringify(attempts)));
+  if (s === undefined) {
+    s = '[';
+    for (let i = 0; i < attempts.length; i++) s += (i ? ',' : '') + attemptJson(attempts[i]!);
+    attemptsJsonCache.set(attempts, (s += ']'));
+  }
   return s;
 }
