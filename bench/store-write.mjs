@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import { CallWriter } from '../dist/src/observe/store-writer.js';
 import { SCHEMA, COLUMNS, NCOL, pushRow } from '../dist/src/observe/store-format.js';
 import { uuidv7 } from '../dist/src/util/random.js';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from './lib.mjs';
 
 const batches = Number(parseArgs().batches ?? 200);

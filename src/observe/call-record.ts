@@ -49,6 +49,7 @@ export interface CallSink {
 }
 
 /** Characters a JSON string may not carry as they are (lone surrogates included, as JSON.stringify escapes them). */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be escaped
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 /** A string as a JSON string literal, like JSON.stringify(v); most strings need no escaping and skip it. */
 export const jsonString = (v: string): string => (NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`);
