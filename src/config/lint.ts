@@ -70,6 +70,14 @@ export function lintConfig(config: Config): Finding[] {
         fix: `Lower total below ${formatDuration(client)} (leave room for the network: about ${formatDuration(Math.floor(client * 0.9))}).`,
       });
     }
+    if (retries.hedgeConnect > 0 && retries.hedgeConnect >= t.connect && retries.attempts > 1 && u.targets.length > 1 && retries.on.includes('connect-failure')) {
+      out.push({
+        severity: 'info',
+        path: r.retries?.hedgeConnect !== undefined ? `routes[${i}].retries.hedgeConnect` : `upstreams.${r.upstream}.retries.hedgeConnect`,
+        message: `route ${r.name}: hedgeConnect (${formatDuration(retries.hedgeConnect)}) is not below connect (${formatDuration(t.connect)}), so a connect that hangs is never raced on another target: each call sent to a dead host waits the whole connect timeout`,
+        fix: `Lower hedgeConnect below ${formatDuration(t.connect)} (the default is 250ms), or raise connect.`,
+      });
+    }
     if (t.connect > t.read) {
       out.push({ severity: 'warning', path: `${base}.connect`, message: `route ${r.name}: connect (${formatDuration(t.connect)}) exceeds read (${formatDuration(t.read)})`, fix: 'A TCP handshake should take milliseconds: keep connect short (1-3s) so dead hosts fail fast.' });
     }

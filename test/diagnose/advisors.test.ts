@@ -117,4 +117,18 @@ routes: [{ name: a, match: { path: /a }, upstream: u }]`,
     assert.equal(f.severity, 'info');
     assert.match(f.message, /3 attempts × \(connect \+ read = 6s\) plus backoff need 20s, more than total \(8s\); only 1 of 3 slow tries fit/);
   });
+
+  it('hedgeConnect not below connect: hanging connects are never raced', () => {
+    const yaml = (connect: string, hedge: string, targets = 2) =>
+      `upstreams: { u: { targets: [${Array.from({ length: targets }, (_, i) => `{ url: "http://127.0.0.1:900${i}" }`).join(', ')}], timeouts: { connect: ${connect} }, retries: { hedgeConnect: ${hedge} } } }
+routes: [{ name: a, match: { path: /a }, upstream: u }]`;
+    const finding = (y: string) => lintConfig(parseConfig(y, 'c.yaml', {})).find((x) => x.path === 'upstreams.u.retries.hedgeConnect');
+    const f = finding(yaml('200ms', '250ms'));
+    assert.ok(f);
+    assert.equal(f.severity, 'info');
+    assert.match(f.message, /route a: hedgeConnect \(250ms\) is not below connect \(200ms\)/);
+    assert.equal(finding(yaml('1s', '250ms')), undefined, 'raced in time: nothing to say');
+    assert.equal(finding(yaml('200ms', '0ms')), undefined, 'turned off on purpose');
+    assert.equal(finding(yaml('200ms', '250ms', 1)), undefined, 'one target: nowhere to race to');
+  });
 });
