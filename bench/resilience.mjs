@@ -171,17 +171,18 @@ async function runOne(sys, sc) {
   const port = await freePort();
   const proxy = await sys.start(port, targets);
   await waitPort(port);
+  const loadgen = (seconds) =>
+    start(process.execPath, [join(here, 'loadgen.mjs'), '--url', `http://127.0.0.1:${port}/r`, '--duration', String(seconds), '--post-pct', String(postPct), ...sc.load], { cpu: 0 });
   await sleep(1500); // health checks see every target up
   if (warmup > 0) {
     // The same load, unmeasured: JIT-compiled code paths (POST bodies included) and open
     // keep-alive connections on both sides, as a gateway in service has. Without it the first
     // seconds measure a cold Node.js process against C programs that have no warm-up.
-    const w = start(process.execPath, [join(here, 'loadgen.mjs'), '--url', `http://127.0.0.1:${port}/r`, '--duration', String(warmup), '--post-pct', String(postPct), ...sc.load], { cpu: 0 });
-    await output(w);
+    await output(loadgen(warmup));
   }
   const victim = 1; // the second target
   const victimPort = targets[victim].split(':')[1];
-  const lg = start(process.execPath, [join(here, 'loadgen.mjs'), '--url', `http://127.0.0.1:${port}/r`, '--duration', String(duration), '--post-pct', String(postPct), ...sc.load], { cpu: 0 });
+  const lg = loadgen(duration);
   const result = output(lg);
   let faultNote = 'none (the keep-alive race is the fault)';
   if (sc.name !== 'keepalive') {

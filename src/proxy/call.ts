@@ -39,6 +39,9 @@ const CLOSED_OR_RESET = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET
 
 type LowLevelError = Error & { code?: string; data?: string };
 
+/** Why an attempt counted against its target, as outlier detection's events say it. */
+const failureReason = (code: FailureCode, lowLevel: string | undefined) => `${code}${lowLevel ? ` (${lowLevel})` : ''}`;
+
 /** A TLS record header (handshake 0x16 or alert 0x15, version 3.x) where HTTP was expected. */
 function looksLikeTls(data: string | undefined): boolean {
   return !!data && data.length >= 2 && (data.charCodeAt(0) === 0x15 || data.charCodeAt(0) === 0x16) && data.charCodeAt(1) === 0x03;
@@ -184,7 +187,7 @@ export class Call implements AttemptOwner {
       attempt.timings.tls = timings.tls;
       if (!fail) state.observeConnect(timings.dns + timings.connect + timings.tls);
       if (attempt.raced) {
-        this.racedConnectSettled(attempt, state, slot, fail);
+        this.racedConnectSettled(attempt, state, fail);
         return;
       }
       if (this.finished) {
@@ -222,9 +225,7 @@ export class Call implements AttemptOwner {
   private raceConnect(attempt: Attempt, state: TargetState, after: number): void {
     if (this.finished || attempt !== this.attempt) return;
     const up = this.route.upstream;
-    const tried = (this.tried ??= new Set());
-    tried.add(state);
-    if (!this.canRetry('connect-failure', true) || !up.hasAlternative(tried)) return;
+    if (!this.canRetry('connect-failure', true) || !up.hasAlternative(this.tried, state)) return;
     attempt.raced = true;
     up.connectRaced(state);
     const rec = this.recordAttempt(attempt, 'UPSTREAM_CONNECT_TIMEOUT', attempt.phase, `connect still pending after ${after} ms`);
@@ -232,23 +233,27 @@ export class Call implements AttemptOwner {
     rec.timings = { ...attempt.timings, [attempt.phase === 'dns' ? 'dns' : 'connect']: after };
     rec.durationMs = after;
     rec.retry = 'slow-connect';
-    if (!this.retrying) {
-      this.retrying = true;
-      up.activeRetries++;
-    }
+    this.leaveTarget(state);
     this.next();
   }
 
+  /** The call moves on from `state` to another attempt: it counts as a retry in flight from now on. */
+  private leaveTarget(state: TargetState): void {
+    (this.tried ??= new Set()).add(state);
+    if (!this.retrying) {
+      this.retrying = true;
+      this.route.upstream.activeRetries++;
+    }
+  }
+
   /** A connect this call raced elsewhere settled: its connection joins the pool, or its failure counts against the target. */
-  private racedConnectSettled(attempt: Attempt, state: TargetState, slot: Slot, fail: ConnectFailure | null): void {
+  private racedConnectSettled(attempt: Attempt, state: TargetState, fail: ConnectFailure | null): void {
     const up = this.route.upstream;
     up.racedConnectSettled(state);
-    attempt.slot = null;
-    state.inflight--;
-    state.pool.release(slot);
+    this.releaseSlot(attempt, state);
     if (fail) {
       const { code } = classify({ phase: fail.phase, errorCode: fail.errorCode, timeout: fail.timeout ? 'phase' : undefined, tls: state.target.tls });
-      up.report(state, 'failure', `${code}${fail.errorCode ? ` (${fail.errorCode})` : ''}, after the call had moved to another target`);
+      up.report(state, 'failure', `${failureReason(code, fail.errorCode)}, after the call had moved to another target`);
     }
   }
 
@@ -273,11 +278,11 @@ export class Call implements AttemptOwner {
     });
   }
 
-  private releaseSlot(attempt: Attempt): void {
+  /** Gives the attempt's connection back to the pool of its target (`state`: the call's current one unless said). */
+  private releaseSlot(attempt: Attempt, state: TargetState = this.targetState!): void {
     const slot = attempt.slot;
     if (!slot) return;
     attempt.slot = null;
-    const state = this.targetState!;
     state.inflight--;
     state.pool.release(slot);
   }
@@ -388,7 +393,7 @@ export class Call implements AttemptOwner {
   private attemptFailed(attempt: Attempt, evidence: Evidence, lowLevel: string | undefined): void {
     const { code, proxyStatus } = classify(evidence);
     const state = this.targetState!;
-    this.route.upstream.report(state, this.verdict(code), `${code}${lowLevel ? ` (${lowLevel})` : ''}`);
+    this.route.upstream.report(state, this.verdict(code), failureReason(code, lowLevel));
     const rec = this.recordAttempt(attempt, code, evidence.phase, lowLevel);
     if (this.res.headersSent) {
       // The response is streaming: nothing can be retried or reported in-band.
@@ -457,12 +462,7 @@ export class Call implements AttemptOwner {
   }
 
   private retry(condition: string): void {
-    const up = this.route.upstream;
-    (this.tried ??= new Set()).add(this.targetState!);
-    if (!this.retrying) {
-      this.retrying = true;
-      up.activeRetries++;
-    }
+    this.leaveTarget(this.targetState!);
     // Full jitter (AWS architecture blog): uniform in [0, min(max, base * 2^n)].
     const n = this.records.length;
     const { base, max } = this.route.retries.backoff;

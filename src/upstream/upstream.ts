@@ -25,8 +25,10 @@ import { TargetPool, type PoolStats } from './pool.js';
 import { parseTarget, type Target } from './target.js';
 import { DEFAULT_TIMEOUTS } from './policy.js';
 
-/** Smoothing of the latency average: about the last 10 responses. */
+/** Smoothing of the latency averages: about the last 10 samples. */
 const EWMA_ALPHA = 0.2;
+/** The moving average `avg` with one more sample (the first sample starts it). */
+const smooth = (avg: number, x: number) => (avg === 0 ? x : avg + EWMA_ALPHA * (x - avg));
 /** Retries always allowed in flight, however small the traffic (as Envoy's min_retry_concurrency). */
 const MIN_RETRY_CONCURRENCY = 3;
 
@@ -66,10 +68,10 @@ export class TargetState {
     return this.healthy && this.ejectedUntil === 0;
   }
   observeLatency(ms: number): void {
-    this.ewma = this.ewma === 0 ? ms : this.ewma + EWMA_ALPHA * (ms - this.ewma);
+    this.ewma = smooth(this.ewma, ms);
   }
   observeConnect(ms: number): void {
-    this.connectEwma = this.connectEwma === 0 ? ms : this.connectEwma + EWMA_ALPHA * (ms - this.connectEwma);
+    this.connectEwma = smooth(this.connectEwma, ms);
   }
 }
 
@@ -217,11 +219,11 @@ export class Upstream {
   }
 
   /**
-   * Whether a call that tried `tried` has somewhere else to go: a target in rotation, not
-   * tried, without a pending slow connect (what a connect race needs).
+   * Whether a call on `current` that tried `tried` before has somewhere else to go: a target in
+   * rotation, neither, without a pending slow connect (what a connect race needs).
    */
-  hasAlternative(tried: ReadonlySet<TargetState>): boolean {
-    return this.targets.some((t) => t.available && t.slowConnects === 0 && !tried.has(t));
+  hasAlternative(tried: ReadonlySet<TargetState> | null, current: TargetState): boolean {
+    return this.targets.some((t) => t !== current && t.available && t.slowConnects === 0 && !tried?.has(t));
   }
 
   /** A connect to `t` was raced elsewhere (it is slow): new calls avoid `t` until it settles. */

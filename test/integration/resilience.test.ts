@@ -74,6 +74,14 @@ routes:
   - { name: svc, match: { path: /* }, upstream: svc }
 `;
 
+/** Three targets, the middle one a black hole (its TCP handshakes never complete), behind a gateway with `extra` upstream YAML. */
+async function holeBetweenTwo(extra: string): Promise<{ good: Switchable[]; hole: TestBackend; gw: TestGateway }> {
+  const good = await Promise.all([new Switchable().start(), new Switchable().start()]);
+  const hole = await blackhole();
+  const gw = await startGateway(upstreamYaml([good[0]!.url, hole.url, good[1]!.url], extra));
+  return { good, hole, gw };
+}
+
 describe('resilience scenarios under load (real sockets)', () => {
   test('one of three targets starts refusing connections mid-load: no client-visible errors', async (t) => {
     const targets = await Promise.all([new Switchable().start(), new Switchable().start(), new Switchable().start()]);
@@ -109,15 +117,8 @@ describe('resilience scenarios under load (real sockets)', () => {
   });
 
   test('one of three targets never completes the TCP handshake: retried elsewhere within the connect timeout, then ejected', async (t) => {
-    const good = await Promise.all([new Switchable().start(), new Switchable().start()]);
-    const hole: TestBackend = await blackhole();
-    const gw = await startGateway(
-      upstreamYaml(
-        [good[0]!.url, hole.url, good[1]!.url],
-        `    timeouts: { connect: 200ms, read: 2s, total: 5s }
-    healthCheck: { passive: { consecutiveFailures: 2, ejectFor: 30s } }`,
-      ),
-    );
+    const { good, hole, gw } = await holeBetweenTwo(`    timeouts: { connect: 200ms, read: 2s, total: 5s }
+    healthCheck: { passive: { consecutiveFailures: 2, ejectFor: 30s } }`);
     await withAll([gw, hole, ...good], async () => {
       const r = await runLoad({ url: `${gw.url}/x`, total: 2000, concurrency: 10, capMs: 30_000 });
       t.diagnostic(summary('blackhole target', r));
@@ -178,15 +179,8 @@ describe('resilience scenarios under load (real sockets)', () => {
   });
 
   test('under load, a black-holed target costs about hedgeConnect, not the connect timeout', async (t) => {
-    const good = await Promise.all([new Switchable().start(), new Switchable().start()]);
-    const hole: TestBackend = await blackhole();
-    const gw = await startGateway(
-      upstreamYaml(
-        [good[0]!.url, hole.url, good[1]!.url],
-        `    timeouts: { connect: 3s, read: 2s, total: 10s }
-    retries: { attempts: 3, hedgeConnect: 150ms }`,
-      ),
-    );
+    const { good, hole, gw } = await holeBetweenTwo(`    timeouts: { connect: 3s, read: 2s, total: 10s }
+    retries: { attempts: 3, hedgeConnect: 150ms }`);
     await withAll([gw, hole, ...good], async () => {
       const r = await runLoad({ url: `${gw.url}/x`, total: 600, concurrency: 10, capMs: 30_000 });
       t.diagnostic(summary('blackhole target, hedgeConnect 150ms, no health checks', r));
