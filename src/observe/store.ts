@@ -85,7 +85,14 @@ export class SqliteCallStore implements CallStore {
       this.barrier = new Int32Array(shared);
       // The parent's flags apply to the thread too (profiling, say), but not a flag only for -e code.
       const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-      this.worker = new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { path: opts.path, ...retention, barrier: shared }, execArgv });
+      const spawn = (argv: string[]) => new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { path: opts.path, ...retention, barrier: shared }, execArgv: argv });
+      try {
+        this.worker = spawn(execArgv);
+      } catch (err) {
+        // A process-wide flag (--single-threaded-gc, say) that a thread refuses: start it without the parent's flags.
+        if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+        this.worker = spawn([]);
+      }
       this.worker.unref();
       this.worker.once('error', (err) => {
         // The log must not take the gateway down: keep logging from this thread instead.

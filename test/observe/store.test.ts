@@ -148,6 +148,22 @@ describe('call store', () => {
     await store.close();
   });
 
+  it('starts its writer thread when node runs with a flag threads refuse (--single-threaded-gc)', async () => {
+    const path = tempDb();
+    const storeUrl = new URL('../../src/observe/store.js', import.meta.url).href;
+    const script = `
+      import { openCallStore } from ${JSON.stringify(storeUrl)};
+      const s = openCallStore({ path: ${JSON.stringify(path)} });
+      for (let i = 0; i < 10; i++) s.record({ requestId: 'r-' + i, time: Date.now(), route: 'r', upstream: 'u', consumer: null, method: 'GET', path: '/', status: 200, code: null, attempts: [], bytesIn: 0, bytesOut: 0, durationMs: 1, clientIp: '127.0.0.1' });
+      await s.close();`;
+    const child = spawn(process.execPath, ['--single-threaded-gc', '--input-type=module', '-e', script], { stdio: 'inherit' });
+    const code = await new Promise((r) => child.once('exit', (c) => r(c)));
+    assert.equal(code, 0);
+    const store = openCallStore({ path, readonly: true });
+    assert.equal(store.count({}), 10);
+    await store.close();
+  });
+
   it('opens read-only while a writer has it open', async () => {
     const path = tempDb();
     const writer = openCallStore({ path });
