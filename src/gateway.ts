@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
-import { AccessLog, SinkList, createLogger } from './observe/access-log.js';
+import { AccessLog, SinkList, closeAccessLog, createLogger, openAccessLog, type AccessTarget } from './observe/access-log.js';
 import type { CallSink } from './observe/call-record.js';
 import { AlertEngine } from './alerts/engine.js';
 import { EventLog } from './observe/events.js';
@@ -68,6 +68,8 @@ export class Gateway {
   /** Alert rules and their states: `gateway.alerts.list()`. */
   readonly alerts: AlertEngine;
   private readonly tracer: OtlpExporter | null;
+  /** The access log's file; written by the call log's writer, or by `accessLog` when the call log is off. */
+  private readonly access: AccessTarget | null;
   private readonly accessLog: AccessLog | null;
   private readonly frontend: Frontend;
   private runtime: Runtime;
@@ -92,13 +94,14 @@ export class Gateway {
     this.logger = options.logger ?? createLogger({ level: config.log.level, file: config.log.file });
     this.events = new EventLog(this.logger, 1000, cluster ? { worker: cluster.worker } : undefined);
     this.shared = { events: this.events, upstream: cluster ? { onTransition: cluster.onTransition, healthChecks: cluster.lead } : undefined };
-    this.accessLog = config.log.access ? new AccessLog(config.log.file, cluster?.worker) : null;
-    if (this.accessLog) this.sinks.add(this.accessLog);
+    const access = (this.access = config.log.access ? openAccessLog(config.log.file, cluster?.worker) : null);
     for (const s of options.sinks ?? []) this.sinks.add(s);
     const st = config.storage;
-    // Workers share the file: one pruner (the lead) is enough.
-    this.store = st.enabled ? openCallStore({ path: st.path, maxAgeMs: st.retention.maxAge, maxRows: st.retention.maxRows, prune: !cluster || cluster.lead }) : null;
+    // Workers share the file: one pruner (the lead) is enough. The call log's writer writes the access log too.
+    this.store = st.enabled ? openCallStore({ path: st.path, maxAgeMs: st.retention.maxAge, maxRows: st.retention.maxRows, prune: !cluster || cluster.lead, accessLog: access ?? undefined }) : null;
     if (this.store) this.sinks.add(this.store);
+    this.accessLog = access && !this.store ? new AccessLog(access) : null;
+    if (this.accessLog) this.sinks.add(this.accessLog);
     this.metrics = new Metrics({ upstreams: () => this.runtime.upstreams, events: this.events });
     this.sinks.add(this.metrics);
     const otlp = config.tracing.otlp;
@@ -239,6 +242,7 @@ export class Gateway {
     await this.alerts.stop();
     // Every finished call is in the call log before stop resolves (nothing lost on SIGTERM).
     await this.store?.close();
+    if (this.access) closeAccessLog(this.access);
     await this.tracer?.close();
     this.policies.close();
     this.metrics.close();

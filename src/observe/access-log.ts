@@ -1,12 +1,16 @@
 /**
- * The access log: one JSON line per call. Finished calls are queued, and every 100 ms (or every
- * 512 calls) the queue is serialised by a writer that knows the record's shape (no generic
- * stringify per call; the attempts' JSON is made once and shared with the call log) and written
- * in one piece through pino's asynchronous destination. Nothing of it runs while a response is
- * being produced; a stop flushes what is queued.
+ * The access log: one JSON line per call, made from the call's call-log row (store-format.ts
+ * pushRow), so the two never disagree and the attempts' JSON is made once for both. With the call
+ * log on, its writer thread writes the lines too (CallWriter, `access`): the request thread only
+ * queues the row it queues anyway, and formats and writes nothing. With the call log off, AccessLog
+ * queues rows and, every 100 ms (or every 512 calls), writes them in one piece through pino's
+ * asynchronous destination. Nothing of it runs while a response is being produced; a stop writes
+ * what is queued.
  */
+import { closeSync, openSync, writeSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
-import { attemptsJson, jsonString, type CallRecord, type CallSink } from './call-record.js';
+import { jsonString, type CallRecord, type CallSink } from './call-record.js';
+import { COL, NCOL, pushRow, type RowValue } from './store-format.js';
 
 export interface LogOptions {
   level: string;
@@ -14,8 +18,8 @@ export interface LogOptions {
 }
 
 /** Where log lines go: the file, or standard output. (A minLength > 0 makes flush(cb) wait for the write.) */
-function destination(file: string | undefined) {
-  return pino.destination({ dest: file ?? 1, sync: false, minLength: 4096 });
+function destination(dest: string | number | undefined) {
+  return pino.destination({ dest: dest ?? 1, sync: false, minLength: 4096 });
 }
 
 /** The gateway's logger: operational events (state changes, start, stop). */
@@ -23,43 +27,85 @@ export function createLogger(opts: LogOptions): Logger {
   return pino({ level: opts.level, base: { service: 'causeway' }, timestamp: pino.stdTimeFunctions.isoTime }, destination(opts.file));
 }
 
+/** An open access log: the descriptor lines are written to, and the fields every line adds (`,"worker":2` in a cluster). */
+export interface AccessTarget {
+  fd: number;
+  fields: string;
+}
+
+/** Opens the access log (appending to `file`, or standard output); `worker`: the cluster worker writing (src/cluster/). */
+export function openAccessLog(file: string | undefined, worker?: number): AccessTarget {
+  return { fd: file === undefined ? 1 : openSync(file, 'a'), fields: worker === undefined ? '' : `,"worker":${worker}` };
+}
+
+export function closeAccessLog(t: AccessTarget): void {
+  if (t.fd > 2) closeSync(t.fd);
+}
+
+const str = (s: RowValue) => (s === null ? 'null' : jsonString(s as string));
+
+/** The access lines of a batch of flat call-log rows (pino's level and field conventions, so pino tooling reads them). */
+export function accessLines(rows: readonly RowValue[], fields = ''): string {
+  let out = '';
+  for (let i = 0; i < rows.length; i += NCOL) {
+    const code = rows[i + COL.code] as string | null;
+    out +=
+      `{"level":30,"time":${rows[i + COL.time]},"service":"causeway"${fields},"kind":"access","requestId":${str(rows[i + COL.requestId]!)}` +
+      `,"route":${str(rows[i + COL.route]!)},"upstream":${str(rows[i + COL.upstream]!)},"target":${str(rows[i + COL.target]!)}` +
+      `,"method":${str(rows[i + COL.method]!)},"path":${str(rows[i + COL.path]!)},"status":${rows[i + COL.status]},"code":${str(code)}` +
+      `,"attempts":${rows[i + COL.attempts]},"durationMs":${rows[i + COL.duration]},"bytesIn":${rows[i + COL.bytesIn]},"bytesOut":${rows[i + COL.bytesOut]}` +
+      `,"clientIp":${str(rows[i + COL.clientIp]!)},"msg":${str(code ?? 'ok')}}\n`;
+  }
+  return out;
+}
+
+/** One call's access line. */
+export function accessLine(c: CallRecord, fields = ''): string {
+  const row: RowValue[] = [];
+  pushRow(c, row);
+  return accessLines(row, fields);
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Writes the whole text to `fd` from a thread that may block (the call log's writer): partial
+ * writes continue, and a non-blocking pipe that is full (EAGAIN) is waited on, 1 ms at a time.
+ */
+export function writeAll(fd: number, text: string): void {
+  const buf = Buffer.from(text);
+  let off = 0;
+  let waited = 0;
+  while (off < buf.length) {
+    try {
+      off += writeSync(fd, buf, off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || ++waited > 5000) throw err;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+}
+
 const FLUSH_MS = 100;
 const FLUSH_COUNT = 512;
 
-const str = (s: string | null) => (s === null ? 'null' : jsonString(s));
-
-/** One access-log line (pino's level and field conventions, so pino tooling reads it); `fields`: `,"worker":2` in a cluster. */
-export function accessLine(c: CallRecord, fields = ''): string {
-  const last = c.attempts.length ? c.attempts[c.attempts.length - 1]! : undefined;
-  return (
-    `{"level":30,"time":${c.time},"service":"causeway"${fields},"kind":"access","requestId":${str(c.requestId)}` +
-    `,"route":${str(c.route)},"upstream":${str(c.upstream)},"target":${str(last?.target ?? null)}` +
-    `,"method":${str(c.method)},"path":${str(c.path)},"status":${c.status},"code":${str(c.code)}` +
-    `,"attempts":${attemptsJson(c.attempts)},"durationMs":${c.durationMs},"bytesIn":${c.bytesIn},"bytesOut":${c.bytesOut}` +
-    `,"clientIp":${str(c.clientIp)},"msg":${str(c.code ?? 'ok')}}\n`
-  );
-}
-
+/** The access log on the request thread, for when no call-log writer thread writes it (storage.enabled: false). */
 export class AccessLog implements CallSink {
-  private queue: CallRecord[] = [];
+  private queue: RowValue[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly dest: ReturnType<typeof destination>;
-
   private ready = false;
-  private readonly fields: string;
 
-  /** `worker`: the cluster worker writing (src/cluster/), named in every line. */
-  constructor(file?: string, worker?: number) {
-    this.fields = worker === undefined ? '' : `,"worker":${worker}`;
-    this.dest = destination(file);
+  constructor(private readonly target: AccessTarget) {
+    this.dest = destination(target.fd);
     this.dest.once('ready', () => {
       this.ready = true;
     });
   }
 
   record(c: CallRecord): void {
-    this.queue.push(c);
-    if (this.queue.length >= FLUSH_COUNT) this.flush();
+    pushRow(c, this.queue);
+    if (this.queue.length >= FLUSH_COUNT * NCOL) this.flush();
     else this.timer ??= setTimeout(this.flush, FLUSH_MS);
   }
 
@@ -72,9 +118,7 @@ export class AccessLog implements CallSink {
     if (!this.queue.length) return;
     const batch = this.queue;
     this.queue = [];
-    let out = '';
-    for (const c of batch) out += accessLine(c, this.fields);
-    this.dest.write(out);
+    this.dest.write(accessLines(batch, this.target.fields));
     if (this.ready) this.dest.flush();
   };
 

@@ -100,8 +100,11 @@ export const isError = (code: string | null, status: number) => code !== null ||
  * batch. Cloning primitives across threads costs a quarter of cloning the records' objects.
  */
 export const NCOL = 16;
-/** Where the rollup's inputs sit in a row. */
-export const COL = { time: 1, route: 2, upstream: 3, status: 8, code: 9, duration: 10 } as const;
+/** Where each value sits in a row (COLUMNS order). */
+export const COL = {
+  requestId: 0, time: 1, route: 2, upstream: 3, target: 4, consumer: 5, method: 6, path: 7, status: 8, code: 9,
+  duration: 10, bytesIn: 11, bytesOut: 12, clientIp: 13, traceId: 14, attempts: 15,
+} as const;
 export type RowValue = string | number | null;
 
 /** Appends the call's row to `out`. */

@@ -8,12 +8,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { CallWriter } from './store-writer.js';
 import type { RowValue } from './store-format.js';
+import type { AccessTarget } from './access-log.js';
 
 interface WriterData {
   path: string;
   maxAgeMs: number;
   maxRows: number;
   barrier: SharedArrayBuffer;
+  /** The access log this thread writes too (its descriptor is the process's). */
+  access?: AccessTarget;
 }
 
 const data = workerData as WriterData;
@@ -22,7 +25,7 @@ const db = new Database(data.path);
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
 db.pragma('busy_timeout = 2000');
-const writer = new CallWriter(db, { maxAgeMs: data.maxAgeMs, maxRows: data.maxRows, now: Date.now });
+const writer = new CallWriter(db, { maxAgeMs: data.maxAgeMs, maxRows: data.maxRows, now: Date.now, access: data.access });
 
 parentPort!.on('message', (m: { batch?: RowValue[]; prune?: boolean; close?: boolean; seq: number }) => {
   try {

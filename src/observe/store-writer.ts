@@ -2,15 +2,22 @@
  * The write side of the call log: batches of calls in one transaction each, with their
  * per-minute rollups merged in, and retention (age, then row count) in small deletes. It runs in
  * a worker thread for file-backed logs (store-worker.ts), so no write ever holds the request
- * thread; in-memory logs, which another thread cannot open, write inline.
+ * thread; in-memory logs, which another thread cannot open, write inline. With `access`, each
+ * batch's access-log lines are written too (access-log.ts), before its transaction.
  */
 import type Database from 'better-sqlite3';
+import { accessLines, writeAll, type AccessTarget } from './access-log.js';
 import { COL, COLUMNS, MINUTE, NCOL, PRUNE_CHUNK, statementCache, addCodes, addPacked, binOf, isError, packHist, tally, type RowValue, type Tally } from './store-format.js';
 
 export interface RetentionOptions {
   maxAgeMs: number;
   maxRows: number;
   now: () => number;
+}
+
+export interface WriterOptions extends RetentionOptions {
+  /** The access log, when this writer writes it. */
+  access?: AccessTarget | undefined;
 }
 
 /** Rows per multi-row INSERT (16 columns each: 512 parameters, well under SQLite's limit). */
@@ -24,11 +31,14 @@ export class CallWriter {
   private readonly maxAgeMs: number;
   private readonly maxRows: number;
   private readonly now: () => number;
+  private readonly access: AccessTarget | undefined;
+  private accessFailing = false;
 
   constructor(
     private readonly db: Database.Database,
-    retention: RetentionOptions,
+    retention: WriterOptions,
   ) {
+    this.access = retention.access;
     this.maxAgeMs = retention.maxAgeMs;
     this.maxRows = retention.maxRows;
     this.now = retention.now;
@@ -40,6 +50,7 @@ export class CallWriter {
 
   /** Writes one batch of flat rows (store-format.ts pushRow) in one transaction. */
   write(rows: RowValue[]): void {
+    if (this.access) this.writeAccess(this.access, rows);
     const insert = this.insert;
     // Per-minute rollups (route, upstream): counts, codes and a latency histogram, merged in.
     const minutes = new Map<string, { minute: number; route: string; upstream: string; t: Tally }>();
@@ -79,6 +90,17 @@ export class CallWriter {
       for (; i + many <= rows.length; i += many) this.insertMany.run(rows.slice(i, i + many));
       for (; i < rows.length; i += NCOL) insert.run(rows.slice(i, i + NCOL));
     }).immediate();
+  }
+
+  /** A failing access log (disk full, say) must not cost the call log its batch: warned once per failing stretch. */
+  private writeAccess(access: AccessTarget, rows: RowValue[]): void {
+    try {
+      writeAll(access.fd, accessLines(rows, access.fields));
+      this.accessFailing = false;
+    } catch (err) {
+      if (!this.accessFailing) process.emitWarning(`access log: writing failed (${(err as Error).message}); its lines are lost until it recovers`);
+      this.accessFailing = true;
+    }
   }
 
   /** Deletes calls past the age limit and beyond the row limit, oldest first, in chunks. */

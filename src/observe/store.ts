@@ -21,6 +21,7 @@ import type { CallRecord } from './call-record.js';
 import type { CallFilter, CallStore, StatsBucket, StatsQuery, StatsResult } from './store-api.js';
 import { COLUMNS, MINUTE, NCOL, SCHEMA, statementCache, addCodes, addPacked, binOf, isError, merge, percentile, pushRow, tally, toRecord, where, type Row, type RowValue, type Tally } from './store-format.js';
 import { CallWriter } from './store-writer.js';
+import type { AccessTarget } from './access-log.js';
 
 export interface StoreOptions {
   /** SQLite file, created with its directory; `:memory:` for a store that dies with the process. */
@@ -38,6 +39,8 @@ export interface StoreOptions {
   prune?: boolean;
   /** The clock retention is measured by (tests). */
   now?: () => number;
+  /** The access log, written by the call log's writer with each batch (access-log.ts). */
+  accessLog?: AccessTarget | undefined;
 }
 
 export class SqliteCallStore implements CallStore {
@@ -77,15 +80,15 @@ export class SqliteCallStore implements CallStore {
     // Another process (a second gateway, the CLI) may hold the write lock for a moment.
     this.db.pragma('busy_timeout = 2000');
     this.db.exec(SCHEMA);
-    const retention = { maxAgeMs: opts.maxAgeMs ?? 7 * 86_400_000, maxRows: opts.maxRows ?? 1_000_000 };
+    const writing = { maxAgeMs: opts.maxAgeMs ?? 7 * 86_400_000, maxRows: opts.maxRows ?? 1_000_000, access: opts.accessLog };
     if (opts.path === ':memory:' || opts.now) {
-      this.writer = new CallWriter(this.db, { ...retention, now: this.now });
+      this.writer = new CallWriter(this.db, { ...writing, now: this.now });
     } else {
       const shared = new SharedArrayBuffer(12);
       this.barrier = new Int32Array(shared);
       // The parent's flags apply to the thread too (profiling, say), but not a flag only for -e code.
       const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-      const spawn = (argv: string[]) => new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { path: opts.path, ...retention, barrier: shared }, execArgv: argv });
+      const spawn = (argv: string[]) => new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { path: opts.path, ...writing, barrier: shared }, execArgv: argv });
       try {
         this.worker = spawn(execArgv);
       } catch (err) {
@@ -98,7 +101,7 @@ export class SqliteCallStore implements CallStore {
         // The log must not take the gateway down: keep logging from this thread instead.
         process.emitWarning(`call log writer thread failed (${err.message}); writing inline from now on`);
         this.worker = null;
-        this.writer = new CallWriter(this.db, { ...retention, now: this.now });
+        this.writer = new CallWriter(this.db, { ...writing, now: this.now });
       });
     }
     if (opts.prune === false) return;

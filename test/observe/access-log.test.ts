@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AccessLog, accessLine } from '../../src/observe/access-log.js';
+import { AccessLog, accessLine, closeAccessLog, openAccessLog } from '../../src/observe/access-log.js';
 import type { CallRecord } from '../../src/observe/call-record.js';
 
 function call(over: Partial<CallRecord> = {}): CallRecord {
@@ -58,9 +58,11 @@ test('AccessLog batches records and writes them all to the file by close()', asy
   const dir = mkdtempSync(join(tmpdir(), 'causeway-access-'));
   try {
     const file = join(dir, 'access.log');
-    const log = new AccessLog(file);
+    const target = openAccessLog(file);
+    const log = new AccessLog(target);
     for (let i = 0; i < 1200; i++) log.record(call({ requestId: `req-${String(i).padStart(6, '0')}` }));
     await log.close();
+    closeAccessLog(target);
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     assert.equal(lines.length, 1200);
     assert.deepEqual(
@@ -68,6 +70,46 @@ test('AccessLog batches records and writes them all to the file by close()', asy
       Array.from({ length: 1200 }, (_, i) => `req-${String(i).padStart(6, '0')}`),
     );
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a gateway writes one access line per call, from the call-log writer thread or, with the call log off, from its own', async () => {
+  const { ok } = await import('../helpers/backends.js');
+  const { startGateway } = await import('../helpers/gateway.js');
+  const { openCallStore } = await import('../../src/observe/store.js');
+  const backend = await ok();
+  const dir = mkdtempSync(join(tmpdir(), 'causeway-access-gw-'));
+  try {
+    for (const storage of [true, false]) {
+      const file = join(dir, `access-${storage}.log`);
+      const db = join(dir, 'calls.db');
+      const gw = await startGateway(
+        `log: { file: ${file} }\nstorage: { enabled: ${storage}, path: ${db} }\nupstreams:\n  b: { targets: [{ url: "${backend.url}" }] }\nroutes:\n  - { name: r, match: { path: /* }, upstream: b }\n`,
+      );
+      const ids: string[] = [];
+      for (let i = 0; i < 25; i++) {
+        const res = await fetch(`${gw.url}/item/${i}?q="${i}"`);
+        await res.arrayBuffer();
+        ids.push(res.headers.get('x-request-id')!);
+      }
+      await gw.close();
+      const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      assert.deepEqual(lines.map((l) => l.requestId), ids, `storage ${storage}: every call, in order`);
+      assert.equal(lines[3].path, '/item/3?q=%223%22');
+      assert.equal(lines[3].route, 'r');
+      assert.equal(lines[3].status, 200);
+      assert.equal(lines[3].attempts.length, 1);
+      if (storage) {
+        // The same call, as the call log has it: the line is made from its row.
+        const store = openCallStore({ path: db, readonly: true });
+        const rec = store.get(ids[3]!)!;
+        assert.equal(accessLine(rec), JSON.stringify(lines[3]) + '\n');
+        await store.close();
+      }
+    }
+  } finally {
+    await backend.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
