@@ -13,9 +13,13 @@
  * target_up, target_healthy, target_ejected, target_ejections_total, pool_in_use, pool_idle,
  * pool_queued, pool_connected, pool_max_connections, pool_exhausted_total, breaker_state,
  * breaker_rejected_total, events_total{type,upstream}; plus prom-client's process and nodejs_ metrics.
+ *
+ * A finished call costs a few map lookups and additions (CallTally): no label hashing, no objects.
+ * The call counters are brought up to date from the tallies when scraped (prom-client's collect),
+ * and the latency histogram is kept here and handed to prom-client in its own metric shape.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallRecord, CallSink } from './call-record.js';
 import type { EventLog, GatewayEvent } from './events.js';
 
@@ -51,23 +55,91 @@ const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
 /** Latency buckets (s): 1 ms to 60 s, dense where APIs live. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** What calls of one (route, upstream) added since the last scrape; the histogram's counts are kept for good. */
+class CallTally {
+  readonly labels: { route: string; upstream: string };
+  statuses = new Map<number, number>();
+  codes = new Map<string, number>();
+  /** target → outcome → attempts. */
+  attempts = new Map<string, Map<string | number, number>>();
+  /** Calls per latency bucket (not cumulative); the last is +Inf. */
+  readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+  constructor(route: string, upstream: string) {
+    this.labels = { route, upstream };
+  }
+}
+
+const add = <K>(m: Map<K, number>, k: K) => m.set(k, (m.get(k) ?? 0) + 1);
+
+function bucketOf(seconds: number): number {
+  let i = 0;
+  while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
+  return i;
+}
+
+/** A value in the shape prom-client's registry prints and its AggregatorRegistry merges. */
+interface MetricValue {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName: string;
+}
+
+/** causeway_request_duration_seconds: a Prometheus histogram over the tallies (registered as a prom-client metric). */
+class DurationHistogram {
+  readonly name = 'causeway_request_duration_seconds';
+  readonly help = 'Whole-call latency, retries included.';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  constructor(private readonly tallies: () => Iterable<CallTally>) {}
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: MetricValue[] } {
+    const values: MetricValue[] = [];
+    const bucket = `${this.name}_bucket`;
+    for (const t of this.tallies()) {
+      if (t.count === 0) continue;
+      let acc = 0;
+      DURATION_BUCKETS.forEach((le, i) => {
+        acc += t.buckets[i]!;
+        values.push({ labels: { le, ...t.labels }, value: acc, metricName: bucket });
+      });
+      values.push({ labels: { le: '+Inf', ...t.labels }, value: t.count, metricName: bucket });
+      values.push({ labels: { ...t.labels }, value: t.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { ...t.labels }, value: t.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    for (const t of this.tallies()) {
+      t.buckets.fill(0);
+      t.sum = 0;
+      t.count = 0;
+    }
+  }
+}
+
 export class Metrics implements CallSink {
   readonly registry = new Registry();
   readonly contentType = this.registry.contentType;
   private readonly requests: Counter<'route' | 'upstream' | 'status'>;
   private readonly errors: Counter<'route' | 'upstream' | 'code'>;
-  private readonly duration: Histogram<'route' | 'upstream'>;
   private readonly attempts: Counter<'upstream' | 'target' | 'outcome'>;
   private readonly events: Counter<'type' | 'upstream'>;
   private readonly onEvent = (e: GatewayEvent) => this.events.inc({ type: e.type, upstream: e.upstream ?? '' });
+  /** route → upstream → tally. */
+  private readonly tallies = new Map<string, Map<string, CallTally>>();
 
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({ name: 'causeway_requests_total', help: 'Calls finished, by route, upstream and status sent to the client.', labelNames: ['route', 'upstream', 'status'], registers });
-    this.errors = new Counter({ name: 'causeway_errors_total', help: 'Calls that ended with a Causeway failure code.', labelNames: ['route', 'upstream', 'code'], registers });
-    this.duration = new Histogram({ name: 'causeway_request_duration_seconds', help: 'Whole-call latency, retries included.', labelNames: ['route', 'upstream'], buckets: DURATION_BUCKETS, registers });
-    this.attempts = new Counter({ name: 'causeway_attempts_total', help: 'Attempts on each target, by outcome (HTTP status or failure code).', labelNames: ['upstream', 'target', 'outcome'], registers });
+    // Every call counter is brought up to date when any of them is read.
+    const fold = () => this.fold();
+    this.requests = new Counter({ name: 'causeway_requests_total', help: 'Calls finished, by route, upstream and status sent to the client.', labelNames: ['route', 'upstream', 'status'], registers, collect: fold });
+    this.errors = new Counter({ name: 'causeway_errors_total', help: 'Calls that ended with a Causeway failure code.', labelNames: ['route', 'upstream', 'code'], registers, collect: fold });
+    this.registry.registerMetric(new DurationHistogram(() => this.allTallies()) as unknown as Parameters<Registry['registerMetric']>[0]);
+    this.attempts = new Counter({ name: 'causeway_attempts_total', help: 'Attempts on each target, by outcome (HTTP status or failure code).', labelNames: ['upstream', 'target', 'outcome'], registers, collect: fold });
     this.events = new Counter({ name: 'causeway_events_total', help: 'Gateway state changes (target.ejected, health.down, breaker.open, ...).', labelNames: ['type', 'upstream'], registers });
     this.defineStateMetrics(registers);
     sources.events?.on('event', this.onEvent);
@@ -76,10 +148,38 @@ export class Metrics implements CallSink {
   record(c: CallRecord): void {
     const route = c.route ?? '';
     const upstream = c.upstream ?? '';
-    this.requests.inc({ route, upstream, status: c.status });
-    if (c.code) this.errors.inc({ route, upstream, code: c.code });
-    this.duration.observe({ route, upstream }, c.durationMs / 1000);
-    for (const a of c.attempts) this.attempts.inc({ upstream, target: a.target, outcome: String(a.outcome) });
+    let byUpstream = this.tallies.get(route);
+    if (!byUpstream) this.tallies.set(route, (byUpstream = new Map()));
+    let t = byUpstream.get(upstream);
+    if (!t) byUpstream.set(upstream, (t = new CallTally(route, upstream)));
+    add(t.statuses, c.status);
+    if (c.code) add(t.codes, c.code);
+    const seconds = c.durationMs / 1000;
+    t.buckets[bucketOf(seconds)]!++;
+    t.sum += seconds;
+    t.count++;
+    for (const a of c.attempts) {
+      let outcomes = t.attempts.get(a.target);
+      if (!outcomes) t.attempts.set(a.target, (outcomes = new Map()));
+      add(outcomes, a.outcome);
+    }
+  }
+
+  private *allTallies(): Iterable<CallTally> {
+    for (const byUpstream of this.tallies.values()) yield* byUpstream.values();
+  }
+
+  /** Moves what the tallies counted since the last scrape into the call counters. */
+  private fold(): void {
+    for (const t of this.allTallies()) {
+      const { route, upstream } = t.labels;
+      for (const [status, n] of t.statuses) this.requests.inc({ route, upstream, status }, n);
+      for (const [code, n] of t.codes) this.errors.inc({ route, upstream, code }, n);
+      for (const [target, outcomes] of t.attempts) for (const [outcome, n] of outcomes) this.attempts.inc({ upstream, target, outcome: String(outcome) }, n);
+      t.statuses = new Map();
+      t.codes = new Map();
+      t.attempts = new Map();
+    }
   }
 
   private upstreamStats(): UpstreamStatsLike[] {

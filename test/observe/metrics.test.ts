@@ -72,3 +72,39 @@ routes:
     }
   });
 });
+
+describe('metrics counted per call', () => {
+  const rec = (durationMs: number, status = 200, code: string | null = null) => ({
+    requestId: 'r', time: 0, route: 'r', upstream: 'u', consumer: null, method: 'GET', path: '/', status, code: code as never,
+    attempts: [{ target: 't:1', outcome: code ? (code as never) : status, phase: null, reused: false, timings: { dns: 0, connect: 0, tls: 0, send: 0, ttfb: 0, body: 0 }, durationMs }],
+    bytesIn: 0, bytesOut: 0, durationMs, clientIp: '127.0.0.1',
+  });
+
+  it('keeps the latency histogram cumulative across scrapes, with bounds inclusive, and counters that add up', async () => {
+    const { Metrics } = await import('../../src/observe/metrics.js');
+    const m = new Metrics({ upstreams: () => [] });
+    // 1 ms sits in the 0.001 bucket (le is inclusive); 3 ms in 0.005; 70 s only in +Inf.
+    for (const ms of [1, 3, 3, 70_000]) m.record(rec(ms));
+    let text = await m.render();
+    const line = (le: string) => new RegExp(`^causeway_request_duration_seconds_bucket\\{le="${le}",route="r",upstream="u"\\} (\\S+)$`, 'm').exec(text)?.[1];
+    assert.equal(line('0.001'), '1');
+    assert.equal(line('0.0025'), '1');
+    assert.equal(line('0.005'), '3');
+    assert.equal(line('60'), '3');
+    assert.equal(line('\\+Inf'), '4');
+    assert.match(text, /^causeway_request_duration_seconds_count\{route="r",upstream="u"\} 4$/m);
+    assert.match(text, /^causeway_request_duration_seconds_sum\{route="r",upstream="u"\} 70\.007$/m);
+    assert.match(text, /^causeway_requests_total\{route="r",upstream="u",status="200"\} 4$/m);
+    // More calls after a scrape add to what was there.
+    m.record(rec(2, 502, 'UPSTREAM_CONNECTION_REFUSED'));
+    text = await m.render();
+    assert.equal(line('0.0025'), '2');
+    assert.equal(line('\\+Inf'), '5');
+    assert.match(text, /^causeway_requests_total\{route="r",upstream="u",status="200"\} 4$/m);
+    assert.match(text, /^causeway_requests_total\{route="r",upstream="u",status="502"\} 1$/m);
+    assert.match(text, /^causeway_errors_total\{route="r",upstream="u",code="UPSTREAM_CONNECTION_REFUSED"\} 1$/m);
+    assert.match(text, /^causeway_attempts_total\{upstream="u",target="t:1",outcome="200"\} 4$/m);
+    assert.match(text, /^causeway_attempts_total\{upstream="u",target="t:1",outcome="UPSTREAM_CONNECTION_REFUSED"\} 1$/m);
+    m.close();
+  });
+});
