@@ -22,9 +22,9 @@ interface WriterData {
 const data = workerData as WriterData;
 const barrier = new Int32Array(data.barrier);
 const db = new Database(data.path);
+db.pragma('busy_timeout = 2000'); // first: the WAL switch below may meet another process's lock
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
-db.pragma('busy_timeout = 2000');
 const writer = new CallWriter(db, { maxAgeMs: data.maxAgeMs, maxRows: data.maxRows, now: Date.now, access: data.access });
 
 parentPort!.on('message', (m: { batch?: RowValue[]; prune?: boolean; close?: boolean; seq: number }) => {

@@ -73,12 +73,13 @@ export class SqliteCallStore implements CallStore {
     if (opts.path !== ':memory:' && !opts.readonly) mkdirSync(dirname(opts.path), { recursive: true });
     this.db = new Database(opts.path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     this.stmt = statementCache(this.db);
+    // Before anything that locks: another process (a second gateway, a cluster worker, the CLI)
+    // may hold the write lock for a moment — switching to WAL included.
+    this.db.pragma('busy_timeout = 2000');
     if (opts.readonly) return;
     this.db.pragma('journal_mode = WAL');
     // WAL + NORMAL: a commit survives a process crash; only an OS crash may lose the last one.
     this.db.pragma('synchronous = NORMAL');
-    // Another process (a second gateway, the CLI) may hold the write lock for a moment.
-    this.db.pragma('busy_timeout = 2000');
     this.db.exec(SCHEMA);
     const writing = { maxAgeMs: opts.maxAgeMs ?? 7 * 86_400_000, maxRows: opts.maxRows ?? 1_000_000, access: opts.accessLog };
     if (opts.path === ':memory:' || opts.now) {
