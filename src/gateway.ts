@@ -53,6 +53,18 @@ export interface ReloadSummary {
   restartRequired: string[];
 }
 
+/**
+ * One line for an error that stopped a gateway from being built: a file it could not open or
+ * create (log.file, storage.path) names the file, the reason and what to do; anything else, its
+ * message.
+ */
+export function startupFailure(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { path?: string };
+  if (e.path && e.code) return `cannot open ${e.path} (${e.code}): ${e.code === 'EACCES' || e.code === 'EPERM' ? 'no permission to write it; ' : ''}check log.file and storage.path`;
+  if (e.code === 'SQLITE_CANTOPEN') return `cannot open the call log (storage.path): ${e.message}`;
+  return e.message ?? String(err);
+}
+
 /** Sections bound to open sockets and the process: a reload reports them instead of applying them. */
 const RESTART_SECTIONS = ['listen', 'workers', 'admin', 'server', 'log', 'storage', 'tracing', 'alerts', 'redis'] as const;
 

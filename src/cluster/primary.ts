@@ -21,7 +21,8 @@ import { isDeepStrictEqual } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { readReloadable } from '../admin/reload.js';
 import type { Config } from '../config/schema.js';
-import type { ReloadSummary } from '../gateway.js';
+import { startupFailure, type ReloadSummary } from '../gateway.js';
+import { openLogFile } from '../observe/access-log.js';
 import { LEAD, PrimaryBus, type ReadyBody, type Reply } from './bus.js';
 import { relayLines } from './output.js';
 import { EventRing, StateMirror } from './shared-state.js';
@@ -79,7 +80,7 @@ export class Primary {
       opts.logger ??
       pino(
         { level: opts.config.log.level, base: { service: 'causeway', role: 'primary' }, timestamp: pino.stdTimeFunctions.isoTime },
-        opts.config.log.file ? pino.destination({ dest: opts.config.log.file, sync: false }) : this.out,
+        opts.config.log.file ? pino.destination({ dest: openLogFile(opts.config.log.file), sync: false }) : this.out,
       );
     this.stores = new StoreHost(opts.config.auth.nonceCache);
     this.slots = Array.from({ length: opts.workers }, (_, i) => ({ n: i + 1, worker: null, pid: 0, startedAt: 0, ready: null, quickExits: 0, restartTimer: null, fatal: null }));
@@ -255,7 +256,13 @@ export class Primary {
 
 /** `causeway start` with several workers: runs until SIGTERM/SIGINT; returns -1 (running) or 1 (could not start). */
 export async function runPrimary(opts: PrimaryOptions): Promise<number> {
-  const primary = new Primary(opts);
+  let primary: Primary;
+  try {
+    primary = new Primary(opts);
+  } catch (err) {
+    console.error(`causeway start: ${startupFailure(err)}`);
+    return 1;
+  }
   try {
     await primary.start();
   } catch (err) {

@@ -17,7 +17,7 @@ import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { AdminServer, baseUrl } from '../admin/server.js';
 import type { Config } from '../config/schema.js';
-import { Gateway } from '../gateway.js';
+import { Gateway, startupFailure } from '../gateway.js';
 import { createLogger } from '../observe/access-log.js';
 import { LEAD, WorkerBus, type InitReply } from './bus.js';
 import { aggregateMetrics } from './metrics.js';
@@ -44,12 +44,21 @@ export async function runWorker(): Promise<number> {
     process.exit(1);
   }
   const config: Config = init.config;
-  const logger: Logger = createLogger({ level: config.log.level, file: config.log.file }).child({ worker: slot });
   const stores = new StoreClient(bus, config.auth.nonceCache);
-  const gateway = new Gateway(config, {
-    logger,
-    cluster: { worker: slot, lead, policies: { buckets: stores, nonces: stores }, onTransition: (t) => bus.send('others', 'transition', t) },
-  });
+  let logger: Logger;
+  let gateway: Gateway;
+  try {
+    logger = createLogger({ level: config.log.level, file: config.log.file }).child({ worker: slot });
+    gateway = new Gateway(config, {
+      logger,
+      cluster: { worker: slot, lead, policies: { buckets: stores, nonces: stores }, onTransition: (t) => bus.send('others', 'transition', t) },
+    });
+  } catch (err) {
+    // The primary reports it ("worker N could not start: …") and stops the others.
+    await bus.request('primary', 'fatal', { message: startupFailure(err) }, 2000).catch(() => undefined);
+    bus.close();
+    process.exit(1);
+  }
   for (const t of init.state) gateway.applyTransition(t);
   for (const e of init.events) gateway.events.ingest(e);
 

@@ -260,7 +260,7 @@ const errors = z.strictObject({
 const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   access: z.boolean().default(true),
-  file: z.string().optional().describe('Access log file; standard output when absent.'),
+  file: z.string().optional().describe('Log file (appended, its directory created); standard output when absent.'),
 });
 
 const storage = z.strictObject({

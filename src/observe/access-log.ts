@@ -7,7 +7,8 @@
  * asynchronous destination. Nothing of it runs while a response is being produced; a stop writes
  * what is queued.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { jsonString, type CallRecord, type CallSink } from './call-record.js';
 import { COL, NCOL, pushRow, type RowValue } from './store-format.js';
@@ -17,14 +18,24 @@ export interface LogOptions {
   file?: string | undefined;
 }
 
-/** Where log lines go: the file, or standard output. (A minLength > 0 makes flush(cb) wait for the write.) */
-function destination(dest: string | number | undefined) {
-  return pino.destination({ dest: dest ?? 1, sync: false, minLength: 4096 });
+/**
+ * Opens a log file for appending, its directory created (as for storage.path). Synchronously, so
+ * a path that cannot be written stops the start with a clear error instead of an unhandled
+ * stream error a moment later.
+ */
+export function openLogFile(file: string): number {
+  mkdirSync(dirname(file), { recursive: true });
+  return openSync(file, 'a');
+}
+
+/** Where log lines go: an open descriptor (1: standard output). (A minLength > 0 makes flush(cb) wait for the write.) */
+function destination(fd: number) {
+  return pino.destination({ dest: fd, sync: false, minLength: 4096 });
 }
 
 /** The gateway's logger: operational events (state changes, start, stop). */
 export function createLogger(opts: LogOptions): Logger {
-  return pino({ level: opts.level, base: { service: 'causeway' }, timestamp: pino.stdTimeFunctions.isoTime }, destination(opts.file));
+  return pino({ level: opts.level, base: { service: 'causeway' }, timestamp: pino.stdTimeFunctions.isoTime }, destination(opts.file === undefined ? 1 : openLogFile(opts.file)));
 }
 
 /** An open access log: the descriptor lines are written to, and the fields every line adds (`,"worker":2` in a cluster). */
@@ -35,7 +46,7 @@ export interface AccessTarget {
 
 /** Opens the access log (appending to `file`, or standard output); `worker`: the cluster worker writing (src/cluster/). */
 export function openAccessLog(file: string | undefined, worker?: number): AccessTarget {
-  return { fd: file === undefined ? 1 : openSync(file, 'a'), fields: worker === undefined ? '' : `,"worker":${worker}` };
+  return { fd: file === undefined ? 1 : openLogFile(file), fields: worker === undefined ? '' : `,"worker":${worker}` };
 }
 
 export function closeAccessLog(t: AccessTarget): void {

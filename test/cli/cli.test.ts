@@ -2,7 +2,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -170,6 +170,36 @@ describe('causeway start', () => {
     } finally {
       child.kill('SIGKILL');
       backend.close();
+      t.cleanup();
+    }
+  });
+
+  test('creates the directory of log.file; a log.file that cannot be created stops the start with one line, in one process or several', async () => {
+    const port = await freePort();
+    const aport = await freePort();
+    const t = tmpFile('c.yaml', '');
+    const dir = join(t.file, '..');
+    const yaml = (logFile: string, workers = 1) =>
+      `listen: { host: 127.0.0.1, port: ${port} }\nadmin: { host: 127.0.0.1, port: ${aport} }\nworkers: ${workers}\nstorage: { path: ${join(dir, 'c.db')} }\nlog: { file: ${logFile} }\nupstreams:\n  b: { targets: [{ url: "http://127.0.0.1:9" }] }\n`;
+    try {
+      writeFileSync(t.file, yaml(join(dir, 'new', 'sub', 'access.log')));
+      const child = spawn(process.execPath, [BIN, 'start', '-c', t.file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      try {
+        await waitForPort(port, child);
+        child.kill('SIGTERM');
+        assert.equal(await exited(child), 0);
+        assert.match(readFileSync(join(dir, 'new', 'sub', 'access.log'), 'utf8'), /gateway listening/);
+      } finally {
+        child.kill('SIGKILL');
+      }
+      // Under a regular file: no directory can be made there.
+      for (const workers of [1, 2]) {
+        writeFileSync(t.file, yaml(join(t.file, 'access.log'), workers));
+        const r = run(['start', '-c', t.file]);
+        assert.equal(r.status, 1, `workers ${workers}: ${r.stderr}`);
+        assert.equal(r.stderr.trim(), `causeway start: cannot open ${t.file} (EEXIST): check log.file and storage.path`, `workers ${workers}`);
+      }
+    } finally {
       t.cleanup();
     }
   });
