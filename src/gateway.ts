@@ -65,6 +65,16 @@ export function startupFailure(err: unknown): string {
   return e.message ?? String(err);
 }
 
+/** Builds what `causeway start` runs; a failure is printed as one line (startupFailure) and gives null. */
+export function buildForStart<T>(make: () => T): T | null {
+  try {
+    return make();
+  } catch (err) {
+    console.error(`causeway start: ${startupFailure(err)}`);
+    return null;
+  }
+}
+
 /** Sections bound to open sockets and the process: a reload reports them instead of applying them. */
 const RESTART_SECTIONS = ['listen', 'workers', 'admin', 'server', 'log', 'storage', 'tracing', 'alerts', 'redis'] as const;
 

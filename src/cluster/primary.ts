@@ -21,7 +21,7 @@ import { isDeepStrictEqual } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { readReloadable } from '../admin/reload.js';
 import type { Config } from '../config/schema.js';
-import { startupFailure, type ReloadSummary } from '../gateway.js';
+import { buildForStart, type ReloadSummary } from '../gateway.js';
 import { openLogFile } from '../observe/access-log.js';
 import { LEAD, PrimaryBus, type ReadyBody, type Reply } from './bus.js';
 import { relayLines } from './output.js';
@@ -256,13 +256,8 @@ export class Primary {
 
 /** `causeway start` with several workers: runs until SIGTERM/SIGINT; returns -1 (running) or 1 (could not start). */
 export async function runPrimary(opts: PrimaryOptions): Promise<number> {
-  let primary: Primary;
-  try {
-    primary = new Primary(opts);
-  } catch (err) {
-    console.error(`causeway start: ${startupFailure(err)}`);
-    return 1;
-  }
+  const primary = buildForStart(() => new Primary(opts));
+  if (!primary) return 1;
   try {
     await primary.start();
   } catch (err) {

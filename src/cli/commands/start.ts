@@ -3,7 +3,7 @@ import cluster from 'node:cluster';
 import { AdminServer, baseUrl } from '../../admin/server.js';
 import { reloadFromFile } from '../../admin/reload.js';
 import { ConfigError, loadConfigFile } from '../../config/load.js';
-import { Gateway, startupFailure } from '../../gateway.js';
+import { Gateway, buildForStart } from '../../gateway.js';
 import { runPrimary } from '../../cluster/primary.js';
 import { WORKER_ENV, runWorker } from '../../cluster/worker.js';
 import { resolveWorkers } from '../../cluster/workers.js';
@@ -38,13 +38,8 @@ ejections, health, rate limits and the call log; worker 1 serves the admin API (
     }
     const workers = resolveWorkers(config.workers);
     if (workers > 1) return runPrimary({ file, config, workers });
-    let gateway: Gateway;
-    try {
-      gateway = new Gateway(config);
-    } catch (err) {
-      console.error(`causeway start: ${startupFailure(err)}`);
-      return 1;
-    }
+    const gateway = buildForStart(() => new Gateway(config));
+    if (!gateway) return 1;
     const adminListen = config.admin ?? { host: '127.0.0.1', port: 9901 };
     const admin = new AdminServer({ gateway, configFile: file }, adminListen);
     await gateway.listen();
