@@ -122,7 +122,7 @@ export class Gateway {
     // Workers share the file: one pruner (the lead) is enough. The call log's writer writes the access log too.
     this.store = st.enabled ? openCallStore({ path: st.path, maxAgeMs: st.retention.maxAge, maxRows: st.retention.maxRows, prune: !cluster || cluster.lead, accessLog: access ?? undefined }) : null;
     if (this.store) this.sinks.add(this.store);
-    this.accessLog = access && !this.store ? new AccessLog(access) : null;
+    this.accessLog = access && !this.store?.writesAccessLog ? new AccessLog(access) : null;
     if (this.accessLog) this.sinks.add(this.accessLog);
     this.metrics = new Metrics({ upstreams: () => this.runtime.upstreams, events: this.events });
     this.sinks.add(this.metrics);

@@ -1,8 +1,9 @@
 /**
  * The access log: one JSON line per call, made from the call's call-log row (store-format.ts
- * pushRow), so the two never disagree and the attempts' JSON is made once for both. With the call
- * log on, its writer thread writes the lines too (CallWriter, `access`): the request thread only
- * queues the row it queues anyway, and formats and writes nothing. With the call log off, AccessLog
+ * pushRow), so the two never disagree and the attempts' JSON is made once for both. With a
+ * file-backed call log, its writer thread writes the lines too (CallWriter, `access`): the request
+ * thread only queues the row it queues anyway, and formats and writes nothing. Otherwise (call log
+ * off or in memory) AccessLog
  * queues rows and, every 100 ms (or every 512 calls), writes them in one piece through pino's
  * asynchronous destination. Nothing of it runs while a response is being produced; a stop writes
  * what is queued.

@@ -39,7 +39,7 @@ export interface StoreOptions {
   prune?: boolean;
   /** The clock retention is measured by (tests). */
   now?: () => number;
-  /** The access log, written by the call log's writer with each batch (access-log.ts). */
+  /** The access log, written by the call log's writer thread with each batch (access-log.ts); see writesAccessLog. */
   accessLog?: AccessTarget | undefined;
 }
 
@@ -58,6 +58,8 @@ export class SqliteCallStore implements CallStore {
   /** Inline writer (in-memory logs, injected clocks); null when a worker thread writes. */
   private writer: CallWriter | null = null;
   private worker: Worker | null = null;
+  /** The writer thread writes the access log given in the options (only a thread does: its writes may block). */
+  readonly writesAccessLog: boolean = false;
   /** [posted seq, written seq, rows the last prune deleted], shared with the worker. */
   private readonly barrier: Int32Array | null = null;
   private seq = 0;
@@ -83,8 +85,10 @@ export class SqliteCallStore implements CallStore {
     this.db.exec(SCHEMA);
     const writing = { maxAgeMs: opts.maxAgeMs ?? 7 * 86_400_000, maxRows: opts.maxRows ?? 1_000_000, access: opts.accessLog };
     if (opts.path === ':memory:' || opts.now) {
-      this.writer = new CallWriter(this.db, { ...writing, now: this.now });
+      // Inline: the access log stays with the caller (AccessLog, asynchronous), never written here.
+      this.writer = new CallWriter(this.db, { ...writing, access: undefined, now: this.now });
     } else {
+      this.writesAccessLog = opts.accessLog !== undefined;
       const shared = new SharedArrayBuffer(12);
       this.barrier = new Int32Array(shared);
       // The parent's flags apply to the thread too (profiling, say), but not a flag only for -e code.

@@ -81,12 +81,15 @@ test('a gateway writes one access line per call, from the call-log writer thread
   const backend = await ok();
   const dir = mkdtempSync(join(tmpdir(), 'causeway-access-gw-'));
   try {
-    for (const storage of [true, false]) {
+    // A file-backed call log: its writer thread writes the lines. In memory or off: the request thread does, asynchronously.
+    for (const storage of ['file', 'memory', 'off'] as const) {
       const file = join(dir, `access-${storage}.log`);
       const db = join(dir, 'calls.db');
+      const st = storage === 'off' ? '{ enabled: false }' : `{ path: ${storage === 'file' ? db : '":memory:"'} }`;
       const gw = await startGateway(
-        `log: { file: ${file} }\nstorage: { enabled: ${storage}, path: ${db} }\nupstreams:\n  b: { targets: [{ url: "${backend.url}" }] }\nroutes:\n  - { name: r, match: { path: /* }, upstream: b }\n`,
+        `log: { file: ${file} }\nstorage: ${st}\nupstreams:\n  b: { targets: [{ url: "${backend.url}" }] }\nroutes:\n  - { name: r, match: { path: /* }, upstream: b }\n`,
       );
+      assert.equal(gw.gateway.store?.writesAccessLog ?? false, storage === 'file');
       const ids: string[] = [];
       for (let i = 0; i < 25; i++) {
         const res = await fetch(`${gw.url}/item/${i}?q="${i}"`);
@@ -100,7 +103,7 @@ test('a gateway writes one access line per call, from the call-log writer thread
       assert.equal(lines[3].route, 'r');
       assert.equal(lines[3].status, 200);
       assert.equal(lines[3].attempts.length, 1);
-      if (storage) {
+      if (storage === 'file') {
         // The same call, as the call log has it: the line is made from its row.
         const store = openCallStore({ path: db, readonly: true });
         const rec = store.get(ids[3]!)!;
