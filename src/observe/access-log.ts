@@ -3,10 +3,9 @@
  * pushRow), so the two never disagree and the attempts' JSON is made once for both. With a
  * file-backed call log, its writer thread writes the lines too (CallWriter, `access`): the request
  * thread only queues the row it queues anyway, and formats and writes nothing. Otherwise (call log
- * off or in memory) AccessLog
- * queues rows and, every 100 ms (or every 512 calls), writes them in one piece through pino's
- * asynchronous destination. Nothing of it runs while a response is being produced; a stop writes
- * what is queued.
+ * off or in memory) AccessLog queues rows and, every 100 ms (or every 512 calls), writes them in
+ * one piece through pino's asynchronous destination. Nothing of it runs while a response is being
+ * produced; a stop writes what is queued.
  */
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -101,7 +100,7 @@ export function writeAll(fd: number, text: string): void {
 const FLUSH_MS = 100;
 const FLUSH_COUNT = 512;
 
-/** The access log on the request thread, for when no call-log writer thread writes it (storage.enabled: false). */
+/** The access log on the request thread, for when no call-log writer thread writes it (call log off or in memory). */
 export class AccessLog implements CallSink {
   private queue: RowValue[] = [];
   private timer: NodeJS.Timeout | null = null;

@@ -83,11 +83,12 @@ export class SqliteCallStore implements CallStore {
     // WAL + NORMAL: a commit survives a process crash; only an OS crash may lose the last one.
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
-    const writing = { maxAgeMs: opts.maxAgeMs ?? 7 * 86_400_000, maxRows: opts.maxRows ?? 1_000_000, access: opts.accessLog };
+    const retention = { maxAgeMs: opts.maxAgeMs ?? 7 * 86_400_000, maxRows: opts.maxRows ?? 1_000_000, now: this.now };
     if (opts.path === ':memory:' || opts.now) {
       // Inline: the access log stays with the caller (AccessLog, asynchronous), never written here.
-      this.writer = new CallWriter(this.db, { ...writing, access: undefined, now: this.now });
+      this.writer = new CallWriter(this.db, retention);
     } else {
+      const writing = { maxAgeMs: retention.maxAgeMs, maxRows: retention.maxRows, access: opts.accessLog };
       this.writesAccessLog = opts.accessLog !== undefined;
       const shared = new SharedArrayBuffer(12);
       this.barrier = new Int32Array(shared);
@@ -106,7 +107,8 @@ export class SqliteCallStore implements CallStore {
         // The log must not take the gateway down: keep logging from this thread instead.
         process.emitWarning(`call log writer thread failed (${err.message}); writing inline from now on`);
         this.worker = null;
-        this.writer = new CallWriter(this.db, { ...writing, now: this.now });
+        // The access log was the thread's: it goes on inline too (blocking writes, a degraded mode) rather than going silent.
+        this.writer = new CallWriter(this.db, { ...retention, access: opts.accessLog });
       });
     }
     if (opts.prune === false) return;
