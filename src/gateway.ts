@@ -98,7 +98,7 @@ export class Gateway {
   private current: Config;
   private readonly env: CallEnv;
   private readonly lookup: LookupFn | undefined;
-  private readonly inflight = new Set<unknown>();
+  private readonly inflight = { calls: 0 };
   /** Shared by every runtime this gateway builds (reloads keep stale copies and the event log). */
   private readonly shared: RuntimeShared;
   /** Upstreams replaced by a reload, closing once their in-flight calls finish. */
@@ -238,7 +238,7 @@ export class Gateway {
   }
 
   get inflightCount(): number {
-    return this.inflight.size;
+    return this.inflight.calls;
   }
 
   /**
@@ -251,11 +251,11 @@ export class Gateway {
     const closed = new Promise<void>((r) => this.server.close(() => r()));
     this.server.closeIdleConnections();
     const deadline = Date.now() + timeoutMs;
-    while (this.inflight.size > 0 && Date.now() < deadline) {
+    while (this.inflight.calls > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));
       this.server.closeIdleConnections();
     }
-    if (this.inflight.size > 0) this.logger.warn({ kind: 'lifecycle', abandoned: this.inflight.size }, 'shutdown timeout: closing calls still in flight');
+    if (this.inflight.calls > 0) this.logger.warn({ kind: 'lifecycle', abandoned: this.inflight.calls }, 'shutdown timeout: closing calls still in flight');
     this.server.closeAllConnections();
     await closed;
     await Promise.all([...this.runtime.upstreams.values()].map((u) => u.close()));

@@ -121,7 +121,7 @@ export class Call implements AttemptOwner {
 
   start(): void {
     this.route.upstream.activeRequests++;
-    this.env.inflight.add(this);
+    this.env.inflight.calls++;
     this.res.on('close', this.onClose);
     this.res.on('drain', this.onDrain);
     this.budgetTimer = setTimeout(this.onBudget, this.budget);
@@ -613,7 +613,7 @@ export class Call implements AttemptOwner {
     const up = this.route.upstream;
     up.activeRequests--;
     if (this.retrying) up.activeRetries--;
-    this.env.inflight.delete(this);
+    this.env.inflight.calls--;
     const bodyIn = this.body instanceof BodyLimit ? this.body.seen : Number(this.req.headers['content-length'] ?? 0);
     this.env.sink.record({
       requestId: this.requestId,

@@ -43,8 +43,13 @@ export interface CallEnv {
   sink: CallSink;
   lookup: LookupFn | undefined;
   isTrustedPeer(address: string | undefined): boolean;
-  /** Calls in flight, for graceful shutdown. */
-  inflight: Set<unknown>;
+  /**
+   * Calls in flight, for graceful shutdown: a count, not a Set of calls. A long-lived Set that
+   * takes and drops an entry per call keeps rehashing its table, and V8 links each replaced table
+   * to its successor; once a full GC has moved one into the old generation, every later table and
+   * the calls in it are promoted (bench/RESULTS.md, "The sustained-load fall").
+   */
+  inflight: { calls: number };
   /** The gateway is shutting down: responses close their connection. */
   draining(): boolean;
 }
