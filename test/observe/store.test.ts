@@ -4,7 +4,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { openCallStore } from '../../src/observe/store.js';
+import { CallWriter } from '../../src/observe/store-writer.js';
+import { SCHEMA, pushRow, type RowValue } from '../../src/observe/store-format.js';
 import { call } from '../helpers/calls.js';
 import { ok, refusing, type TestBackend } from '../helpers/backends.js';
 import { startGateway } from '../helpers/gateway.js';
@@ -20,6 +23,18 @@ after(() => {
 });
 
 describe('call store', () => {
+  it("keeps the writer's statement journals in memory (no temporary file per batch)", () => {
+    const db = new Database(tempDb().replace('/sub', ''));
+    db.exec(SCHEMA);
+    const writer = new CallWriter(db, { maxAgeMs: 86_400_000, maxRows: 1e6, now: Date.now });
+    assert.equal(db.pragma('temp_store', { simple: true }), 2); // MEMORY
+    const rows: RowValue[] = [];
+    for (let i = 0; i < 100; i++) pushRow(call(), rows);
+    writer.write(rows);
+    assert.equal((db.prepare('SELECT count(*) AS n FROM calls').get() as { n: number }).n, 100);
+    db.close();
+  });
+
   it('writes in batches, reads by id and by filters, and survives a restart', async () => {
     const path = tempDb();
     const store = openCallStore({ path });
