@@ -139,6 +139,12 @@ export class Primary {
   private ready(n: number, body: ReadyBody): void {
     const s = this.slots[n - 1];
     if (!s) return;
+    if (this.stopping) {
+      // It missed the stop: sent while it was still starting, before it listened for one (a
+      // worker that failed at start stops the others). Now it listens: ask again.
+      this.bus.send(n, 'stop', null);
+      return;
+    }
     s.ready = body;
     this.logger.info({ kind: 'lifecycle', worker: n, pid: body.pid, address: body.address, ...(body.admin ? { admin: body.admin } : {}) }, `worker ${n} (pid ${body.pid}) ready${n === LEAD ? ' (lead: admin API, health checks, alerts, call-log retention)' : ''}`);
     if (!this.started && this.slots.every((x) => x.ready)) {
