@@ -5,7 +5,8 @@
 # req/s, CPU µs per request (whole process and request thread, from /proc), mark-compacts so far
 # in the process (--trace-gc, every isolate), RSS, and the call log's size.
 #   bench/sustained.sh [causeway|floor] [RUNS=9] [SECONDS=4] [extra node flags...]
-# (bench/RESULTS.md, "Profile findings, session 4": Causeway falls ~15% after ~16 s; the floor does not.)
+# (bench/RESULTS.md, Profile findings: Causeway fell ~15% after ~16 s until session 5 found why — a
+# long-lived Set of calls in flight; test/integration/gc-promotion.test.ts guards it now.)
 set -euo pipefail
 what=${1:-causeway}; N=${2:-9}; S=${3:-4}; shift $(( $# < 3 ? $# : 3 )); flags=("$@")
 here=$(cd "$(dirname "$0")" && pwd); root=$(dirname "$here")
