@@ -68,14 +68,14 @@ function attemptJson(a: AttemptRecord): string {
   return out + '}';
 }
 
-const attemptsJsonCache = new WeakMap<CallRecord['attempts'], string>();
-/** A call's attempts as JSON (the call log column and the access log field), made once per call. */
+/**
+ * A call's attempts as JSON (the call log column and the access log field). Not cached: with a
+ * file-backed call log it is made once per call, on the request thread, for both logs (the
+ * writer thread makes the access line from the row); only an in-memory call log with the access
+ * log on makes it twice. A WeakMap cache cost every call an ephemeron for the GC to process.
+ */
 export function attemptsJson(attempts: CallRecord['attempts']): string {
-  let s = attemptsJsonCache.get(attempts);
-  if (s === undefined) {
-    s = '[';
-    for (let i = 0; i < attempts.length; i++) s += (i ? ',' : '') + attemptJson(attempts[i]!);
-    attemptsJsonCache.set(attempts, (s += ']'));
-  }
-  return s;
+  let s = '[';
+  for (let i = 0; i < attempts.length; i++) s += (i ? ',' : '') + attemptJson(attempts[i]!);
+  return s + ']';
 }
