@@ -9,7 +9,7 @@
  * lets garbage in the old generation keep young objects alive (a long-lived Set taking and
  * dropping an entry per call did: V8 links each rehashed table to the next) promotes every
  * call's objects after that first full GC: kilobytes per request, and a slower gateway from then
- * on (bench/RESULTS.md, "The sustained-load fall").
+ * on (bench/RESULTS.md, "Session 5: the sustained-load fall").
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';

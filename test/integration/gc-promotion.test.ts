@@ -1,7 +1,7 @@
 /**
  * Calls die young, even after a full GC. A gateway that lets dead objects in the old generation
  * keep each new call alive promotes every call's objects once the first full GC has run, and
- * serves ~15% fewer requests from then on (bench/RESULTS.md, "The sustained-load fall"). The
+ * serves ~15% fewer requests from then on (bench/RESULTS.md, "Session 5: the sustained-load fall"). The
  * probe (test/helpers/promotion-probe.ts) runs a gateway under load in a child process started
  * with --expose-gc and reports the old generation's growth per request after a forced full GC:
  * ~0.5 KB with this fix (the in-process client and backend included), ~4.5 KB without it.
