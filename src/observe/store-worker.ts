@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { CallWriter } from './store-writer.js';
-import type { RowValue } from './store-format.js';
+import { prepareConnection, type RowValue } from './store-format.js';
 import type { AccessTarget } from './access-log.js';
 
 interface WriterData {
@@ -22,9 +22,7 @@ interface WriterData {
 const data = workerData as WriterData;
 const barrier = new Int32Array(data.barrier);
 const db = new Database(data.path);
-db.pragma('busy_timeout = 2000'); // first: the WAL switch below may meet another process's lock
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = NORMAL');
+prepareConnection(db, true);
 const writer = new CallWriter(db, { maxAgeMs: data.maxAgeMs, maxRows: data.maxRows, now: Date.now, access: data.access });
 
 parentPort!.on('message', (m: { batch?: RowValue[]; prune?: boolean; close?: boolean; seq: number }) => {

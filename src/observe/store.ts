@@ -19,7 +19,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { CallRecord } from './call-record.js';
 import type { CallFilter, CallStore, StatsBucket, StatsQuery, StatsResult } from './store-api.js';
-import { COLUMNS, MINUTE, NCOL, SCHEMA, statementCache, addCodes, addPacked, binOf, isError, merge, percentile, pushRow, tally, toRecord, where, type Row, type RowValue, type Tally } from './store-format.js';
+import { COLUMNS, MINUTE, NCOL, SCHEMA, prepareConnection, statementCache, addCodes, addPacked, binOf, isError, merge, percentile, pushRow, tally, toRecord, where, type Row, type RowValue, type Tally } from './store-format.js';
 import { CallWriter } from './store-writer.js';
 import type { AccessTarget } from './access-log.js';
 
@@ -75,13 +75,8 @@ export class SqliteCallStore implements CallStore {
     if (opts.path !== ':memory:' && !opts.readonly) mkdirSync(dirname(opts.path), { recursive: true });
     this.db = new Database(opts.path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     this.stmt = statementCache(this.db);
-    // Before anything that locks: another process (a second gateway, a cluster worker, the CLI)
-    // may hold the write lock for a moment — switching to WAL included.
-    this.db.pragma('busy_timeout = 2000');
+    prepareConnection(this.db, !opts.readonly);
     if (opts.readonly) return;
-    this.db.pragma('journal_mode = WAL');
-    // WAL + NORMAL: a commit survives a process crash; only an OS crash may lose the last one.
-    this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
     const retention = { maxAgeMs: opts.maxAgeMs ?? 7 * 86_400_000, maxRows: opts.maxRows ?? 1_000_000, now: this.now };
     if (opts.path === ':memory:' || opts.now) {

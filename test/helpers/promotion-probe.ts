@@ -17,9 +17,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getHeapSpaceStatistics } from 'node:v8';
 import pino from 'pino';
-import { Pool } from 'undici';
 import { parseConfig } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway.js';
+import { runLoad } from './load.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
@@ -43,19 +43,11 @@ routes:
 `;
 const gateway = new Gateway(parseConfig(yaml, 'probe.yaml', {}), { logger: pino({ level: 'silent' }) });
 const addr = await gateway.listen(0, '127.0.0.1');
-const client = new Pool(`http://127.0.0.1:${addr.port}`, { connections: 50, pipelining: 1 });
+const url = `http://127.0.0.1:${addr.port}/`;
 
 async function load(n: number): Promise<void> {
-  let sent = 0;
-  const worker = async () => {
-    while (sent < n) {
-      sent++;
-      const r = await client.request({ path: '/', method: 'GET' });
-      await r.body.dump();
-      if (r.statusCode !== 200) throw new Error(`status ${r.statusCode}`);
-    }
-  };
-  await Promise.all(Array.from({ length: 50 }, worker));
+  const r = await runLoad({ url, total: n, concurrency: 50 });
+  if (r.ok !== n) throw new Error(`${r.ok} of ${n} requests succeeded: ${JSON.stringify(r.byStatus)}`);
 }
 
 const oldSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')!.space_used_size;
@@ -64,7 +56,6 @@ gc();
 const before = oldSpace();
 await load(MEASURED);
 const after = oldSpace();
-await client.close();
 await gateway.stop(1000);
 await new Promise<void>((r) => backend.close(() => r()));
 rmSync(dir, { recursive: true, force: true });
