@@ -50,19 +50,6 @@ CREATE TABLE IF NOT EXISTS minutes (
 ) WITHOUT ROWID;
 `;
 
-/**
- * How every connection to a call-log file is set up. The lock wait first: another process (a
- * second gateway, a cluster worker, the CLI) may hold the write lock for a moment, switching to
- * WAL included. Then, for a connection that writes, WAL + NORMAL: a commit survives a process
- * crash; only an OS crash may lose the last one.
- */
-export function prepareConnection(db: Database.Database, writes: boolean): void {
-  db.pragma('busy_timeout = 2000');
-  if (!writes) return;
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-}
-
 export const COLUMNS = 'request_id, time, route, upstream, target, consumer, method, path, status, code, duration, bytes_in, bytes_out, client_ip, trace_id, attempts';
 
 export interface Row {

@@ -7,7 +7,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { CallWriter } from './store-writer.js';
-import { prepareConnection, type RowValue } from './store-format.js';
+import type { RowValue } from './store-format.js';
+import { prepareConnection } from '../util/sqlite.js';
 import type { AccessTarget } from './access-log.js';
 
 interface WriterData {

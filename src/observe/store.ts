@@ -19,8 +19,9 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { CallRecord } from './call-record.js';
 import type { CallFilter, CallStore, StatsBucket, StatsQuery, StatsResult } from './store-api.js';
-import { COLUMNS, MINUTE, NCOL, SCHEMA, prepareConnection, statementCache, addCodes, addPacked, binOf, isError, merge, percentile, pushRow, tally, toRecord, where, type Row, type RowValue, type Tally } from './store-format.js';
+import { COLUMNS, MINUTE, NCOL, SCHEMA, statementCache, addCodes, addPacked, binOf, isError, merge, percentile, pushRow, tally, toRecord, where, type Row, type RowValue, type Tally } from './store-format.js';
 import { CallWriter } from './store-writer.js';
+import { prepareConnection } from '../util/sqlite.js';
 import type { AccessTarget } from './access-log.js';
 
 export interface StoreOptions {

@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { prepareConnection } from '../../util/sqlite.js';
 
 export interface StoredCredential {
   id: string;
@@ -54,8 +55,7 @@ export class PolicyStore {
     const file = this.path ?? ':memory:';
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('busy_timeout = 2000');
+    prepareConnection(db, true);
     db.exec(SCHEMA);
     this.db = db;
     return db;
