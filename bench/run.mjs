@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run bench`: the same small-GET workload against every system, side by side in one run:
-// the backend directly, the bare undici dispatch proxy (the floor), Causeway with its default
-// pipeline, nginx, HAProxy and the Node peers (fast-gateway, @fastify/http-proxy, http-proxy).
+// the backend directly, the bare undici dispatch proxy (the floor), the floor adding the headers
+// Causeway must add (floor-headers), Causeway with its default pipeline and with both logs off
+// (causeway-nologs), nginx, HAProxy and the Node peers (fast-gateway, @fastify/http-proxy, http-proxy).
 // wrk runs pinned to CPU 0, the proxies and the backend to CPU 1. The machine is shared and noisy,
 // so the systems are INTERLEAVED: every round measures each system once (in a rotated order), and
 // the report gives the median over the rounds. Prints req/s, p50, p99 and the ratios to nginx and
@@ -63,13 +64,13 @@ const tmp = mkdtempSync(join(tmpdir(), 'causeway-bench-'));
 onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Causeway's default pipeline, plus every observability key this build knows (feature-detected). */
-async function causewayConfig(port, upstream, name = 'causeway', workers = 1) {
-  const base = `listen: { host: 127.0.0.1, port: ${port} }\nlog: { file: ${join(tmp, `${name}-access.log`)} }\nupstreams:\n  b: { targets: [{ url: "${upstream}" }] }\nroutes:\n  - { name: bench, match: { path: /* }, upstream: b }\n`;
+async function causewayConfig(port, upstream, name = 'causeway', workers = 1, logs = true) {
+  const base = `listen: { host: 127.0.0.1, port: ${port} }\nlog: { file: ${join(tmp, `${name}-access.log`)}${logs ? '' : ', access: false'} }\nupstreams:\n  b: { targets: [{ url: "${upstream}" }] }\nroutes:\n  - { name: bench, match: { path: /* }, upstream: b }\n`;
   // Keys being added by others: each candidate is kept only when `causeway check` accepts it.
   const adminPort = await freePort();
   const candidates = [
     ['admin', `admin: { host: 127.0.0.1, port: ${adminPort} }\n`],
-    ['storage', `storage: { path: ${join(tmp, `${name}.db`)} }\n`],
+    ['storage', `storage: { path: ${join(tmp, `${name}.db`)}${logs ? '' : ', enabled: false'} }\n`],
     ['metrics', `metrics: { enabled: true }\n`],
     ...(workers > 1 ? [['workers', `workers: ${workers}\n`]] : []),
   ];
@@ -92,22 +93,23 @@ try {
   const backend = start(process.execPath, [join(here, 'backend.mjs')], { cpu: proxyCpu });
   backendPort = Number(await firstLine(backend));
   const upstream = `http://127.0.0.1:${backendPort}`;
-  const node = (script) => async () => {
-    const c = start(process.execPath, [script, upstream], { cpu: proxyCpu });
+  const node = (script, ...argv) => async () => {
+    const c = start(process.execPath, [script, upstream, '0', ...argv], { cpu: proxyCpu });
     return Number(await firstLine(c));
   };
 
   if (want('direct')) systems.push({ name: 'direct', note: 'the Node backend itself, no proxy', start: async () => backendPort });
   if (want('floor')) systems.push({ name: 'floor', note: 'bare undici dispatch proxy on node:http (bench/floor.mjs)', start: node(join(here, 'floor.mjs')) });
-  for (const [name, workers] of [['causeway', 1], ['causeway-2w', 2]]) {
+  if (want('floor-headers')) systems.push({ name: 'floor-headers', note: "the floor adding the headers Causeway must add, ids from Causeway's generators (bench/floor.mjs --headers)", start: node(join(here, 'floor.mjs'), '--headers') });
+  for (const [name, workers, logs] of [['causeway', 1, true], ['causeway-nologs', 1, false], ['causeway-2w', 2, true]]) {
     if (!want(name)) continue;
     systems.push({
       name,
       start: async () => {
         const port = await freePort();
-        const { yaml, enabled } = await causewayConfig(port, upstream, name, workers);
+        const { yaml, enabled } = await causewayConfig(port, upstream, name, workers, logs);
         if (workers > 1 && !enabled.includes('workers')) throw new Error('this build of Causeway does not accept `workers:`');
-        note[name] = `default pipeline: access log to a file${enabled.length ? `; config keys on: ${enabled.join(', ')}` : ''}`;
+        note[name] = `${logs ? 'default pipeline: access log to a file' : 'access log and call log OFF (log.access: false, storage.enabled: false)'}${enabled.length ? `; config keys on: ${enabled.join(', ')}` : ''}`;
         writeFileSync(join(tmp, `${name}.yaml`), yaml);
         start(process.execPath, [causewayMain, 'start', '-c', join(tmp, `${name}.yaml`)], { cpu: proxyCpu });
         await waitPort(port);
