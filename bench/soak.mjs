@@ -5,7 +5,7 @@
 //   2. soak:  open-loop load for --minutes (default 10) against two targets, one that resets,
 //             stalls, closes and cuts bodies (bench/fault-backend.mjs), one that also flaps its
 //             listener (refused connections); 5% of the clients give up after 300 ms. Every 10 s
-//             the gateway's RSS, fds, sockets, calls in flight and CLOSE-WAIT connections are
+//             the gateway's RSS, V8 heap in use (from /metrics), fds, sockets, calls in flight and CLOSE-WAIT connections are
 //             sampled, the CLOSE-WAIT ones by side (client-facing listener, backend targets, other)
 //             and as "stuck" when the same connection was already in CLOSE-WAIT at the previous
 //             sample (a peer closed it and the gateway kept it for a whole interval).
@@ -79,24 +79,31 @@ function closeWait(pid, listenPort, targetPorts) {
   }
   return out;
 }
-/** Calls in flight, from the admin API's /healthz (null without admin). */
-function inflight(adminPort) {
+/** A text from the admin API (null without admin, or when it does not answer). */
+function adminGet(adminPort, path) {
   if (!adminPort) return Promise.resolve(null);
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port: adminPort, path: '/healthz', agent: false, timeout: 5000 }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port: adminPort, path, agent: false, timeout: 5000 }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(body).inflight ?? null);
-        } catch {
-          resolve(null);
-        }
-      });
+      res.on('end', () => resolve(body));
     });
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(null));
   });
+}
+/** Calls in flight, from /healthz. */
+async function inflight(adminPort) {
+  try {
+    return JSON.parse(await adminGet(adminPort, '/healthz')).inflight ?? null;
+  } catch {
+    return null;
+  }
+}
+/** The request thread's V8 heap in use (MB), from /metrics: tells a JavaScript leak from native memory (SQLite, sockets, the writer thread). */
+async function heapMb(adminPort) {
+  const m = /^nodejs_heap_size_used_bytes (\S+)$/m.exec((await adminGet(adminPort, '/metrics')) ?? '');
+  return m ? Number((Number(m[1]) / 2 ** 20).toFixed(1)) : null;
 }
 /** Least-squares slope of `k` over time, per minute. */
 function slopePerMin(xs, k) {
@@ -162,7 +169,7 @@ try {
       const s = procStats(pid);
       if (!s) throw new Error('Causeway exited during the soak');
       const c = closeWait(pid, cw.port, targetPorts);
-      return { t, load1: Number(loadavg()[0].toFixed(2)), ...s, inflight: await inflight(cw.adminPort), closeWait: c.total, cwClient: c.client, cwUpstream: c.upstream, cwOther: c.other, tuples: c.tuples };
+      return { t, load1: Number(loadavg()[0].toFixed(2)), ...s, inflight: await inflight(cw.adminPort), heapMb: await heapMb(cw.adminPort), closeWait: c.total, cwClient: c.client, cwUpstream: c.upstream, cwOther: c.other, tuples: c.tuples };
     };
     await sleep(2000);
     const baseline = await sample(0);
@@ -174,10 +181,10 @@ try {
     console.log(`\nsoak — ${minutes} min at ${rate} req/s (open loop), 2 targets: one fails 15% of calls (reset / FIN without answer / stall 10 s / body cut), one fails 5% and flaps its listener every 7 s; 5% of clients abort after 300 ms; sampled every ${intervalS} s\n`);
     console.log('CLOSE-WAIT by side: client (the listener), upstream (the targets), other; "stuck": already in CLOSE-WAIT at the previous sample\n');
     const header = () => {
-      console.log('| t s | load1 | RSS MB | fds | sockets | in flight | CLOSE-WAIT client | CLOSE-WAIT upstream | CLOSE-WAIT other | stuck |');
-      console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      console.log('| t s | load1 | RSS MB | heap MB | fds | sockets | in flight | CLOSE-WAIT client | CLOSE-WAIT upstream | CLOSE-WAIT other | stuck |');
+      console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     };
-    const line = (r, label = r.t) => console.log(`| ${label} | ${r.load1} | ${fmt(r.rssMb)} | ${r.fds} | ${r.sockets} | ${r.inflight ?? '-'} | ${r.cwClient} | ${r.cwUpstream} | ${r.cwOther} | ${r.stuck ?? '-'} |`);
+    const line = (r, label = r.t) => console.log(`| ${label} | ${r.load1} | ${fmt(r.rssMb)} | ${r.heapMb ?? '-'} | ${r.fds} | ${r.sockets} | ${r.inflight ?? '-'} | ${r.cwClient} | ${r.cwUpstream} | ${r.cwOther} | ${r.stuck ?? '-'} |`);
     header();
     line(baseline, 'before');
     let prev = new Set();
@@ -209,8 +216,8 @@ try {
     const first = steady.slice(0, third);
     const last = steady.slice(-third);
     const verdict = {};
-    // Growth = last third's mean over the first third's, beyond noise: 15% and 10 MB for RSS, 10% and 10 for counts.
-    for (const [k, rel, abs] of [['rssMb', 0.15, 10], ['fds', 0.1, 10], ['sockets', 0.1, 10], ['inflight', 0.1, 10], ['closeWait', 0.1, 10]]) {
+    // Growth = last third's mean over the first third's, beyond noise: 15% and 10 MB for RSS (5 MB for the heap), 10% and 10 for counts.
+    for (const [k, rel, abs] of [['rssMb', 0.15, 10], ['heapMb', 0.15, 5], ['fds', 0.1, 10], ['sockets', 0.1, 10], ['inflight', 0.1, 10], ['closeWait', 0.1, 10]]) {
       if (steady.some((x) => x[k] === null)) continue;
       const a = mean(first, k);
       const b = mean(last, k);
