@@ -5,10 +5,11 @@
 //   2. soak:  open-loop load for --minutes (default 10) against two targets, one that resets,
 //             stalls, closes and cuts bodies (bench/fault-backend.mjs), one that also flaps its
 //             listener (refused connections); 5% of the clients give up after 300 ms. Every 10 s
-//             the gateway's RSS, V8 heap in use (from /metrics), fds, sockets, calls in flight and CLOSE-WAIT connections are
-//             sampled, the CLOSE-WAIT ones by side (client-facing listener, backend targets, other)
-//             and as "stuck" when the same connection was already in CLOSE-WAIT at the previous
-//             sample (a peer closed it and the gateway kept it for a whole interval).
+//             the gateway's RSS, V8 heap in use (from /metrics), fds, sockets, calls in flight and
+//             CLOSE-WAIT connections are sampled, the CLOSE-WAIT ones by side (client-facing
+//             listener, backend targets, other) and as "stuck" when the same connection was
+//             already in CLOSE-WAIT at the previous sample (a peer closed it and the gateway kept
+//             it for a whole interval).
 //             Verdicts leave out the warm-up (--warmup s, default 60, at most a third of the run):
 //             growth compares the first and last thirds of the remaining samples and gives the
 //             least-squares slope per minute. Once the load stops, the gateway gets `total` +
