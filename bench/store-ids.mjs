@@ -12,6 +12,7 @@ import { CallWriter } from '../dist/src/observe/store-writer.js';
 import { SCHEMA, pushRow } from '../dist/src/observe/store-format.js';
 import { uuidv7 } from '../dist/src/util/random.js';
 import { performance } from 'node:perf_hooks';
+import { prepareConnection } from '../dist/src/util/sqlite.js';
 import { parseArgs } from './lib.mjs';
 
 const args = parseArgs();
@@ -20,8 +21,7 @@ const B = 500;
 const dir = mkdtempSync(join(tmpdir(), 'causeway-ids-'));
 function writer(name) {
   const db = new Database(join(dir, `${name}.db`));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  prepareConnection(db, true); // as the call log's writer thread opens it
   db.exec(SCHEMA);
   return new CallWriter(db, { maxAgeMs: 1e12, maxRows: 1e9, now: Date.now });
 }

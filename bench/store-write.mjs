@@ -17,6 +17,7 @@ import Database from 'better-sqlite3';
 import { CallWriter } from '../dist/src/observe/store-writer.js';
 import { SCHEMA, COLUMNS, NCOL, pushRow } from '../dist/src/observe/store-format.js';
 import { uuidv7 } from '../dist/src/util/random.js';
+import { prepareConnection } from '../dist/src/util/sqlite.js';
 import { parseArgs } from './lib.mjs';
 
 const batches = Number(parseArgs().batches ?? 200);
@@ -24,8 +25,7 @@ const B = 512;
 const dir = mkdtempSync(join(tmpdir(), 'causeway-store-write-'));
 const open = (name, schema) => {
   const db = new Database(join(dir, name));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  prepareConnection(db, true); // as the call log's writer thread opens it
   db.exec(schema);
   return db;
 };
