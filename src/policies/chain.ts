@@ -16,6 +16,7 @@
  * Routes without policies never get here: server.ts builds their Call directly.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import http2 from 'node:http2';
 import type { FailureCode, FailureContext } from '../failures/registry.js';
 import { sendFailure } from '../failures/respond.js';
 import { Call } from '../proxy/call.js';
@@ -99,7 +100,9 @@ export class PolicyChain {
       }
       if (plan.abort) {
         if ('reset' in plan.abort) {
-          p.req.socket.resetAndDestroy();
+          // Over HTTP/2 the reset is the stream's (RST_STREAM), not the whole connection's.
+          if (p.req.httpVersionMajor === 2) (p.req as unknown as { stream: { close(code: number): void } }).stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+          else p.req.socket.resetAndDestroy();
           return this.record(p, env, 0, 'FAULT_INJECTED');
         }
         return this.refuse(p, env, 'FAULT_INJECTED', { route, upstream: p.route.upstream.name }, plan.abort.status);

@@ -16,7 +16,10 @@ import type { Policies } from '../policies/index.js';
 import type { CallEnv, Runtime } from './runtime.js';
 
 export interface Frontend {
+  /** HTTP/1.x; the listeners (src/edge/) hand it connections. */
   readonly server: http.Server;
+  /** The request handler, shared with the HTTP/2 server (src/edge/http2.ts). */
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
   /** Swaps the routes and upstreams new calls use (live reload). */
   setRuntime(r: Runtime): void;
 }
@@ -113,6 +116,7 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
 
   return {
     server,
+    handle,
     setRuntime(r) {
       policies?.attach(r);
       rt = r;
