@@ -17,6 +17,7 @@ import { openCallStore, type SqliteCallStore } from './observe/store.js';
 import { buildRuntime, type CallEnv, type RouteRuntime, type Runtime, type RuntimeShared } from './proxy/runtime.js';
 import { createFrontend, type Frontend } from './proxy/server.js';
 import { Edge } from './edge/listeners.js';
+import type { Tunnel } from './proxy/tunnel.js';
 import { createH2Server, type H2Server } from './edge/http2.js';
 import type { LookupFn } from './upstream/connector.js';
 import { addressMatcher } from './config/cidr.js';
@@ -110,6 +111,8 @@ export class Gateway {
   private readonly env: CallEnv;
   private readonly lookup: LookupFn | undefined;
   private readonly inflight = { calls: 0 };
+  /** Upgraded sessions (WebSocket) past their 101. */
+  private readonly tunnels = new Set<Tunnel>();
   /** Shared by every runtime this gateway builds (reloads keep stale copies and the event log). */
   private readonly shared: RuntimeShared;
   /** Upstreams replaced by a reload, closing once their in-flight calls finish. */
@@ -151,6 +154,8 @@ export class Gateway {
       isTrustedPeer: isTrusted,
       inflight: this.inflight,
       draining: () => this.stopping,
+      tunnels: this.tunnels,
+      closeGrace: config.server.websocketCloseGrace,
     });
     this.policies = new Policies(() => this.current, this.events, cluster?.policies);
     this.frontend = createFrontend(config, this.runtime, env, this.policies);
@@ -256,6 +261,8 @@ export class Gateway {
   /** Closes an upstream no route uses any more once its in-flight calls are done (bounded by shutdownTimeout). */
   private retire(u: Upstream): void {
     const deadline = Date.now() + this.current.server.shutdownTimeout;
+    // Sessions on it are told (a close frame) and given the grace; then it closes.
+    for (const t of this.tunnels) if (t.upstream === u) t.closeSession('reload', 1001, this.current.server.websocketCloseGrace);
     const done = (async () => {
       while (u.activeRequests > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       await u.close().catch((err: Error) => this.logger.warn({ kind: 'lifecycle', upstream: u.name, err: err.message }, 'closing a replaced upstream failed'));
@@ -279,6 +286,9 @@ export class Gateway {
     this.server.closeIdleConnections();
     // GOAWAY: HTTP/2 clients open no new streams here; the open ones finish.
     this.h2.closeSessions();
+    // WebSocket sessions get a close frame (1001 going away) and the grace to close.
+    const grace = Math.min(this.current.server.websocketCloseGrace, timeoutMs);
+    for (const t of this.tunnels) t.closeSession('shutdown', 1001, grace);
     const deadline = Date.now() + timeoutMs;
     while (this.inflight.calls > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));

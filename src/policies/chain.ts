@@ -20,6 +20,7 @@ import http2 from 'node:http2';
 import type { FailureCode, FailureContext } from '../failures/registry.js';
 import { sendFailure } from '../failures/respond.js';
 import { Call } from '../proxy/call.js';
+import { Tunnel, type UpgradeRequest } from '../proxy/tunnel.js';
 import type { CallEnv, RouteRuntime } from '../proxy/runtime.js';
 import type { Auth } from './auth/index.js';
 import type { RouteCache } from './cache/index.js';
@@ -43,7 +44,7 @@ export class PolicyChain {
   ) {}
 
   /** Runs the route's policies for one request, then proxies it unless a policy answered. */
-  handle(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, upstreamPath: string, requestId: string, env: CallEnv, budget: number | undefined): void {
+  handle(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, upstreamPath: string, requestId: string, env: CallEnv, budget: number | undefined, upgrade?: UpgradeRequest): void {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const p: PolicyRequest = {
@@ -59,14 +60,14 @@ export class PolicyChain {
       consumer: null,
       startedAt: Date.now(),
     };
-    this.run(p, env, budget).catch((err: Error) => {
+    this.run(p, env, budget, upgrade).catch((err: Error) => {
       // A policy bug must not take the process down or leave the client hanging.
       if (!res.headersSent) this.refuse(p, env, 'BAD_REQUEST', { detail: 'the request could not be processed' });
       else res.destroy(err);
     });
   }
 
-  private async run(p: PolicyRequest, env: CallEnv, budget: number | undefined): Promise<void> {
+  private async run(p: PolicyRequest, env: CallEnv, budget: number | undefined, upgrade: UpgradeRequest | undefined): Promise<void> {
     const { auth, subscription, rateLimit, cache, faults } = this.parts;
     const route = p.route.name;
     if (auth) {
@@ -88,7 +89,8 @@ export class PolicyChain {
       if (!v.allowed) return this.refuse(p, env, 'RATE_LIMITED', { route, detail: v.detail });
     }
     if (this.gone(p, env)) return;
-    if (cache) {
+    // An upgrade is a session, never a cached answer.
+    if (cache && !upgrade) {
       const status = cache.lookup(p);
       if (status !== null) return this.record(p, env, status, null);
     }
@@ -107,6 +109,12 @@ export class PolicyChain {
         }
         return this.refuse(p, env, 'FAULT_INJECTED', { route, upstream: p.route.upstream.name }, plan.abort.status);
       }
+    }
+    if (upgrade) {
+      const tunnel = new Tunnel(p.req, p.res, p.route, p.upstreamPath, p.requestId, p.clientIp, env, upgrade);
+      tunnel.consumer = p.consumer;
+      tunnel.start();
+      return;
     }
     const call = new Call(p.req, p.res, p.route, p.upstreamPath, p.requestId, p.clientIp, env, budget);
     call.consumer = p.consumer;

@@ -26,6 +26,8 @@ export interface RouteRuntime {
   /** Where stale copies live (only for routes with staleFor). */
   staleStore: StaleStore | null;
   staticFallback: ReturnType<typeof staticFallback>;
+  /** Upgrades (WebSocket) allowed, with the session limits; null: refused with 400. */
+  websocket: { idleTimeout: number; maxLifetime: number } | null;
 }
 
 /** What the runtime shares with the gateway around it. */
@@ -52,6 +54,10 @@ export interface CallEnv {
   inflight: { calls: number };
   /** The gateway is shutting down: responses close their connection. */
   draining(): boolean;
+  /** Upgraded sessions past their 101, for draining (src/proxy/tunnel.ts). */
+  tunnels?: Set<import('./tunnel.js').Tunnel>;
+  /** How long a half-closed or draining upgraded session gets before it is cut (ms). */
+  closeGrace?: number;
 }
 
 export interface Runtime {
@@ -59,6 +65,9 @@ export interface Runtime {
   upstreams: Map<string, Upstream>;
   routes: RouteRuntime[];
 }
+
+/** Session limits of `websocket: true` (docs/edge.md). */
+const WEBSOCKET_DEFAULTS = { idleTimeout: 300_000, maxLifetime: 86_400_000 };
 
 /** `reuse` hands back a live Upstream to keep (a reload keeps the pools of unchanged upstreams). */
 export function buildRuntime(
@@ -88,6 +97,7 @@ export function buildRuntime(
       maxBodySize: r.maxBodySize ?? config.server.maxBodySize,
       ...fallbackOf(r.fallback),
       staleStore: r.fallback && 'staleFor' in r.fallback ? (shared.staleStore ??= new StaleStore()) : null,
+      websocket: r.websocket === false ? null : r.websocket === true ? WEBSOCKET_DEFAULTS : r.websocket,
     };
   });
   const router = new Router(config.routes.map((r, i) => ({ spec: { name: r.name, ...r.match }, value: routes[i]! })));

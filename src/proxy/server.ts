@@ -10,6 +10,7 @@ import { failure, type FailureCode, type FailureContext } from '../failures/regi
 import { rawFailure, sendFailure } from '../failures/respond.js';
 import { normalizePath, stripPathPrefix } from '../routing/router.js';
 import { Call } from './call.js';
+import { Tunnel, upgradeResponse, type UpgradeRequest } from './tunnel.js';
 import { uuidv7 } from '../util/random.js';
 import { acceptRequestId, clientBudget } from './headers.js';
 import type { Policies } from '../policies/index.js';
@@ -64,7 +65,8 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
     });
   }
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
+  /** One request; `up` when it asks to upgrade the connection (WebSocket), then `res` writes onto its socket. */
+  function handle(req: IncomingMessage, res: ServerResponse, up?: UpgradeRequest): void {
     const requestId = acceptRequestId(req.headers['x-request-id']) ?? uuidv7();
     let url = req.url ?? '/';
     if (url.length > s.maxUrlLength) return early(req, res, requestId, 'URI_TOO_LONG', 'request', { limit: s.maxUrlLength });
@@ -86,13 +88,17 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
       return early(req, res, requestId, 'ROUTE_NOT_FOUND', 'route', { method, path, host: req.headers.host, detail });
     }
     const route = m.route;
+    if (up && !route.websocket) {
+      return early(req, res, requestId, 'BAD_REQUEST', 'request', { route: route.name, detail: `route ${route.name} does not allow protocol upgrades (Upgrade: ${String(req.headers.upgrade).slice(0, 40)}); websocket: true on the route allows them` });
+    }
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > route.maxBodySize) {
       res.shouldKeepAlive = false;
       return early(req, res, requestId, 'REQUEST_TOO_LARGE', 'request', { route: route.name, limit: route.maxBodySize });
     }
     const upstreamPath = (route.stripPrefix ? stripPathPrefix(path, route.stripPrefix) : path) + query;
-    if (route.policies) return route.policies.handle(req, res, route, upstreamPath, requestId, env, clientBudget(req.headers['x-request-timeout']));
+    if (route.policies) return route.policies.handle(req, res, route, upstreamPath, requestId, env, clientBudget(req.headers['x-request-timeout']), up);
+    if (up) return new Tunnel(req, res, route, upstreamPath, requestId, req.socket.remoteAddress ?? '', env, up).start();
     const call = new Call(req, res, route, upstreamPath, requestId, req.socket.remoteAddress ?? '', env, clientBudget(req.headers['x-request-timeout']));
     call.start();
   }
@@ -110,8 +116,12 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
     socket.end(rawFailure({ code, requestId: uuidv7(), phase: 'request', context: { detail: detail.text } }, env.expose));
   });
 
-  server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
-    socket.end(rawFailure({ code: 'BAD_REQUEST', requestId: acceptRequestId(req.headers['x-request-id']) ?? uuidv7(), phase: 'request', context: { detail: 'protocol upgrades (WebSocket) are not supported' } }, env.expose));
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const res = upgradeResponse(req, socket);
+    // An h2c offer (RFC 7540 3.2, gone from RFC 9113) is ignored: the request is served over HTTP/1.1.
+    if (isH2cOffer(req)) return handle(offerBody(req, socket, head), res);
+    handle(req, res, { socket, head });
   });
 
   return {
@@ -122,6 +132,36 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
       rt = r;
     },
   };
+}
+
+/** An `Upgrade: h2c` offer and nothing else to upgrade to. */
+function isH2cOffer(req: IncomingMessage): boolean {
+  const u = String(req.headers.upgrade ?? '').toLowerCase();
+  return u.split(',').every((t) => t.trim() === 'h2c');
+}
+
+/**
+ * node:http stops parsing at an Upgrade and hands the body bytes over raw: a served h2c offer
+ * gets them back as a request stream of Content-Length bytes. (A chunked body on an upgrade
+ * offer is refused by node's parser before this point.)
+ */
+function offerBody(req: IncomingMessage, socket: Socket, head: Buffer): IncomingMessage {
+  let left = Number(req.headers['content-length'] ?? 0);
+  if (!(left > 0)) return req;
+  const body = new http.IncomingMessage(socket);
+  Object.assign(body, { method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, httpVersionMajor: req.httpVersionMajor, httpVersionMinor: req.httpVersionMinor });
+  const take = (chunk: Buffer) => {
+    const part = chunk.subarray(0, left);
+    left -= part.length;
+    if (part.length) body.push(part);
+    if (left === 0) {
+      socket.removeListener('data', take);
+      body.push(null);
+    }
+  };
+  take(head);
+  if (left > 0) socket.on('data', take);
+  return body;
 }
 
 /** Words for the ways node's HTTP parser refuses a request. */
