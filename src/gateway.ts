@@ -159,8 +159,10 @@ export class Gateway {
     });
     this.policies = new Policies(() => this.current, this.events, cluster?.policies);
     this.frontend = createFrontend(config, this.runtime, env, this.policies);
-    this.h2 = createH2Server(config, this.frontend.handle as unknown as Parameters<typeof createH2Server>[1]);
-    this.edge = new Edge(config.listen, { logger: this.logger, h1: this.frontend.server, h2: this.h2.server, sniffTimeout: config.server.headersTimeout, observer: this.metrics });
+    this.h2 = createH2Server(config, this.frontend.handle as unknown as Parameters<typeof createH2Server>[1], (kind, session) => {
+      this.logger.warn({ kind: 'http2', abuse: kind, client: session.socket?.remoteAddress }, 'HTTP/2 client abuse: connection closed (ENHANCE_YOUR_CALM)');
+    });
+    this.edge = new Edge(config.listen, { logger: this.logger, h1: this.frontend.server, h2: (socket) => this.h2.accept(socket), sniffTimeout: config.server.headersTimeout, observer: this.metrics });
   }
 
   /** The config in force (a reload replaces it). */
