@@ -14,7 +14,9 @@ import { EventLog } from './observe/events.js';
 import { Metrics } from './observe/metrics.js';
 import { OtlpExporter } from './observe/otlp.js';
 import { openCallStore, type SqliteCallStore } from './observe/store.js';
-import { buildRuntime, type CallEnv, type RouteRuntime, type Runtime, type RuntimeShared } from './proxy/runtime.js';
+import type { CallEnv, RouteRuntime } from './proxy/exchange.js';
+import { buildRuntime, type Runtime, type RuntimeShared } from './proxy/runtime.js';
+import { ResponseStore } from './policies/cache/store.js';
 import { createFrontend, type Frontend } from './proxy/server.js';
 import { Edge } from './edge/listeners.js';
 import type { Tunnel } from './proxy/tunnel.js';
@@ -113,7 +115,7 @@ export class Gateway {
   private readonly inflight = { calls: 0 };
   /** Upgraded sessions (WebSocket) past their 101. */
   private readonly tunnels = new Set<Tunnel>();
-  /** Shared by every runtime this gateway builds (reloads keep stale copies and the event log). */
+  /** Shared by every runtime this gateway builds (reloads keep the stored responses and the event log). */
   private readonly shared: RuntimeShared;
   /** Upstreams replaced by a reload, closing once their in-flight calls finish. */
   private readonly retiring = new Set<Promise<void>>();
@@ -129,7 +131,8 @@ export class Gateway {
     const cluster = (this.cluster = options.cluster ?? null);
     this.logger = options.logger ?? createLogger({ level: config.log.level, file: config.log.file });
     this.events = new EventLog(this.logger, 1000, cluster ? { worker: cluster.worker } : undefined);
-    this.shared = { events: this.events, upstream: cluster ? { onTransition: cluster.onTransition, healthChecks: cluster.lead } : undefined };
+    const responses = new ResponseStore(config.cache.maxSize, config.cache.maxEntrySize);
+    this.shared = { events: this.events, responses, upstream: cluster ? { onTransition: cluster.onTransition, healthChecks: cluster.lead } : undefined };
     const access = (this.access = config.log.access ? openAccessLog(config.log.file, cluster?.worker) : null);
     for (const s of options.sinks ?? []) this.sinks.add(s);
     const st = config.storage;
@@ -157,8 +160,8 @@ export class Gateway {
       tunnels: this.tunnels,
       closeGrace: config.server.websocketCloseGrace,
     });
-    this.policies = new Policies(() => this.current, this.events, cluster?.policies);
-    this.frontend = createFrontend(config, this.runtime, env, this.policies);
+    this.policies = new Policies(() => this.current, this.events, responses, cluster?.policies);
+    this.frontend = createFrontend(config, this.runtime, env, (r) => this.policies.attach(r));
     this.h2 = createH2Server(config, this.frontend.handle as unknown as Parameters<typeof createH2Server>[1], (kind, session) => {
       this.logger.warn({ kind: 'http2', abuse: kind, client: session.socket?.remoteAddress }, 'HTTP/2 client abuse: connection closed (ENHANCE_YOUR_CALM)');
     });

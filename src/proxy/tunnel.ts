@@ -17,20 +17,13 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { classify, type Evidence, type Phase } from '../failures/classify.js';
-import { failure, type FailureCode } from '../failures/registry.js';
-import { sendFailure } from '../failures/respond.js';
+import type { FailureCode } from '../failures/registry.js';
 import type { AttemptRecord, SessionRecord } from '../observe/call-record.js';
 import type { PhaseTimings } from '../upstream/attempt.js';
 import { openConnection } from '../upstream/connector.js';
-import type { TargetState } from '../upstream/upstream.js';
+import type { TargetState, Upstream } from '../upstream/upstream.js';
+import type { CallEnv, Exchange, RouteRuntime, UpgradeRequest } from './exchange.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
-import type { CallEnv, RouteRuntime } from './runtime.js';
-
-/** What node:http hands over with an upgrade request. */
-export interface UpgradeRequest {
-  socket: Socket;
-  head: Buffer;
-}
 
 /** A ServerResponse written straight onto an upgrade request's socket (failures and refusals before the 101). */
 export function upgradeResponse(req: IncomingMessage, socket: Socket): ServerResponse {
@@ -43,19 +36,17 @@ export function upgradeResponse(req: IncomingMessage, socket: Socket): ServerRes
   return res;
 }
 
-/** Session states the gateway may be asked to end in. */
-type GatewayClose = 'idle-timeout' | 'max-lifetime' | 'shutdown' | 'reload';
-
 /** RFC 6455 close codes the gateway sends. */
 const GOING_AWAY = 1001;
 
-/** Sessions past their handshake, for draining (one Set per gateway). */
-export type TunnelSet = Set<Tunnel>;
-
 export class Tunnel {
-  consumer: string | null = null;
-  private readonly startedAt = Date.now();
-  private readonly t0 = performance.now();
+  private readonly req: IncomingMessage;
+  private readonly res: ServerResponse;
+  private readonly route: RouteRuntime;
+  /** The upstream the session goes to (a reload that replaces it closes the session). */
+  readonly upstream: Upstream;
+  private readonly env: CallEnv;
+  private readonly client: UpgradeRequest;
   private readonly timings: PhaseTimings = { dns: 0, connect: 0, tls: 0, send: 0, ttfb: 0, body: 0 };
   private readonly records: AttemptRecord[] = [];
   private tried: Set<TargetState> | null = null;
@@ -78,37 +69,29 @@ export class Tunnel {
   private down: FrameTracker | null = null;
   private closingFrames = false;
 
-  constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-    private readonly route: RouteRuntime,
-    private readonly upstreamPath: string,
-    readonly requestId: string,
-    private readonly clientIp: string,
-    private readonly env: CallEnv,
-    private readonly client: UpgradeRequest,
-  ) {
-    this.websocket = String(req.headers.upgrade).toLowerCase() === 'websocket';
-  }
-
-  /** The upstream the session goes to (a reload that replaces it closes the session). */
-  get upstream() {
-    return this.route.upstream;
+  constructor(private readonly x: Exchange) {
+    this.req = x.req;
+    this.res = x.res;
+    this.route = x.route!;
+    this.upstream = x.upstream!;
+    this.env = x.env;
+    this.client = x.upgrade!;
+    this.websocket = String(this.req.headers.upgrade).toLowerCase() === 'websocket';
   }
 
   start(): void {
     this.env.inflight.calls++;
-    this.route.upstream.activeRequests++;
+    this.upstream.activeRequests++;
     this.client.socket.on('error', this.onClientEarlyError);
     this.client.socket.once('close', this.onClientEarlyClose);
-    if (this.route.upstream.breaker?.state === 'open') return this.fail('CIRCUIT_OPEN', 'breaker');
+    if (this.upstream.breaker?.state === 'open') return this.fail('CIRCUIT_OPEN', 'breaker');
     this.next();
   }
 
   // ── handshake ──────────────────────────────────────────────────────────────
 
   private next(): void {
-    const up = this.route.upstream;
+    const up = this.upstream;
     const state = up.pick(this.tried);
     if (!state) return this.fail('NO_HEALTHY_TARGET', 'balance');
     this.state = state;
@@ -131,8 +114,8 @@ export class Tunnel {
   private handshake(state: TargetState, socket: Socket): void {
     const target = state.target;
     const headers = upstreamHeaders(this.req, {
-      requestId: this.requestId,
-      clientIp: this.clientIp,
+      requestId: this.x.requestId,
+      clientIp: this.x.clientIp,
       trustedPeer: this.env.isTrustedPeer(this.req.socket.remoteAddress),
       proto: (this.req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
       hostHeader: this.route.preserveHost && this.req.headers.host ? this.req.headers.host : target.hostHeader,
@@ -145,7 +128,7 @@ export class Tunnel {
     const sent = performance.now();
     const req = (this.upstreamReq = http.request({
       method: this.req.method,
-      path: target.basePath + this.upstreamPath,
+      path: target.basePath + this.x.upstreamPath,
       headers: headers as unknown as http.OutgoingHttpHeaders,
       setHost: false,
       createConnection: () => socket,
@@ -172,7 +155,7 @@ export class Tunnel {
         backend.destroy();
         return;
       }
-      this.route.upstream.report(state, 'success', 'answered 101');
+      this.upstream.report(state, 'success', 'answered 101');
       this.switched(res, backend, head);
     });
     req.on('response', (res: IncomingMessage) => {
@@ -203,21 +186,25 @@ export class Tunnel {
     this.record(state, status, null);
     if (status >= 200 && status < 300) {
       res.destroy();
-      this.route.upstream.report(state, 'failure', `answered ${status} to an upgrade`);
+      this.upstream.report(state, 'failure', `answered ${status} to an upgrade`);
       this.records[this.records.length - 1]!.outcome = 'UPSTREAM_INVALID_RESPONSE';
       return this.fail('UPSTREAM_INVALID_RESPONSE', 'ttfb', undefined, `answered ${status} instead of 101 Switching Protocols to an Upgrade: ${this.req.headers.upgrade} request`);
     }
-    this.route.upstream.report(state, status >= 502 && status <= 504 ? 'failure' : 'success', `answered ${status}`);
+    this.upstream.report(state, status >= 502 && status <= 504 ? 'failure' : 'success', `answered ${status}`);
     const raw = res.rawHeaders.map((h) => Buffer.from(h, 'latin1'));
-    this.res.writeHead(status, res.statusMessage ?? '', downstreamHeaders(raw, this.requestId));
-    res.on('data', (c: Buffer) => (this.bytesDown += c.length));
-    res.pipe(this.res);
+    const x = this.x;
+    x.head(status, downstreamHeaders(raw, x.requestId), 'backend', res.statusMessage ?? '');
+    res.on('data', (c: Buffer) => {
+      if (!x.data(c)) res.pause();
+    });
+    this.res.on('drain', () => res.resume());
     res.once('end', () => {
+      x.end();
       this.backend?.destroy();
       this.finish(status, null);
     });
-    res.once('error', () => {
-      this.res.destroy();
+    res.once('error', (err) => {
+      x.abort(err);
       this.finish(status, null);
     });
   }
@@ -227,11 +214,11 @@ export class Tunnel {
     const state = this.state!;
     this.backend?.destroy();
     this.backend = null;
-    this.route.upstream.report(state, 'failure', `${code}${lowLevel ? ` (${lowLevel})` : ''}`);
+    this.upstream.report(state, 'failure', `${code}${lowLevel ? ` (${lowLevel})` : ''}`);
     this.record(state, code, evidence.phase, lowLevel);
     // Nothing reached a backend before its connection was up: another target may take it.
     const connectFailure = evidence.phase === 'dns' || evidence.phase === 'connect';
-    if (connectFailure && this.route.retryOn.has('connect-failure') && this.records.length < this.route.retries.attempts && this.route.upstream.hasAlternative(this.tried, state)) {
+    if (connectFailure && this.route.retryOn.has('connect-failure') && this.records.length < this.route.retries.attempts && this.upstream.hasAlternative(this.tried, state)) {
       this.records[this.records.length - 1]!.retry = 'connect-failure';
       (this.tried ??= new Set()).add(state);
       this.next();
@@ -250,19 +237,15 @@ export class Tunnel {
 
   private fail(code: FailureCode, phase: Phase | 'breaker' | 'balance', proxyStatus?: string, detail?: string): void {
     if (this.finished) return;
-    sendFailure(
-      this.res,
-      {
-        code,
-        proxyStatus,
-        requestId: this.requestId,
-        phase,
-        target: this.state?.target.id,
-        context: { upstream: this.route.upstream.name, route: this.route.name, method: this.req.method, attempts: this.records.length, limit: this.limitFor(code), detail },
-      },
-      this.env.expose,
-    );
-    this.finish(failure(code).status, code);
+    this.finished = true;
+    this.settle();
+    this.x.attempts = this.records;
+    this.x.fail(code, {
+      proxyStatus,
+      phase,
+      target: this.state?.target.id,
+      context: { upstream: this.upstream.name, route: this.route.name, method: this.req.method, attempts: this.records.length, limit: this.limitFor(code), detail },
+    });
   }
 
   private limitFor(code: FailureCode): number | undefined {
@@ -296,7 +279,7 @@ export class Tunnel {
     const raw = res.rawHeaders;
     let out = 'HTTP/1.1 101 Switching Protocols\r\n';
     for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== 'x-request-id') out += `${raw[i]}: ${raw[i + 1]}\r\n`;
-    out += `x-request-id: ${this.requestId}\r\n\r\n`;
+    out += `x-request-id: ${this.x.requestId}\r\n\r\n`;
     client.write(out);
     this.backend = backend;
     this.session = { closedBy: 'client', how: 'close', durationMs: 0 };
@@ -393,7 +376,7 @@ export class Tunnel {
    * The gateway ends the session: WebSocket peers get a close frame (at a frame boundary) and
    * `graceMs` to answer it and close; other protocols, and peers that do not, are cut then.
    */
-  closeSession(reason: GatewayClose, code = GOING_AWAY, graceMs = 1000): void {
+  closeSession(reason: string, code = GOING_AWAY, graceMs = 1000): void {
     if (!this.session || this.finished || this.graceTimer) return;
     this.firstClose('gateway', reason);
     this.session.closedBy = 'gateway';
@@ -429,35 +412,30 @@ export class Tunnel {
     if (this.sentUp && this.sentDown) this.closingFrames = false;
   }
 
+  /** Timers and counters of a call that is over. */
+  private settle(): void {
+    this.clearRead();
+    for (const t of [this.idleTimer, this.lifeTimer, this.graceTimer]) if (t) clearTimeout(t);
+    this.upstream.activeRequests--;
+    if (this.session) this.env.tunnels?.delete(this);
+    else this.env.inflight.calls--;
+  }
+
   private finish(status: number, code: FailureCode | null): void {
     if (this.finished) return;
     this.finished = true;
-    this.clearRead();
-    for (const t of [this.idleTimer, this.lifeTimer, this.graceTimer]) if (t) clearTimeout(t);
-    const up = this.route.upstream;
-    up.activeRequests--;
-    if (this.session) this.env.tunnels?.delete(this);
-    else this.env.inflight.calls--;
+    this.settle();
     if (this.session) {
       const last = this.records[this.records.length - 1]!;
       last.session = { ...this.session, durationMs: this.session.durationMs || Math.round((performance.now() - this.sessionStart) * 100) / 100 };
     }
-    this.env.sink.record({
-      requestId: this.requestId,
-      time: this.startedAt,
-      route: this.route.name,
-      upstream: up.name,
-      consumer: this.consumer,
-      method: this.req.method ?? '',
-      path: this.req.url ?? '',
-      status,
-      code,
-      attempts: this.records,
-      bytesIn: this.bytesUp,
-      bytesOut: this.bytesDown,
-      durationMs: Math.round((performance.now() - this.t0) * 100) / 100,
-      clientIp: this.clientIp,
-    });
+    const x = this.x;
+    x.attempts = this.records;
+    if (this.session) {
+      x.bytesIn = this.bytesUp;
+      x.bytesOut = this.bytesDown;
+    }
+    x.finish(status, code);
   }
 }
 
