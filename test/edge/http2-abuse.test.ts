@@ -101,6 +101,7 @@ describe('HTTP/2 abuse is bounded', () => {
   let backend: Backend;
   let gw: TestGateway;
   let hits = 0;
+  const paths: string[] = [];
   let pki: TestPki;
   let tlsPort: number;
 
@@ -109,11 +110,12 @@ describe('HTTP/2 abuse is bounded', () => {
     const leaf = pki.leaf('gw', ['gw.test']);
     backend = await startBackend((req, res) => {
       hits++;
+      paths.push(req.url ?? '');
       const delay = req.url?.startsWith('/slow') ? 1500 : 0;
       setTimeout(() => res.end('ok'), delay);
     });
     gw = await startGateway(
-      ['listen:', '  - { port: 0, h2c: true }', `  - { port: 0, tls: { cert: ${leaf.cert}, key: ${leaf.key} } }`, 'server: { maxConcurrentStreams: 20, maxHeaderSize: 8kb }', 'upstreams:', `  b: { targets: [{ url: "${backend.url}" }] }`, 'routes:', '  - { name: b, match: { path: /* }, upstream: b }'].join('\n'),
+      ['listen:', '  - { port: 0, h2c: true }', `  - { port: 0, tls: { cert: ${leaf.cert}, key: ${leaf.key} } }`, 'server: { maxConcurrentStreams: 20, maxHeaderSize: 8kb }', 'log: { access: false }', 'upstreams:', `  b: { targets: [{ url: "${backend.url}" }] }`, 'routes:', '  - { name: b, match: { path: /* }, upstream: b }'].join('\n'),
     );
     tlsPort = gw.gateway.addresses[1]!.port;
   });
@@ -169,7 +171,6 @@ describe('HTTP/2 abuse is bounded', () => {
   });
 
   test('a header list over maxHeaderSize is refused before any backend sees it', async () => {
-    const before = hits;
     const { socket, seen, closed } = await rawH2(gw.port);
     await new Promise((r) => setTimeout(r, 50));
     const block = Buffer.concat([requestBlock('/big'), literal('x-big', 'a'.repeat(100)), ...Array.from({ length: 120 }, (_, i) => literal(`x-h${i}`, 'v'.repeat(100)))]);
@@ -186,7 +187,7 @@ describe('HTTP/2 abuse is bounded', () => {
       3000,
     );
     assert.ok(outcome, 'no answer to an oversized header list');
-    assert.equal(hits, before, 'the backend saw the request');
+    assert.ok(!paths.includes('/big'), 'the backend saw the request');
     if (seen.headers > 0 && !seen.rst.has(1)) assert.fail('the oversized request was answered as if normal');
     socket.destroy();
     await closed;

@@ -50,6 +50,7 @@ describe('listeners: TLS, HTTP/2, h2c, several at once', () => {
         `  - { host: 127.0.0.1, port: 0, tls: ${tlsBlock} }`,
         `  - { host: 127.0.0.1, port: 0, http2: false, tls: { cert: ${main.cert}, key: ${main.key} } }`,
         `  - { host: 127.0.0.1, port: 0, tls: { cert: ${main.cert}, key: ${main.key}, minVersion: TLSv1.3, clientCa: ${clientCa.cert} } }`,
+        'log: { access: false }',
         'upstreams:',
         `  echo: { targets: [{ url: "${backend.url}" }] }`,
         `  down: { targets: [{ url: "http://127.0.0.1:${refused}" }], retries: { attempts: 1 } }`,

@@ -104,6 +104,7 @@ describe('WebSocket through the gateway', () => {
     gw = await startGateway(
       [
         'server: { websocketCloseGrace: 500ms }',
+        'log: { access: false }',
         'consumers:',
         `  - { name: app, keys: [${KEY}] }`,
         'upstreams:',
@@ -288,7 +289,7 @@ describe('WebSocket sessions when the gateway stops', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     const gw = await startGateway(
-      ['server: { websocketCloseGrace: 1s }', 'upstreams:', `  echo: { targets: [{ url: "http://127.0.0.1:${port}" }] }`, 'routes:', '  - { name: ws, match: { path: /* }, upstream: echo, websocket: true }'].join('\n'),
+      ['server: { websocketCloseGrace: 1s }', 'log: { access: false }', 'upstreams:', `  echo: { targets: [{ url: "http://127.0.0.1:${port}" }] }`, 'routes:', '  - { name: ws, match: { path: /* }, upstream: echo, websocket: true }'].join('\n'),
     );
     try {
       const c = await open(`ws://127.0.0.1:${gw.port}/x`, { 'x-request-id': 'ws-session-stop' });
