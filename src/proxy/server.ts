@@ -12,6 +12,7 @@ import { normalizePath, stripPathPrefix } from '../routing/router.js';
 import { Call } from './call.js';
 import { uuidv7 } from '../util/random.js';
 import { acceptRequestId, clientBudget } from './headers.js';
+import { guardExchange, markRefused } from './limits.js';
 import type { Policies } from '../policies/index.js';
 import type { CallEnv, Runtime } from './runtime.js';
 
@@ -62,6 +63,7 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
+    guardExchange(req, res);
     const requestId = acceptRequestId(req.headers['x-request-id']) ?? uuidv7();
     let url = req.url ?? '/';
     if (url.length > s.maxUrlLength) return early(req, res, requestId, 'URI_TOO_LONG', 'request', { limit: s.maxUrlLength });
@@ -98,12 +100,14 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
     // A slow upload can time out while its response is already streaming: an error spliced into
     // that body would corrupt it, so the only honest signal is to cut the connection (as node does).
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (!socket.writable || err.code === 'ECONNRESET' || inFlight?.headersSent) {
+    // The client's end of the stream came mid-request: it left, and nothing it could read is owed.
+    if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || inFlight?.headersSent) {
       socket.destroy();
       return;
     }
     const detail = clientErrorDetail(err, s.maxHeaderSize, s.requestTimeout);
     const code: FailureCode = detail.timeout ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST';
+    if (inFlight) markRefused(inFlight, code);
     socket.end(rawFailure({ code, requestId: uuidv7(), phase: 'request', context: { detail: detail.text } }, env.expose));
   });
 
