@@ -3,6 +3,7 @@ import type { Config, FallbackConfig, RetryCondition, RetryPolicy } from '../con
 import type { EventLog } from '../observe/events.js';
 import type { PolicyChain } from '../policies/chain.js';
 import { Router } from '../routing/router.js';
+import type { EscapedSlashAction, PathParameterAction } from '../routing/path.js';
 import type { CallSink } from '../observe/call-record.js';
 import type { LookupFn } from '../upstream/connector.js';
 import { effectiveRetries, effectiveTimeouts, type EffectiveTimeouts } from '../upstream/policy.js';
@@ -19,6 +20,9 @@ export interface RouteRuntime {
   retryOn: Set<RetryCondition>;
   retryStatuses: Set<number>;
   maxBodySize: number;
+  /** What the route does with %2F/%5C and ;parameters in paths (src/routing/path.ts). */
+  escapedSlashes: EscapedSlashAction;
+  pathParameters: PathParameterAction;
   /** The route's policies (src/policies/chain.ts), set by Policies.attach; absent: none, and no cost. */
   policies?: PolicyChain | undefined;
   /** How long a stale copy may answer for a failure (0: no stale fallback). */
@@ -86,6 +90,8 @@ export function buildRuntime(
       retryOn: new Set(retries.on.filter((c): c is RetryCondition => typeof c === 'string')),
       retryStatuses: new Set(retries.on.filter((c): c is number => typeof c === 'number')),
       maxBodySize: r.maxBodySize ?? config.server.maxBodySize,
+      escapedSlashes: r.escapedSlashes,
+      pathParameters: r.pathParameters,
       ...fallbackOf(r.fallback),
       staleStore: r.fallback && 'staleFor' in r.fallback ? (shared.staleStore ??= new StaleStore()) : null,
     };

@@ -8,7 +8,8 @@ import type { Socket } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { failure, type FailureCode, type FailureContext } from '../failures/registry.js';
 import { rawFailure, sendFailure } from '../failures/respond.js';
-import { normalizePath, stripPathPrefix } from '../routing/router.js';
+import { stripPathPrefix } from '../routing/router.js';
+import { applyRoutePathPolicy, normalizeHost, normalizeRequestPath } from '../routing/path.js';
 import { Call } from './call.js';
 import { uuidv7 } from '../util/random.js';
 import { acceptRequestId, clientBudget } from './headers.js';
@@ -74,17 +75,25 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
       url = abs.pathname + abs.search;
     }
     const q = url.indexOf('?');
-    const rawPath = q === -1 ? url : url.slice(0, q);
     const query = q === -1 ? '' : url.slice(q);
-    const path = normalizePath(rawPath);
-    if (path === null) return early(req, res, requestId, 'BAD_REQUEST', 'request', { detail: 'the path climbs above the root' });
+    // One form of the path and the host for routing, every policy and the backend (src/routing/path.ts).
+    const normal = normalizeRequestPath(q === -1 ? url : url.slice(0, q));
+    if ('refused' in normal) return early(req, res, requestId, 'BAD_REQUEST', 'request', { detail: normal.refused });
+    const hostname = normalizeHost(req.headers.host);
+    if (hostname === null) return early(req, res, requestId, 'BAD_REQUEST', 'request', { detail: 'the Host header is not a host name' });
+    let path = normal.path;
     const method = req.method ?? 'GET';
-    const m = rt.router.match(method, path, req.headers.host);
+    const m = rt.router.match(method, path, hostname);
     if ('kind' in m) {
       const detail = m.kind === 'method' ? `route ${m.route} matches the path but allows only ${m.allowed.join(', ')}` : undefined;
       return early(req, res, requestId, 'ROUTE_NOT_FOUND', 'route', { method, path, host: req.headers.host, detail });
     }
     const route = m.route;
+    if (normal.escapedSlash || normal.parameters) {
+      const d = applyRoutePathPolicy(normal, route, (p) => (rt.router.match(method, p, hostname) as { route?: unknown }).route === route);
+      if ('refused' in d) return early(req, res, requestId, 'BAD_REQUEST', 'request', { route: route.name, detail: d.refused });
+      path = d.path;
+    }
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > route.maxBodySize) {
       res.shouldKeepAlive = false;
