@@ -49,6 +49,8 @@ export interface MetricsSources {
   /** Read at every scrape: a reload may replace the upstreams. */
   upstreams: () => Iterable<UpstreamLike> | ReadonlyMap<string, UpstreamLike>;
   events?: EventLog;
+  /** The call log's writing state (absent: no call log). */
+  callLog?: () => { ok: boolean; dropped: number };
 }
 
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
@@ -142,6 +144,11 @@ export class Metrics implements CallSink {
     this.attempts = new Counter({ name: 'causeway_attempts_total', help: 'Attempts on each target, by outcome (HTTP status or failure code).', labelNames: ['upstream', 'target', 'outcome'], registers, collect: fold });
     this.events = new Counter({ name: 'causeway_events_total', help: 'Gateway state changes (target.ejected, health.down, breaker.open, ...).', labelNames: ['type', 'upstream'], registers });
     this.defineStateMetrics(registers);
+    const callLog = sources.callLog;
+    if (callLog) {
+      new Gauge({ name: 'causeway_call_log_up', help: 'Whether the call log is being written (0: writes fail, e.g. the disk is full; proxying goes on).', registers, collect() { this.set(callLog().ok ? 1 : 0); } });
+      new Gauge({ name: 'causeway_call_log_dropped_calls', help: 'Calls not written to the call log because writing failed, since start.', registers, collect() { this.set(callLog().dropped); } });
+    }
     sources.events?.on('event', this.onEvent);
   }
 
