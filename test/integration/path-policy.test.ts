@@ -12,34 +12,9 @@ import assert from 'node:assert/strict';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { nginxMissing, startNginx, type Nginx } from '../helpers/nginx.js';
 import { rawExchange, startBackend, type Backend } from '../helpers/wire.js';
+import { lenientResolve } from '../helpers/lenient.js';
 
 const KEY = 'k-path-policy-0123456789';
-
-/** How the most lenient backends read a path: what it resolves to for them. */
-function lenientResolve(raw: string): string {
-  let p = raw
-    .replace(/%c0%ae|%e0%80%ae|%f0%80%80%ae/gi, '.')
-    .replace(/%c0%af|%e0%80%af/gi, '/')
-    .replace(/%c1%9c/gi, '\\');
-  for (let i = 0; i < 3; i++) {
-    try {
-      const d = decodeURIComponent(p);
-      if (d === p) break;
-      p = d;
-    } catch {
-      break;
-    }
-  }
-  p = p.normalize('NFKC').replace(/\\/g, '/').replace(/\u2024/g, '.');
-  const out: string[] = [];
-  for (const rawSeg of p.split('/')) {
-    const seg = rawSeg.split(';')[0]!.replace(/[ \t]+$/, '');
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') out.pop();
-    else out.push(seg);
-  }
-  return '/' + out.join('/');
-}
 
 /** The bypass shapes: the report's, and every variant of them we know of. */
 const SHAPES = [
