@@ -365,7 +365,7 @@ export class Exchange {
 }
 
 /** See Exchange.clientIp. */
-export function clientAddress(peer: string, xff: string | string[] | undefined, isTrusted: (address: string | undefined) => boolean): string {
+function clientAddress(peer: string, xff: string | string[] | undefined, isTrusted: (address: string | undefined) => boolean): string {
   if (!isTrusted(peer)) return peer;
   if (typeof xff !== 'string') return peer;
   const hops = xff.split(',');

@@ -50,7 +50,7 @@ const ERROR_STATUSES = new Set([500, 502, 503, 504]);
 export const cachePolicy = policy('cache', (cfg, ctx) => cacheStage(cfg, ctx.route.name, ctx.responses));
 
 /** The cache stage of one route. `now` is the clock (tests move it). */
-export function cacheStage(cfg: HeuristicPolicy, route: string, store: ResponseStore, now: () => number = Date.now): Stage {
+function cacheStage(cfg: HeuristicPolicy, route: string, store: ResponseStore, now: () => number = Date.now): Stage {
   /** Keys being revalidated in the background: one revalidation per key at a time. */
   const revalidating = new Set<string>();
 
@@ -303,7 +303,7 @@ class Invalidate implements ResponseTap {
 }
 
 /** The stored headers updated with those of a 304 (RFC 9111 3.2): every line of a name the 304 carries replaces the stored lines of that name. */
-export function mergeHeaders(stored: readonly string[], fresh: readonly string[]): string[] {
+function mergeHeaders(stored: readonly string[], fresh: readonly string[]): string[] {
   const update = storableHeaders(fresh);
   const names = new Set<string>();
   const kept: string[] = [];

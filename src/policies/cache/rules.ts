@@ -229,7 +229,7 @@ export function initialAge(headers: Map<string, string>, requestTime: number, re
 }
 
 /** Weak comparison of entity tags (If-None-Match uses it, RFC 9110 13.1.2). */
-export function etagMatches(ifNoneMatch: string, etag: string | undefined): boolean {
+function etagMatches(ifNoneMatch: string, etag: string | undefined): boolean {
   if (!etag) return false;
   if (ifNoneMatch.trim() === '*') return true;
   const bare = etag.replace(/^W\//, '');

@@ -280,6 +280,20 @@ routes:
     assert.equal((await get(p, { 'cache-control': 'max-age=100' })).headers['x-cache'], 'HIT');
   });
 
+  test('an incomplete response is not stored as complete (RFC 9111 3.3 MUST NOT)', async () => {
+    const p = on('/cut', (_q, r, n) => {
+      r.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '10' });
+      if (n === 1) {
+        r.write('01234');
+        setTimeout(() => r.socket!.destroy(), 20);
+      } else r.end('0123456789');
+    });
+    await get(p).catch(() => undefined);
+    const r = await get(p);
+    assert.equal(r.headers['x-cache'], 'MISS');
+    assert.equal(r.text, '0123456789');
+  });
+
   test('103 Early Hints from the backend pass through to the client before the response (RFC 9110 15.2 MUST forward 1xx)', async () => {
     const p = on('/hints', (_q, r) => {
       r.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
