@@ -88,9 +88,14 @@ function cacheStage(cfg: HeuristicPolicy, route: string, store: ResponseStore, n
       ours = e;
       conditional(x.req, e);
     }
-    x.tap(new Lookup(store, key, cfg, ours, e ?? null, reqCc, now));
-    if (e) x.rescue = (ex) => staleIfError(ex, e, reqCc, now());
+    // Taps run last-subscribed first: a stored response stands in (Substitute) before the
+    // capture decides, and the capture sees the backend's headers before they are marked.
+    x.tap(MARK_MISS);
     if (!reqCc.has('no-store')) captureResponse(x, store, key, (ex, head) => (ex.method === 'GET' ? storedEntry(ex, head, cfg, reqCc, now()) : null));
+    if (e) {
+      x.tap(new Substitute(store, key, cfg, ours, e, reqCc, now));
+      x.rescue = (ex) => staleIfError(ex, e, reqCc, now());
+    }
     next(x);
   };
 }
@@ -133,12 +138,15 @@ function answer(x: Exchange, e: StoredResponse, t: number, label: 'HIT' | 'STALE
   x.finish(e.status, null);
 }
 
-/** stale-if-error (RFC 5861 4): the response's or the request's allowance, never past must-revalidate. */
-function staleIfError(x: Exchange, e: StoredResponse, reqCc: Directives, t: number): boolean {
-  if (x.method !== 'GET' && x.method !== 'HEAD') return false;
-  const staleFor = ageOf(e, t) * 1000 - e.freshFor;
+/** stale-if-error (RFC 5861 4): within the response's or the request's allowance, never past must-revalidate. */
+function mayServeOnError(e: StoredResponse, reqCc: Directives, t: number): boolean {
   const allowed = e.stale.mustRevalidate ? 0 : Math.max(e.stale.ifError, (deltaSeconds(reqCc, 'stale-if-error') ?? 0) * 1000);
-  if (staleFor >= allowed) return false;
+  return ageOf(e, t) * 1000 - e.freshFor < allowed;
+}
+
+/** Answers a failed call with a stale stored response, when stale-if-error allows it. */
+function staleIfError(x: Exchange, e: StoredResponse, reqCc: Directives, t: number): boolean {
+  if ((x.method !== 'GET' && x.method !== 'HEAD') || !mayServeOnError(e, reqCc, t)) return false;
   x.send(e.status, servedHeaders(e, x.requestId, t).concat('x-cache', 'STALE'), e.body, 'cache');
   return true;
 }
@@ -190,19 +198,28 @@ function refreshed(stored: StoredResponse, head304: readonly string[], policy: H
   };
 }
 
+/** Marks a response from the backend `X-Cache: MISS` and keeps the field targeted at this gateway from the client. */
+const MARK_MISS: ResponseTap = {
+  onHeaders(_x, head) {
+    if (head.source !== 'backend' || head.body !== null) return;
+    dropOwnTargeted(head.headers);
+    head.headers.push('x-cache', 'MISS');
+  },
+};
+
 /**
- * Watches the upstream response of a cacheable request: marks it MISS; turns a 304 to the
- * cache's own revalidation into the refreshed stored response (HIT); updates the stored response
- * a 304 to the client's own conditional request validates; stands a stale stored response in
- * for a 5xx within stale-if-error; keeps the field targeted at this gateway from the client.
+ * Stands a stored response in for the upstream one where RFC 9111 says so: a 304 to the cache's
+ * own revalidation becomes the refreshed stored response (HIT); a 304 to the client's own
+ * conditional request updates the stored response it validates; a 5xx within stale-if-error
+ * becomes the stale stored response (STALE).
  */
-class Lookup implements ResponseTap {
+class Substitute implements ResponseTap {
   constructor(
     private readonly store: ResponseStore,
     private readonly key: string,
     private readonly policy: HeuristicPolicy,
     private readonly ours: StoredResponse | null,
-    private readonly stored: StoredResponse | null,
+    private readonly stored: StoredResponse,
     private readonly reqCc: Directives,
     private readonly now: () => number,
   ) {}
@@ -210,34 +227,24 @@ class Lookup implements ResponseTap {
   onHeaders(x: Exchange, head: ResponseHead): void {
     if (head.source !== 'backend') return;
     const t = this.now();
-    if (head.status === 304 && this.stored) {
-      const e = this.stored;
-      const validates = this.ours !== null || sameStrongValidator(e, headerMap(head.headers).get('etag'));
-      if (validates) {
-        const fresh = refreshed(e, head.headers, this.policy, x.startedAt, t);
-        this.store.put(this.key, fresh);
-        if (this.ours) {
-          head.status = fresh.status;
-          head.statusText = '';
-          head.headers = servedHeaders(fresh, x.requestId, t).concat('x-cache', 'HIT');
-          head.body = x.method === 'HEAD' ? null : fresh.body;
-          return;
-        }
-      }
-    }
-    if (ERROR_STATUSES.has(head.status) && this.stored && x.method === 'GET') {
-      const e = this.stored;
-      const allowed = e.stale.mustRevalidate ? 0 : Math.max(e.stale.ifError, (deltaSeconds(this.reqCc, 'stale-if-error') ?? 0) * 1000);
-      if (ageOf(e, t) * 1000 - e.freshFor < allowed) {
-        head.status = e.status;
+    const e = this.stored;
+    if (head.status === 304 && (this.ours !== null || sameStrongValidator(e, headerMap(head.headers).get('etag')))) {
+      const fresh = refreshed(e, head.headers, this.policy, x.startedAt, t);
+      this.store.put(this.key, fresh);
+      if (this.ours) {
+        head.status = fresh.status;
         head.statusText = '';
-        head.headers = servedHeaders(e, x.requestId, t).concat('x-cache', 'STALE');
-        head.body = e.body;
-        return;
+        head.headers = servedHeaders(fresh, x.requestId, t).concat('x-cache', 'HIT');
+        head.body = fresh.body;
       }
+      return;
     }
-    dropOwnTargeted(head.headers);
-    head.headers.push('x-cache', 'MISS');
+    if (ERROR_STATUSES.has(head.status) && x.method === 'GET' && mayServeOnError(e, this.reqCc, t)) {
+      head.status = e.status;
+      head.statusText = '';
+      head.headers = servedHeaders(e, x.requestId, t).concat('x-cache', 'STALE');
+      head.body = e.body;
+    }
   }
 }
 
@@ -270,8 +277,8 @@ function revalidateInBackground(x: Exchange, e: StoredResponse, key: string, pol
   bx.consumer = x.consumer;
   const reqCc = parseCacheControl(undefined);
   bx.tap({ onEnd: done, onError: done });
-  bx.tap(new Lookup(store, key, policy, e, e, reqCc, now));
   captureResponse(bx, store, key, (ex, head) => storedEntry(ex, head, policy, reqCc, now()));
+  bx.tap(new Substitute(store, key, policy, e, e, reqCc, now));
   upstreamCall(bx);
 }
 

@@ -151,17 +151,20 @@ routes:
   test('stale-if-error: a stale response answers for a 503 and for a failed connection (RFC 5861 4)', async () => {
     let mode: 'ok' | '503' | 'close' = 'ok';
     const p = on('/sie', (_q, r) => {
-      if (mode === '503') return r.writeHead(503).end('down');
+      // A storable 503: the stale response stands in for it, and it is not stored over it.
+      if (mode === '503') return r.writeHead(503, { 'cache-control': 'max-age=60' }).end('down');
       if (mode === 'close') return r.socket!.destroy();
       r.writeHead(200, { 'cache-control': 'max-age=1, stale-if-error=60', age: '1' });
       r.end('good');
     });
     await get(p);
     mode = '503';
-    const a = await get(p);
-    assert.equal(a.status, 200);
-    assert.equal(a.text, 'good');
-    assert.equal(a.headers['x-cache'], 'STALE');
+    for (let i = 0; i < 2; i++) {
+      const a = await get(p);
+      assert.equal(a.status, 200);
+      assert.equal(a.text, 'good');
+      assert.equal(a.headers['x-cache'], 'STALE');
+    }
     mode = 'close';
     const b = await get(p, { 'x-request-id': 'stale-if-error-1' });
     assert.equal(b.status, 200);
