@@ -158,6 +158,9 @@ export class Exchange {
   /** Path and query exactly as on the request line (what HMAC signatures cover). */
   readonly rawPath: string;
   readonly rawQuery: string;
+  /** The normalised path the route was chosen by, and the query (with its `?`, or empty). */
+  path = '';
+  query = '';
   /** Path and query sent upstream (after stripPrefix; key auth removes `api_key`). */
   upstreamPath = '';
   route: RouteRuntime | null = null;
