@@ -47,7 +47,7 @@ export function guardExchange(req: IncomingMessage, res: ServerResponse): void {
 
 function ignore(): void {}
 
-const refusals = new WeakMap<ServerResponse, FailureCode>();
+const refusals = new WeakMap<object, FailureCode>();
 
 /**
  * The parser refused the connection's bytes while a request on it was still in flight (a
@@ -58,6 +58,6 @@ export function markRefused(res: ServerResponse, code: FailureCode): void {
 }
 
 /** The refusal the parser answered this exchange with, if any. */
-export function refusedWith(res: ServerResponse): FailureCode | undefined {
+export function refusedWith(res: object): FailureCode | undefined {
   return refusals.get(res);
 }
