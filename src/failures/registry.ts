@@ -4,6 +4,7 @@
  * FAQs our users know ("Backend unavailable", "Backend timeout"), and the remedy.
  * docs/errors.md documents each code; test/failures/registry.test.ts keeps the two in step.
  */
+import type { GrpcCodeName } from '../grpc/status.js';
 
 export type FailureCode =
   | 'ROUTE_NOT_FOUND'
@@ -49,6 +50,8 @@ export interface FailureContext {
 export interface FailureDef {
   code: FailureCode;
   status: number;
+  /** The gRPC status a gRPC caller receives instead (docs/errors.md, docs/grpc.md). */
+  grpc: GrpcCodeName;
   /** RFC 9209 error type; absent for failures that are not the proxy's (auth). */
   proxyStatus?: string;
   /** Which side is at fault, for operators scanning a dashboard. */
@@ -68,6 +71,7 @@ const defs: FailureDef[] = [
   {
     code: 'ROUTE_NOT_FOUND',
     status: 404,
+    grpc: 'UNIMPLEMENTED',
     proxyStatus: 'destination_not_found',
     side: 'client',
     title: 'No route',
@@ -77,6 +81,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_DNS_FAILURE',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'dns_error',
     side: 'network',
     title: 'Backend unavailable',
@@ -86,6 +91,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECT_TIMEOUT',
     status: 504,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_timeout',
     side: 'network',
     title: 'Backend unavailable',
@@ -95,6 +101,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_REFUSED',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_refused',
     side: 'backend',
     title: 'Backend unavailable',
@@ -104,6 +111,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_CLOSED',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_terminated',
     side: 'backend',
     title: 'Backend unavailable',
@@ -113,6 +121,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_RESET',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_terminated',
     side: 'backend',
     title: 'Backend unavailable',
@@ -122,6 +131,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_TLS_ERROR',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'tls_protocol_error',
     side: 'backend',
     title: 'Backend unavailable',
@@ -131,6 +141,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_PROTOCOL_MISMATCH',
     status: 502,
+    grpc: 'INTERNAL',
     proxyStatus: 'tls_protocol_error',
     side: 'gateway',
     title: 'Backend unavailable',
@@ -140,6 +151,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_SEND_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'connection_write_timeout',
     side: 'backend',
     title: 'Backend timeout',
@@ -149,6 +161,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_RESPONSE_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_response_timeout',
     side: 'backend',
     title: 'Backend timeout',
@@ -158,6 +171,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_BODY_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'connection_read_timeout',
     side: 'backend',
     title: 'Backend timeout',
@@ -167,6 +181,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_INVALID_RESPONSE',
     status: 502,
+    grpc: 'INTERNAL',
     proxyStatus: 'http_protocol_error',
     side: 'backend',
     title: 'Invalid backend response',
@@ -176,6 +191,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_POOL_EXHAUSTED',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_limit_reached',
     side: 'gateway',
     title: 'Backend unavailable',
@@ -185,6 +201,7 @@ const defs: FailureDef[] = [
   {
     code: 'NO_HEALTHY_TARGET',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'destination_unavailable',
     side: 'backend',
     title: 'Backend unavailable',
@@ -194,6 +211,7 @@ const defs: FailureDef[] = [
   {
     code: 'CIRCUIT_OPEN',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'destination_unavailable',
     side: 'backend',
     title: 'Backend unavailable',
@@ -203,6 +221,7 @@ const defs: FailureDef[] = [
   {
     code: 'GATEWAY_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_response_timeout',
     side: 'gateway',
     title: 'Backend timeout',
@@ -212,6 +231,7 @@ const defs: FailureDef[] = [
   {
     code: 'RATE_LIMITED',
     status: 429,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'connection_limit_reached',
     side: 'client',
     title: 'Too many requests',
@@ -221,6 +241,7 @@ const defs: FailureDef[] = [
   {
     code: 'UNAUTHORIZED',
     status: 401,
+    grpc: 'UNAUTHENTICATED',
     side: 'client',
     title: 'Unauthorized',
     message: () => 'Unauthorized: credentials are missing or invalid',
@@ -229,6 +250,7 @@ const defs: FailureDef[] = [
   {
     code: 'FORBIDDEN',
     status: 403,
+    grpc: 'PERMISSION_DENIED',
     side: 'client',
     title: 'Forbidden',
     message: (c) => `Forbidden: this consumer may not call route ${c.route ?? '?'}${why(c)}`,
@@ -237,6 +259,7 @@ const defs: FailureDef[] = [
   {
     code: 'URI_TOO_LONG',
     status: 414,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'http_request_error',
     side: 'client',
     title: 'URI too long',
@@ -246,6 +269,7 @@ const defs: FailureDef[] = [
   {
     code: 'FAULT_INJECTED',
     status: 503,
+    grpc: 'UNAVAILABLE',
     side: 'gateway',
     title: 'Fault injected',
     message: (c) => `Fault injected: route ${c.route ?? '?'} is configured to abort this call (fault injection)`,
@@ -254,6 +278,7 @@ const defs: FailureDef[] = [
   {
     code: 'REQUEST_TOO_LARGE',
     status: 413,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'http_request_error',
     side: 'client',
     title: 'Request too large',
@@ -263,6 +288,7 @@ const defs: FailureDef[] = [
   {
     code: 'BAD_REQUEST',
     status: 400,
+    grpc: 'INTERNAL',
     proxyStatus: 'http_request_error',
     side: 'client',
     title: 'Bad request',
@@ -272,6 +298,7 @@ const defs: FailureDef[] = [
   {
     code: 'REQUEST_TIMEOUT',
     status: 408,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_request_error',
     side: 'client',
     title: 'Request timeout',
@@ -281,6 +308,7 @@ const defs: FailureDef[] = [
   {
     code: 'CLIENT_CLOSED_REQUEST',
     status: 499,
+    grpc: 'CANCELLED',
     side: 'client',
     title: 'Client closed request',
     message: () => 'Client closed request: the caller went away before the response was complete',

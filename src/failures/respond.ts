@@ -6,6 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import { failure, type FailureCode, type FailureContext } from './registry.js';
 import type { Phase } from './classify.js';
+import { GRPC_CODES, encodeGrpcMessage, isGrpcContentType } from '../grpc/status.js';
 
 export interface FailureReport {
   code: FailureCode;
@@ -80,6 +81,10 @@ export function renderFailure(r: FailureReport, expose: boolean): { status: numb
  * only honest signal left is to cut the connection, so the client sees a truncated body.
  */
 export function sendFailure(res: ServerResponse, r: FailureReport, expose: boolean): void {
+  if (isGrpcContentType(res.req?.headers['content-type'])) {
+    sendGrpcFailure(res, r, expose);
+    return;
+  }
   if (res.headersSent) {
     res.destroy();
     return;
@@ -96,4 +101,36 @@ export function rawFailure(r: FailureReport, expose: boolean): string {
   let head = `HTTP/1.1 ${status} ${failure(r.code).title}\r\n`;
   for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
   return `${head}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+/**
+ * The gRPC form of a failure (docs/grpc.md): a trailers-only response — HTTP 200, content-type
+ * application/grpc, `grpc-status` from the registry, `grpc-message` with the message the JSON
+ * body would carry — and the usual X-Causeway-Error, Proxy-Status and X-Request-Id. Once the
+ * response has started, an HTTP/2 response still ends in-band: the same fields as trailers.
+ */
+export function sendGrpcFailure(res: ServerResponse, r: FailureReport, expose: boolean): void {
+  const { headers } = renderFailure(r, expose);
+  const message = errorBody(r, expose).error.message;
+  const status = String(GRPC_CODES[failure(r.code).grpc]);
+  if (res.headersSent) {
+    // HTTP/1.1 has no trailers on a response that was not chunked from the start: cut it.
+    if (res.req.httpVersionMajor !== 2 || res.writableEnded) {
+      res.destroy();
+      return;
+    }
+    res.addTrailers({ 'grpc-status': status, 'grpc-message': encodeGrpcMessage(message), 'x-causeway-error': r.code });
+    res.end();
+    return;
+  }
+  delete headers['content-type'];
+  delete headers['cache-control'];
+  res.statusCode = 200;
+  res.setHeader('content-type', 'application/grpc');
+  res.setHeader('grpc-status', status);
+  res.setHeader('grpc-message', encodeGrpcMessage(message));
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  // No body: over HTTP/2 the headers go out with END_STREAM, which is what "trailers-only" is.
+  if (res.req.httpVersionMajor !== 2) res.setHeader('content-length', '0');
+  res.end();
 }

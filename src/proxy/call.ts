@@ -14,12 +14,13 @@ import { sendFailure } from '../failures/respond.js';
 import type { AttemptRecord } from '../observe/call-record.js';
 import { Attempt, type AttemptOwner } from '../upstream/attempt.js';
 import { probeSpeaksTls, type ConnectFailure } from '../upstream/connector.js';
-import type { Slot } from '../upstream/pool.js';
+import type { PoolSlot } from '../upstream/pool.js';
 import type { Permit } from '../upstream/breaker.js';
 import type { AttemptVerdict, TargetState } from '../upstream/upstream.js';
 import { MAX_STALE_ENTRY_BYTES, StaleStore, withHeaders } from './fallback.js';
 import { traceFields, traceOf } from '../observe/trace.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
+import { GrpcCall } from './grpc-call.js';
 import type { CallEnv, RouteRuntime } from './runtime.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -38,6 +39,17 @@ const unavailableStatus = (s: number) => s >= 502 && s <= 504;
 const CLOSED_OR_RESET = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
 type LowLevelError = Error & { code?: string; data?: string };
+
+/** Response trailers as node's addTrailers takes them. */
+function trailerObject(raw: Buffer[] | string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = String(raw[i]).toLowerCase();
+    const value = String(raw[i + 1]);
+    out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
+  }
+  return out;
+}
 
 /** Why an attempt counted against its target, as outlier detection's events say it. */
 const failureReason = (code: FailureCode, lowLevel: string | undefined) => `${code}${lowLevel ? ` (${lowLevel})` : ''}`;
@@ -88,6 +100,8 @@ export class Call implements AttemptOwner {
   private capture: Buffer[] | null = null;
   private captureBytes = 0;
   private captureHeaders: string[] | null = null;
+  /** gRPC semantics of the call (content-type application/grpc*), null for plain HTTP. */
+  private readonly grpc: GrpcCall | null;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -100,6 +114,9 @@ export class Call implements AttemptOwner {
     private readonly env: CallEnv,
     clientBudgetMs: number | undefined,
   ) {
+    this.grpc = GrpcCall.of(req, route);
+    // grpc-timeout is the client's deadline, as X-Request-Timeout is: it shortens, never lengthens.
+    if (this.grpc?.deadline !== undefined && !(clientBudgetMs !== undefined && clientBudgetMs <= this.grpc.deadline)) clientBudgetMs = this.grpc.deadline;
     const total = route.timeouts.total;
     this.clientBudget = clientBudgetMs !== undefined && clientBudgetMs < total;
     this.budget = this.clientBudget ? clientBudgetMs! : total;
@@ -109,7 +126,11 @@ export class Call implements AttemptOwner {
 
   private makeBody(): Readable | null {
     const h = this.req.headers;
-    const chunked = h['transfer-encoding'] !== undefined;
+    // An HTTP/2 request has a body unless its HEADERS ended the stream; without content-length it is counted like a chunked one.
+    const h2 = (this.req as { stream?: { endAfterHeaders?: boolean } }).stream;
+    if (h2?.endAfterHeaders) return null;
+    if (this.grpc) return this.grpc.body(this.req, this.route.maxBodySize);
+    const chunked = h['transfer-encoding'] !== undefined || (h2 !== undefined && h['content-length'] === undefined);
     if (!chunked && (h['content-length'] === undefined || h['content-length'] === '0')) return null;
     // A declared length over the limit was refused before the call; chunked bodies are counted.
     if (!chunked) return this.req;
@@ -151,6 +172,7 @@ export class Call implements AttemptOwner {
     }
     this.targetState = state;
     this.lastTarget = state.target.id;
+    this.grpc?.startAttempt();
     const attempt = new Attempt(state.target, this, { send: this.route.timeouts.send, read: this.route.timeouts.read }, this.body);
     this.attempt = attempt;
     this.cancelLease = state.pool.lease((slot, reason) => {
@@ -167,7 +189,7 @@ export class Call implements AttemptOwner {
     });
   }
 
-  private withSlot(attempt: Attempt, state: TargetState, slot: Slot): void {
+  private withSlot(attempt: Attempt, state: TargetState, slot: PoolSlot): void {
     state.inflight++;
     state.requests++;
     attempt.slot = slot;
@@ -257,8 +279,9 @@ export class Call implements AttemptOwner {
     }
   }
 
-  private dispatch(attempt: Attempt, slot: Slot): void {
+  private dispatch(attempt: Attempt, slot: PoolSlot): void {
     const t = attempt.target;
+    const body = this.bodyDispatched && this.grpc ? this.grpc.replay() : this.body;
     if (this.body) this.bodyDispatched = true;
     attempt.dispatch(slot, {
       path: t.basePath + this.upstreamPath,
@@ -269,8 +292,9 @@ export class Call implements AttemptOwner {
         trustedPeer: this.env.isTrustedPeer(this.req.socket.remoteAddress),
         hostHeader: this.route.preserveHost && this.req.headers.host ? this.req.headers.host : t.hostHeader,
         budgetMs: this.remaining(),
+        grpc: this.grpc !== null,
       }),
-      body: this.body,
+      body,
       // Body silence is timed by the attempt itself (finer than undici's 1 s timer wheel).
       bodyTimeout: 0,
       headersTimeout: 0,
@@ -298,6 +322,7 @@ export class Call implements AttemptOwner {
       durationMs: Math.round((t.dns + t.connect + t.tls + t.send + t.ttfb + t.body) * 100) / 100,
     };
     if (error) rec.error = error;
+    if (this.grpc) rec.grpc = this.grpc.attemptInfo();
     this.records.push(rec);
     return rec;
   }
@@ -307,10 +332,17 @@ export class Call implements AttemptOwner {
   onAttemptHeaders(_attempt: Attempt, status: number, rawHeaders: Buffer[], statusText: string): boolean {
     if (this.finished) return false;
     if (this.route.retryStatuses.has(status) && this.canRetry('status', this.safeToRepeat('status'))) return false;
+    // A trailers-only answer with a status the route lists is retried as gRPC's retry design allows.
+    const trailersOnly = this.grpc?.headers(rawHeaders) === true;
+    if (trailersOnly && this.grpc!.retryable() && this.canRetry('status', this.safeToRepeat('grpc-status'))) return false;
     const headers = downstreamHeaders(rawHeaders, this.requestId);
     if (status === 200 && this.route.staleFor > 0 && this.req.method === 'GET') {
       this.capture = [];
       this.captureHeaders = headers.slice();
+    }
+    if (trailersOnly) {
+      this.grpc!.hold(status, headers);
+      return true;
     }
     if (this.env.draining()) headers.push('connection', 'close');
     if (statusText) this.res.writeHead(status, statusText, headers);
@@ -320,6 +352,7 @@ export class Call implements AttemptOwner {
 
   onAttemptData(chunk: Buffer): boolean {
     this.bytesOut += chunk.length;
+    this.grpc?.received.push(chunk);
     if (this.capture) {
       this.captureBytes += chunk.length;
       if (this.captureBytes > MAX_STALE_ENTRY_BYTES) this.capture = null;
@@ -337,14 +370,17 @@ export class Call implements AttemptOwner {
     state.observeLatency(attempt.timings.ttfb + attempt.timings.send);
     this.releaseSlot(attempt);
     if (this.finished) return;
+    if (attempt.trailers) this.grpc?.trailers(attempt.trailers);
     const rec = this.recordAttempt(attempt, attempt.status, null);
-    this.route.upstream.report(state, unavailableStatus(attempt.status) ? 'failure' : 'success', `answered ${attempt.status}`);
+    const backendFailed = unavailableStatus(attempt.status) || this.grpc?.backendFailed() === true;
+    this.route.upstream.report(state, backendFailed ? 'failure' : 'success', this.grpc?.failureReason() ?? `answered ${attempt.status}`);
     if (attempt.discarding) {
-      rec.retry = `status ${attempt.status}`;
+      rec.retry = this.grpc?.retryReason() ?? `status ${attempt.status}`;
       this.retry('status');
       return;
     }
-    this.res.end();
+    if (attempt.trailers) this.res.addTrailers(trailerObject(attempt.trailers));
+    if (!this.grpc?.sendHeld(this.res)) this.res.end();
     if (this.capture && this.captureHeaders) {
       this.route.staleStore!.set(this.staleKey(), { status: 200, headers: this.captureHeaders, body: Buffer.concat(this.capture), storedAt: performance.now() });
     }
@@ -425,6 +461,12 @@ export class Call implements AttemptOwner {
   private retryCondition(attempt: Attempt, e: Evidence, code: FailureCode): string | null {
     const on = this.route.retryOn;
     if (e.timeout === 'total') return null;
+    // RFC 9113 8.7: a stream the backend refused or left unprocessed by GOAWAY did no work anywhere.
+    if (e.errorCode === 'H2_GOAWAY' || e.errorCode === 'H2_RST_REFUSED_STREAM') return 'refused-stream';
+    if (this.grpc && e.phase !== 'pool' && e.phase !== 'dns' && e.phase !== 'connect') {
+      // Once sent, a gRPC call is retried only for the gRPC status of its failure, when the route lists it.
+      return attempt.status === 0 && attempt.bytesReceived === 0 ? this.grpc.retryConditionFor(code) : null;
+    }
     if (e.phase === 'pool' || e.phase === 'dns' || e.phase === 'connect') {
       if (e.phase === 'pool' && this.route.upstream.targets.length < 2) return null;
       return on.has('connect-failure') ? 'connect-failure' : null;
@@ -446,7 +488,10 @@ export class Call implements AttemptOwner {
    */
   private safeToRepeat(condition: string): boolean {
     if (condition === 'connect-failure') return true;
-    if (this.bodyDispatched) return false;
+    if (this.bodyDispatched && !this.grpc?.replayable()) return false;
+    if (condition === 'refused-stream') return true;
+    // gRPC calls are all POSTs: what makes them safe to repeat is the route listing the status.
+    if (this.grpc) return condition.startsWith('grpc-');
     return IDEMPOTENT.has(this.req.method ?? '') || this.req.headers['idempotency-key'] !== undefined;
   }
 
@@ -457,7 +502,7 @@ export class Call implements AttemptOwner {
     if (tries >= this.route.retries.attempts || this.remaining() < 5) return false;
     // The budget caps duplicate work on backends. A failed connect did no work anywhere, and a stale
     // keep-alive connection is the gateway's own artefact: retrying those duplicates nothing.
-    if (condition === 'stale-connection' || condition === 'connect-failure') return true;
+    if (condition === 'stale-connection' || condition === 'connect-failure' || condition === 'refused-stream') return true;
     return this.route.upstream.retryAllowed(this.route.retries.budget);
   }
 
@@ -466,7 +511,7 @@ export class Call implements AttemptOwner {
     // Full jitter (AWS architecture blog): uniform in [0, min(max, base * 2^n)].
     const n = this.records.length;
     const { base, max } = this.route.retries.backoff;
-    const delay = condition === 'stale-connection' ? 0 : Math.random() * Math.min(max, base * 2 ** (n - 1));
+    const delay = condition === 'stale-connection' || condition === 'refused-stream' ? 0 : Math.random() * Math.min(max, base * 2 ** (n - 1));
     if (delay >= this.remaining()) {
       const last = this.records[this.records.length - 1]!;
       this.fail(typeof last.outcome === 'string' ? last.outcome : 'GATEWAY_TIMEOUT', last.phase ?? 'budget');
@@ -537,7 +582,7 @@ export class Call implements AttemptOwner {
     const permit = this.permit;
     if (!permit) return;
     const breaker = this.route.upstream.breaker!;
-    if (code === null) breaker.record(permit, !unavailableStatus(status));
+    if (code === null) breaker.record(permit, !unavailableStatus(status) && this.grpc?.backendFailed() !== true);
     else if (NEUTRAL_CODES.has(code) || (code === 'GATEWAY_TIMEOUT' && this.clientBudget)) breaker.release(permit);
     else breaker.record(permit, false);
   }
@@ -548,7 +593,8 @@ export class Call implements AttemptOwner {
       this.finish(499, 'CLIENT_CLOSED_REQUEST');
       return;
     }
-    if (FALLBACK_CODES.has(code) && !this.res.headersSent) {
+    // A fallback's HTTP body would be no gRPC response: gRPC callers get the failure itself.
+    if (FALLBACK_CODES.has(code) && !this.res.headersSent && !this.grpc) {
       const status = this.serveFallback(code);
       if (status) {
         this.finish(status, code);
@@ -573,7 +619,8 @@ export class Call implements AttemptOwner {
       },
       this.env.expose,
     );
-    this.finish(failure(code).status, code);
+    // A gRPC caller got HTTP 200 and the failure in grpc-status (failures/respond.ts).
+    this.finish(this.grpc ? 200 : failure(code).status, code);
   }
 
   /** Answers from the route's fallback instead of the failure; returns the status sent, or 0. */
@@ -614,7 +661,7 @@ export class Call implements AttemptOwner {
     up.activeRequests--;
     if (this.retrying) up.activeRetries--;
     this.env.inflight.calls--;
-    const bodyIn = this.body instanceof BodyLimit ? this.body.seen : Number(this.req.headers['content-length'] ?? 0);
+    const bodyIn = this.body instanceof BodyLimit ? this.body.seen : this.grpc ? this.grpc.bytesIn() : Number(this.req.headers['content-length'] ?? 0);
     this.env.sink.record({
       requestId: this.requestId,
       time: this.startedAt,
@@ -631,6 +678,7 @@ export class Call implements AttemptOwner {
       durationMs: Math.round((performance.now() - this.t0) * 100) / 100,
       clientIp: this.clientIp,
       ...traceFields(traceOf(this.req)),
+      ...(this.grpc ? { grpc: this.grpc.callInfo(this.upstreamPath, code) } : null),
     });
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { nextTraceparent, traceOf } from '../observe/trace.js';
+import { formatGrpcTimeout } from '../grpc/status.js';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -19,7 +20,7 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** Set by the gateway on the way up; a client's copies are replaced, never passed through. */
-const GATEWAY_SET = new Set(['x-request-id', 'x-request-timeout', 'traceparent', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect', 'host']);
+const GATEWAY_SET = new Set(['x-request-id', 'x-request-timeout', 'grpc-timeout', 'traceparent', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect', 'host']);
 
 export const VIA = '1.1 causeway';
 
@@ -41,6 +42,8 @@ export interface ForwardContext {
   hostHeader: string;
   /** Remaining budget in ms, sent as X-Request-Timeout. */
   budgetMs: number;
+  /** A gRPC call: the budget goes as grpc-timeout too, the deadline the backend's gRPC library enforces. */
+  grpc?: boolean;
 }
 
 /** Builds the flat [name, value, ...] header list sent to the backend. */
@@ -51,6 +54,8 @@ export function upstreamHeaders(req: IncomingMessage, ctx: ForwardContext): stri
   let via: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    // HTTP/2 pseudo-headers (:method, :path...) describe the client's request, not headers to forward.
+    if (name.charCodeAt(0) === 58 /* : */) continue;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || GATEWAY_SET.has(lower) || (drop !== null && drop.has(lower))) continue;
     if (lower === 'via') {
@@ -75,6 +80,7 @@ export function upstreamHeaders(req: IncomingMessage, ctx: ForwardContext): stri
     // Same trace id as the client's (or a new one), a new span id per attempt.
     'traceparent', nextTraceparent(traceOf(req)),
   );
+  if (ctx.grpc) out.push('grpc-timeout', formatGrpcTimeout(ctx.budgetMs));
   return out;
 }
 

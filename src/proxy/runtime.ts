@@ -8,6 +8,7 @@ import type { LookupFn } from '../upstream/connector.js';
 import { effectiveRetries, effectiveTimeouts, type EffectiveTimeouts } from '../upstream/policy.js';
 import { Upstream, type UpstreamOptions } from '../upstream/upstream.js';
 import { StaleStore, staticFallback } from './fallback.js';
+import { grpcCodeOfRetryName } from '../grpc/status.js';
 
 export interface RouteRuntime {
   name: string;
@@ -18,6 +19,8 @@ export interface RouteRuntime {
   retries: RetryPolicy;
   retryOn: Set<RetryCondition>;
   retryStatuses: Set<number>;
+  /** gRPC status codes `retries.on` names (src/grpc/status.ts), for gRPC calls. */
+  retryGrpc: Set<number>;
   maxBodySize: number;
   /** The route's policies (src/policies/chain.ts), set by Policies.attach; absent: none, and no cost. */
   policies?: PolicyChain | undefined;
@@ -85,6 +88,7 @@ export function buildRuntime(
       retries,
       retryOn: new Set(retries.on.filter((c): c is RetryCondition => typeof c === 'string')),
       retryStatuses: new Set(retries.on.filter((c): c is number => typeof c === 'number')),
+      retryGrpc: new Set(retries.on.map((c) => (typeof c === 'string' ? grpcCodeOfRetryName(c) : undefined)).filter((c): c is number => c !== undefined)),
       maxBodySize: r.maxBodySize ?? config.server.maxBodySize,
       ...fallbackOf(r.fallback),
       staleStore: r.fallback && 'staleFor' in r.fallback ? (shared.staleStore ??= new StaleStore()) : null,

@@ -69,6 +69,8 @@ export class ActiveHealthChecker {
         bodyTimeout: config.timeout,
         pipelining: 1,
         keepAliveTimeout: Math.max(1000, config.interval * 2),
+        // HTTP/2 targets are checked over HTTP/2: an h2c port may not answer HTTP/1.1 at all.
+        ...(subject.target.h2 ? { allowH2: true, useH2c: !subject.target.tls } : {}),
       }),
     }));
   }
