@@ -3,10 +3,9 @@
  * Proxy-Status and the JSON body. The target address and the remedy only appear in the
  * body when `errors.expose` is on.
  */
-import type { ServerResponse } from 'node:http';
 import { failure, type FailureCode, type FailureContext } from './registry.js';
 import type { Phase } from './classify.js';
-import { GRPC_CODES, encodeGrpcMessage, isGrpcContentType } from '../grpc/status.js';
+import { GRPC_CODES, encodeGrpcMessage } from '../grpc/status.js';
 
 export interface FailureReport {
   code: FailureCode;
@@ -76,25 +75,6 @@ export function renderFailure(r: FailureReport, expose: boolean): { status: numb
   return { status: r.status ?? def.status, headers, body: JSON.stringify(body) };
 }
 
-/**
- * Sends a failure on a response. When the response has already started (headers sent), the
- * only honest signal left is to cut the connection, so the client sees a truncated body.
- */
-export function sendFailure(res: ServerResponse, r: FailureReport, expose: boolean): void {
-  if (isGrpcContentType(res.req?.headers['content-type'])) {
-    sendGrpcFailure(res, r, expose);
-    return;
-  }
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const { status, headers, body } = renderFailure(r, expose);
-  headers['content-length'] = String(Buffer.byteLength(body));
-  res.writeHead(status, headers);
-  res.end(body);
-}
-
 /** A complete raw HTTP/1.1 response, for errors raised before node:http made a response object. */
 export function rawFailure(r: FailureReport, expose: boolean): string {
   const { status, headers, body } = renderFailure(r, expose);
@@ -104,33 +84,16 @@ export function rawFailure(r: FailureReport, expose: boolean): string {
 }
 
 /**
- * The gRPC form of a failure (docs/grpc.md): a trailers-only response — HTTP 200, content-type
- * application/grpc, `grpc-status` from the registry, `grpc-message` with the message the JSON
- * body would carry — and the usual X-Causeway-Error, Proxy-Status and X-Request-Id. Once the
- * response has started, an HTTP/2 response still ends in-band: the same fields as trailers.
+ * The gRPC form of a failure (docs/grpc.md): HTTP 200, content-type application/grpc,
+ * `grpc-status` from the registry, `grpc-message` with the message the JSON body would carry
+ * (percent-encoded), and the usual X-Causeway-Error, Proxy-Status and X-Request-Id. Sent as a
+ * trailers-only response (`headers`); once a response has started, `trailers` end it in-band.
  */
-export function sendGrpcFailure(res: ServerResponse, r: FailureReport, expose: boolean): void {
+export function renderGrpcFailure(r: FailureReport, expose: boolean): { headers: string[]; trailers: Record<string, string> } {
   const { headers } = renderFailure(r, expose);
-  const message = errorBody(r, expose).error.message;
+  const message = encodeGrpcMessage(errorBody(r, expose).error.message);
   const status = String(GRPC_CODES[failure(r.code).grpc]);
-  if (res.headersSent) {
-    // HTTP/1.1 has no trailers on a response that was not chunked from the start: cut it.
-    if (res.req.httpVersionMajor !== 2 || res.writableEnded) {
-      res.destroy();
-      return;
-    }
-    res.addTrailers({ 'grpc-status': status, 'grpc-message': encodeGrpcMessage(message), 'x-causeway-error': r.code });
-    res.end();
-    return;
-  }
-  delete headers['content-type'];
-  delete headers['cache-control'];
-  res.statusCode = 200;
-  res.setHeader('content-type', 'application/grpc');
-  res.setHeader('grpc-status', status);
-  res.setHeader('grpc-message', encodeGrpcMessage(message));
-  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  // No body: over HTTP/2 the headers go out with END_STREAM, which is what "trailers-only" is.
-  if (res.req.httpVersionMajor !== 2) res.setHeader('content-length', '0');
-  res.end();
+  const out = ['content-type', 'application/grpc', 'grpc-status', status, 'grpc-message', message];
+  for (const name in headers) if (name !== 'content-type' && name !== 'cache-control') out.push(name, headers[name]!);
+  return { headers: out, trailers: { 'grpc-status': status, 'grpc-message': message, 'x-causeway-error': r.code } };
 }

@@ -4,7 +4,7 @@
  * its outcome is the `grpc-status` the backend sent (in a trailers-only answer or in trailers),
  * and its messages are counted both ways. The Call asks; this keeps the state (docs/grpc.md).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { failure, type FailureCode } from '../failures/registry.js';
 import { GrpcRequestBody } from '../grpc/body.js';
@@ -15,11 +15,10 @@ import {
   decodeGrpcMessage,
   grpcCodeName,
   grpcMethodOf,
-  isGrpcContentType,
   parseGrpcTimeout,
 } from '../grpc/status.js';
 import type { AttemptGrpc, CallGrpc } from '../observe/call-record.js';
-import type { RouteRuntime } from './runtime.js';
+import type { RouteRuntime } from './exchange.js';
 
 /** The `grpc-status` and `grpc-message` in a raw header list, if there. */
 function statusIn(raw: Buffer[] | string[]): { status: number; message: string | null } | null {
@@ -45,18 +44,13 @@ export class GrpcCall {
   private status: number | null = null;
   private message: string | null = null;
   /** The backend's answer was trailers-only: held until it completes, then sent as one HEADERS frame with END_STREAM. */
-  private held: { status: number; headers: string[] } | null = null;
+  held: { status: number; headers: string[] } | null = null;
 
-  private constructor(
+  constructor(
     req: IncomingMessage,
     private readonly route: RouteRuntime,
   ) {
     this.deadline = parseGrpcTimeout(req.headers['grpc-timeout']);
-  }
-
-  /** The gRPC side of a call, or null when the request is not gRPC. */
-  static of(req: IncomingMessage, route: RouteRuntime): GrpcCall | null {
-    return isGrpcContentType(req.headers['content-type']) ? new GrpcCall(req, route) : null;
   }
 
   body(req: IncomingMessage, limit: number): Readable {
@@ -133,24 +127,6 @@ export class GrpcCall {
   /** Holds a trailers-only answer until it completes (see `held`). */
   hold(status: number, headers: string[]): void {
     this.held = { status, headers };
-  }
-
-  /** Sends a held trailers-only answer; false when there is none. */
-  sendHeld(res: ServerResponse): boolean {
-    const h = this.held;
-    if (!h) return false;
-    this.held = null;
-    res.statusCode = h.status;
-    const merged = new Map<string, string[]>();
-    for (let i = 0; i < h.headers.length; i += 2) {
-      const name = h.headers[i]!.toLowerCase();
-      const list = merged.get(name);
-      if (list) list.push(h.headers[i + 1]!);
-      else merged.set(name, [h.headers[i + 1]!]);
-    }
-    for (const [name, values] of merged) res.setHeader(name, values.length === 1 ? values[0]! : values);
-    res.end();
-    return true;
   }
 
   /** A new attempt starts: what the last one received is forgotten. */

@@ -1,14 +1,12 @@
 /**
  * A real gRPC stack for tests: an Echo backend built with @grpc/grpc-js (one method per call
- * kind, each able to misbehave on request), the standard health service, clients, and an h2c
- * front for the gateway (an HTTP/2 listener handing requests to the gateway's own handler
- * through node's compat API). Everything binds 127.0.0.1 on port 0.
+ * kind, each able to misbehave on request), the standard health service, clients, and bare
+ * HTTP/2 backends that misbehave at the protocol level. Everything binds 127.0.0.1 on port 0.
  */
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
-import type { TestGateway } from './gateway.js';
 import { fixturePath } from './backends.js';
 
 const HOST = '127.0.0.1';
@@ -136,30 +134,6 @@ export async function grpcBackend(name = 'a'): Promise<GrpcBackend> {
     server.forceShutdown();
   };
   return b;
-}
-
-/**
- * An h2c (prior knowledge) listener feeding the gateway's request handler through node's
- * HTTP/2 compat API: the client-facing HTTP/2 of these tests.
- */
-export async function h2Front(gw: TestGateway): Promise<{ port: number; address: string; close(): Promise<void> }> {
-  const server = http2.createServer({}, (req, res) => gw.gateway.server.emit('request', req, res));
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (s) => {
-    sessions.add(s);
-    s.once('close', () => sessions.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    address: `${HOST}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sessions) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 export type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;

@@ -14,7 +14,6 @@ import {
   grpc,
   grpcBackend,
   grpcOk,
-  h2Front,
   rawH2Backend,
   unary,
   type Client,
@@ -26,9 +25,10 @@ import {
 
 const Status = grpc.status;
 
-/** A gateway in front of `targets`, with its h2c front and a client; `extra` is YAML for the upstream. */
+/** A gateway (h2c next to HTTP/1.1 on its listener) in front of `targets`, and a client; `extra` is YAML for the upstream. */
 async function setup(targets: string[], extra = '', route = '') {
   const gw = await startGateway(`
+listen: { host: 127.0.0.1, port: 0, h2c: true }
 upstreams:
   echo:
     targets: [${targets.map((t) => `{ url: "${t}" }`).join(', ')}]
@@ -47,15 +47,14 @@ ${route
   .map((l) => `    ${l}`)
   .join('\n')}
 `);
-  const front = await h2Front(gw);
-  const client = echoClient(front.address);
+  const address = `127.0.0.1:${gw.port}`;
+  const client = echoClient(address);
   return {
     gw,
-    front,
+    address,
     client,
     async close() {
       client.close();
-      await front.close();
       await gw.close();
     },
   };
@@ -294,7 +293,7 @@ describe('gRPC: every failure class, as the client library reports it', () => {
     backends.push(b);
     const s = await setup([b.url]);
     try {
-      const session = http2.connect(`http://${s.front.address}`);
+      const session = http2.connect(`http://${s.address}`);
       const req = session.request({ ':method': 'POST', ':path': '/causeway.test.Echo/Unary', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '300m' });
       req.end(Buffer.from([0, 0, 0, 0, 0]));
       const t0 = Date.now();
