@@ -7,7 +7,8 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
-import { fixturePath } from './backends.js';
+import { readFileSync } from 'node:fs';
+import { CERT_FILE, KEY_FILE, fixturePath } from './backends.js';
 
 const HOST = '127.0.0.1';
 
@@ -55,8 +56,11 @@ function misbehave(mode: string | undefined): grpc.ServiceError | null {
   return null;
 }
 
-/** Starts the Echo backend (and grpc.health.v1.Health) on h2c. `name` marks replies (served_by). */
-export async function grpcBackend(name = 'a'): Promise<GrpcBackend> {
+/**
+ * Starts the Echo backend (and grpc.health.v1.Health) on h2c, or on TLS (h2) with the test
+ * certificate when `tls` is set. `name` marks replies (served_by).
+ */
+export async function grpcBackend(name = 'a', opts: { tls?: boolean } = {}): Promise<GrpcBackend> {
   const server = new grpc.Server();
   const b: GrpcBackend = { url: '', port: 0, server, calls: {}, lastMetadata: null, health: 'SERVING', close: async () => undefined };
   const seen = (method: string, md: grpc.Metadata) => {
@@ -123,9 +127,13 @@ export async function grpcBackend(name = 'a'): Promise<GrpcBackend> {
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${HOST}:0`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(
+      `${HOST}:0`,
+      opts.tls ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(CERT_FILE), private_key: readFileSync(KEY_FILE) }]) : grpc.ServerCredentials.createInsecure(),
+      (err, p) => (err ? reject(err) : resolve(p)),
+    ),
   );
-  b.url = `h2c://${HOST}:${port}`;
+  b.url = `${opts.tls ? 'h2' : 'h2c'}://${HOST}:${port}`;
   b.port = port;
   let closed = false;
   b.close = async () => {

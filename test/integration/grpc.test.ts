@@ -6,9 +6,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { blackhole, ok as httpBackend, refusing, until, type TestBackend } from '../helpers/backends.js';
+import { CERT_FILE, blackhole, ok as httpBackend, refusing, tlsServer, until, type TestBackend } from '../helpers/backends.js';
 import { startGateway } from '../helpers/gateway.js';
 import {
+  HealthClient,
   afterBody,
   echoClient,
   grpc,
@@ -420,6 +421,81 @@ describe('gRPC: every failure class, as the client library reports it', () => {
         assert.equal(q.err, null, q.err?.message);
         assert.notEqual(q.reply?.served_by, target === a ? 'a' : 'b');
       }
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('gRPC: h2:// targets (TLS with ALPN h2) and failures the gateway decides before any backend', () => {
+  const backends: Array<{ close(): Promise<void> }> = [];
+  after(async () => {
+    for (const b of backends) await b.close();
+  });
+
+  test('h2://: a TLS backend agreed on h2 by ALPN; the connect time includes the TLS handshake', async () => {
+    const b = await grpcBackend('tls', { tls: true });
+    backends.push(b);
+    const s = await setup([b.url], `tls: { ca: "${CERT_FILE}", servername: localhost }`);
+    try {
+      const r = await unary(s.client, { text: 'secure' });
+      assert.equal(r.err, null, r.err?.message);
+      assert.equal(r.reply?.served_by, 'tls');
+      const rec = await s.gw.record(requestIdOf(r.headers));
+      assert.ok(rec.attempts[0]!.timings.tls > 0, 'TLS handshake timed');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('h2:// to a TLS backend that only speaks HTTP/1.1: INTERNAL, UPSTREAM_PROTOCOL_MISMATCH', async () => {
+    const b = await tlsServer();
+    backends.push(b);
+    const s = await setup([`h2://127.0.0.1:${b.port}`], `tls: { ca: "${CERT_FILE}", servername: localhost }`);
+    try {
+      const r = await unary(s.client, { text: 'x' });
+      assert.equal(r.err?.code, Status.INTERNAL);
+      assert.equal(r.status?.metadata.get('x-causeway-error')[0], 'UPSTREAM_PROTOCOL_MISMATCH');
+      assert.equal(s.gw.records.at(-1)!.attempts[0]!.phase, 'tls');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('no route for the method: UNIMPLEMENTED, ROUTE_NOT_FOUND, trailers-only', async () => {
+    const s = await setup(['h2c://127.0.0.1:9']);
+    try {
+      const other = new HealthClient(s.address, grpc.credentials.createInsecure());
+      const { err, status } = await new Promise<{ err: grpc.ServiceError | null; status: grpc.StatusObject }>((resolve) => {
+        let e: grpc.ServiceError | null = null;
+        const call = (other as unknown as Client).Check({ service: '' }, (x: grpc.ServiceError | null) => (e = x)) as grpc.ClientUnaryCall;
+        call.on('status', (st: grpc.StatusObject) => setImmediate(() => resolve({ err: e, status: st })));
+      });
+      other.close();
+      assert.equal(err?.code, Status.UNIMPLEMENTED);
+      assert.match(err!.details, /^No route: no route matches POST \/grpc.health.v1.Health\/Check/);
+      assert.equal(status.metadata.get('x-causeway-error')[0], 'ROUTE_NOT_FOUND');
+      const rec = s.gw.records.at(-1)!;
+      assert.equal(rec.status, 200);
+      assert.deepEqual(rec.grpc, { service: 'grpc.health.v1.Health', method: 'Check', status: Status.UNIMPLEMENTED, sent: 0, received: 0 });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('an open circuit breaker: UNAVAILABLE, CIRCUIT_OPEN, without calling the backend', async () => {
+    const b = await rawH2Backend((stream) =>
+      afterBody(stream, () => stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '13', 'grpc-message': 'boom' }, { endStream: true })),
+    );
+    backends.push(b);
+    const s = await setup([b.url], 'circuitBreaker: { failureRate: 50%, minRequests: 3, window: 10s, openFor: 30s }');
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await unary(s.client, { text: 'x' })).err?.code, Status.INTERNAL);
+      const before = b.streams;
+      const r = await unary(s.client, { text: 'x' });
+      assert.equal(r.err?.code, Status.UNAVAILABLE);
+      assert.equal(r.status?.metadata.get('x-causeway-error')[0], 'CIRCUIT_OPEN');
+      assert.equal(b.streams, before, 'the backend was not called');
     } finally {
       await s.close();
     }
