@@ -483,6 +483,27 @@ describe('gRPC: h2:// targets (TLS with ALPN h2) and failures the gateway decide
     }
   });
 
+  test('active health checks over HTTP/2 with grpc.health.v1: NOT_SERVING takes the target out (UNAVAILABLE, NO_HEALTHY_TARGET), SERVING brings it back', async () => {
+    const b = await grpcBackend('hc');
+    backends.push(b);
+    const s = await setup([b.url], 'healthCheck: { active: { path: /grpc.health.v1.Health/Check, interval: 100ms, timeout: 1s, healthyAfter: 1, unhealthyAfter: 1 } }');
+    try {
+      const target = s.gw.gateway.upstreams.get('echo')!.targets[0]!;
+      await until(() => (b.calls.Check ?? 0) >= 1, 3000, 'a health check');
+      assert.equal(target.healthy, true);
+      b.health = 'NOT_SERVING';
+      await until(() => !target.healthy, 3000, 'the target out of rotation');
+      const r = await unary(s.client, { text: 'x' });
+      assert.equal(r.err?.code, Status.UNAVAILABLE);
+      assert.equal(r.status?.metadata.get('x-causeway-error')[0], 'NO_HEALTHY_TARGET');
+      b.health = 'SERVING';
+      await until(() => target.healthy, 3000, 'the target back');
+      assert.equal((await unary(s.client, { text: 'y' })).err, null);
+    } finally {
+      await s.close();
+    }
+  });
+
   test('an open circuit breaker: UNAVAILABLE, CIRCUIT_OPEN, without calling the backend', async () => {
     const b = await rawH2Backend((stream) =>
       afterBody(stream, () => stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '13', 'grpc-message': 'boom' }, { endStream: true })),
