@@ -22,7 +22,9 @@ import {
   type EchoRequest,
   type GrpcBackend,
   type RawH2Backend,
+  type UnaryResult,
 } from '../helpers/grpc.js';
+import { explainCall, formatExplanation } from '../../src/diagnose/explain.js';
 
 const Status = grpc.status;
 
@@ -519,6 +521,38 @@ describe('gRPC: h2:// targets (TLS with ALPN h2) and failures the gateway decide
       assert.equal(b.streams, before, 'the backend was not called');
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('gRPC calls in the call log, explain and metrics', () => {
+  test('explain tells the backend\'s own UNAVAILABLE from a gateway failure, with the method and message counts; metrics count by grpc-status', async () => {
+    const b = await grpcBackend('x');
+    const s = await setup([b.url, 'h2c://127.0.0.1:9'], 'balance: round-robin\nretries: { attempts: 1 }');
+    try {
+      const results: UnaryResult[] = [];
+      for (let i = 0; i < 4; i++) results.push(await unary(s.client, { text: 'x', mode: 'status:14' }));
+      const byBackend = results.find((r) => r.status?.metadata.get('x-causeway-error').length === 0)!;
+      const byGateway = results.find((r) => r.status?.metadata.get('x-causeway-error')[0] === 'UPSTREAM_CONNECTION_REFUSED')!;
+      assert.ok(byBackend && byGateway, 'one call of each kind');
+      const store = s.gw.gateway.store!;
+      await until(() => s.gw.records.length >= 4, 2000, 'the records');
+      store.flush();
+      const backendId = requestIdOf(byBackend.headers) || requestIdOf(byBackend.status!.metadata);
+      const e1 = explainCall(store, backendId)!;
+      assert.equal(e1.verdict, 'backend-error');
+      assert.deepEqual(e1.grpc, { service: 'causeway.test.Echo', method: 'Unary', status: 'UNAVAILABLE', message: 'backend says status:14', sent: 1, received: 0 });
+      assert.match(e1.headline, /^gRPC causeway.test.Echo\/Unary → UNAVAILABLE "backend says status:14": the backend's own status, passed through unchanged \(counted as a backend failure/);
+      assert.match(formatExplanation(e1), /answered 200, grpc-status UNAVAILABLE "backend says status:14"; 1 message\(s\) sent, 0 received/);
+      const e2 = explainCall(store, requestIdOf(byGateway.status!.metadata))!;
+      assert.equal(e2.verdict, 'failure');
+      assert.equal(e2.grpc?.status, 'UNAVAILABLE');
+      assert.match(e2.headline, /→ UNAVAILABLE \(HTTP 200\) UPSTREAM_CONNECTION_REFUSED/);
+      const text = await s.gw.gateway.metrics.render();
+      assert.match(text, /causeway_grpc_calls_total\{route="echo",upstream="echo",grpc_status="UNAVAILABLE"\} 4/);
+    } finally {
+      await s.close();
+      await b.close();
     }
   });
 });
