@@ -3,6 +3,7 @@
 // EchoRequest frame (lighter than a gRPC library, so the load generator stays out of the way).
 // Prints one JSON line: calls, errors, rps, p50/p90/p99 latency in ms.
 import http2 from 'node:http2';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from './lib.mjs';
 
 const args = parseArgs();
