@@ -49,11 +49,11 @@ export const GRPC_BACKEND_FAILURES: ReadonlySet<number> = new Set([
   GRPC_CODES.DATA_LOSS,
 ]);
 
-/**
- * Names a route may list in `retries.on` for gRPC calls: the status in kebab case
- * (`unavailable`, `resource-exhausted`...). OK is never a reason to retry.
- */
-export const GRPC_RETRY_NAMES = NAMES.filter((n) => n !== 'OK').map((n) => n.toLowerCase().replace(/_/g, '-')) as readonly string[];
+/** A status name as `retries.on` spells it: kebab case (`resource-exhausted`). */
+export const grpcRetryName = (name: string): string => name.toLowerCase().replace(/_/g, '-');
+
+/** Names a route may list in `retries.on` for gRPC calls; OK is never a reason to retry. */
+export const GRPC_RETRY_NAMES = NAMES.filter((n) => n !== 'OK').map(grpcRetryName) as readonly string[];
 
 /** The status code a `retries.on` name stands for, or undefined when the name is not a gRPC status. */
 export function grpcCodeOfRetryName(name: string): number | undefined {

@@ -101,12 +101,6 @@ export class GrpcCall {
     return this.status !== null && this.route.retryGrpc.has(this.status);
   }
 
-  /** The retry condition for a gateway-side failure: its gRPC status, when the route lists it. */
-  retryConditionFor(code: FailureCode): string | null {
-    const name = failure(code).grpc;
-    return this.route.retryGrpc.has(GRPC_CODES[name]) ? `grpc-${name.toLowerCase().replace(/_/g, '-')}` : null;
-  }
-
   retryReason(): string {
     return `grpc-status ${grpcCodeName(this.status ?? 0)}`;
   }

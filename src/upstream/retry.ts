@@ -7,7 +7,7 @@
 import type { RetryCondition } from '../config/schema.js';
 import type { Evidence } from '../failures/classify.js';
 import { failure, type FailureCode } from '../failures/registry.js';
-import { GRPC_CODES } from '../grpc/status.js';
+import { GRPC_CODES, grpcRetryName } from '../grpc/status.js';
 
 /**
  * A retry condition, or `status`: the backend answered with a status listed in `retries.on`;
@@ -46,7 +46,7 @@ export function retryCondition(a: FailedAttempt, on: ReadonlySet<RetryCondition>
   }
   if (grpc) {
     const name = failure(a.code).grpc;
-    return !a.answered && grpc.has(GRPC_CODES[name]) ? `grpc-${name.toLowerCase().replace(/_/g, '-')}` : null;
+    return !a.answered && grpc.has(GRPC_CODES[name]) ? `grpc-${grpcRetryName(name)}` : null;
   }
   if (terminated(a.code) && !a.answered && (e.phase === 'send' || e.phase === 'ttfb')) {
     if (a.reused) return on.has('stale-connection') ? 'stale-connection' : null;
