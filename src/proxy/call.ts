@@ -6,7 +6,7 @@
  * Flow: start → next() → lease → (connect) → dispatch → headers → body → complete
  *                  ↑______ retry (backoff) ______|  any failure → classify → retry or respond
  */
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { classify, type Evidence, type Phase } from '../failures/classify.js';
 import { failure, type FailureCode } from '../failures/registry.js';
 import type { AttemptRecord } from '../observe/call-record.js';
@@ -18,6 +18,7 @@ import type { AttemptVerdict, TargetState, Upstream } from '../upstream/upstream
 import { backoffDelay, budgetExempt, mayRetry, retryCondition, safeToRepeat, type Condition } from '../upstream/retry.js';
 import { breakerOutcome, countsAgainstBackend, fallbackMayAnswer, unavailableStatus } from '../upstream/verdict.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
+import { BodyLimit, limitedBody, refusedWith } from './limits.js';
 import type { FailureReport } from '../failures/respond.js';
 import type { CallEnv, Exchange, RouteRuntime } from './exchange.js';
 import { GrpcCall } from './grpc-call.js';
@@ -32,19 +33,6 @@ const failureReason = (code: FailureCode, lowLevel: string | undefined) => `${co
 /** A TLS record header (handshake 0x16 or alert 0x15, version 3.x) where HTTP was expected. */
 function looksLikeTls(data: string | undefined): boolean {
   return !!data && data.length >= 2 && (data.charCodeAt(0) === 0x15 || data.charCodeAt(0) === 0x16) && data.charCodeAt(1) === 0x03;
-}
-
-/** Counts request body bytes and fails the stream past the limit (chunked uploads have no length up front). */
-class BodyLimit extends Transform {
-  seen = 0;
-  constructor(private readonly limit: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.seen > this.limit) cb(Object.assign(new Error('request body over the limit'), { code: 'CAUSEWAY_BODY_LIMIT' }));
-    else cb(null, chunk);
-  }
 }
 
 /** The pipeline's last stage: proxies the exchange to its upstream. */
@@ -102,10 +90,7 @@ export class Call implements AttemptOwner {
     if (!chunked && (h['content-length'] === undefined || h['content-length'] === '0')) return null;
     // A declared length over the limit was refused before the call; chunked bodies are counted.
     if (!chunked) return this.req;
-    const limiter = new BodyLimit(this.route.maxBodySize);
-    this.req.pipe(limiter);
-    this.req.once('error', (err) => limiter.destroy(err));
-    return limiter;
+    return limitedBody(this.req, this.route.maxBodySize);
   }
 
   start(): void {
@@ -540,6 +525,12 @@ export class Call implements AttemptOwner {
   private finish(status: number, code: FailureCode | null): void {
     if (this.finished) return;
     this.finished = true;
+    const refused = code === 'CLIENT_CLOSED_REQUEST' ? refusedWith(this.x.res) : undefined;
+    if (refused) {
+      // The parser answered this exchange (a malformed chunk in its body): record what the client got.
+      code = refused;
+      status = failure(refused).status;
+    }
     this.release(status, code);
     this.x.attempts = this.records;
     this.x.bytesIn = this.bytesIn();

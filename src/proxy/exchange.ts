@@ -22,6 +22,7 @@ import { traceFields, traceOf } from '../observe/trace.js';
 import type { LookupFn } from '../upstream/connector.js';
 import type { EffectiveTimeouts } from '../upstream/policy.js';
 import type { Upstream } from '../upstream/upstream.js';
+import type { EscapedSlashAction, NormalPath, PathParameterAction } from '../routing/path.js';
 
 /** The rest of a pipeline, from one stage on. */
 export type Next = (x: Exchange) => void;
@@ -80,6 +81,9 @@ export interface RouteRuntime {
   /** gRPC status codes `retries.on` names (src/grpc/status.ts), for gRPC calls. */
   retryGrpc: Set<number>;
   maxBodySize: number;
+  /** What the route does with %2F/%5C and ;parameters in paths (src/routing/path.ts). */
+  escapedSlashes: EscapedSlashAction;
+  pathParameters: PathParameterAction;
   /** What answers a failure in place of the gateway's error (`fallback:`); null: nothing. */
   fallback: Rescuer | null;
   /** The route's stages composed with the upstream call; a route without policies is the call alone. */
@@ -175,6 +179,10 @@ export class Exchange {
   /** The normalised path the route was chosen by, and the query (with its `?`, or empty). */
   path = '';
   query = '';
+  /** The Host header normalised for matching (case, trailing dot, port: src/routing/path.ts). */
+  hostname = '';
+  /** The path's escaped separators or parameters, for the route's path policy; null when it has none. */
+  escapes: NormalPath | null = null;
   /** Path and query sent upstream (after stripPrefix; key auth removes `api_key`). */
   upstreamPath = '';
   route: RouteRuntime | null = null;

@@ -49,6 +49,8 @@ export function buildRuntime(
       retryStatuses: new Set(retries.on.filter((c): c is number => typeof c === 'number')),
       retryGrpc: new Set(retries.on.map((c) => (typeof c === 'string' ? grpcCodeOfRetryName(c) : undefined)).filter((c): c is number => c !== undefined)),
       maxBodySize: r.maxBodySize ?? config.server.maxBodySize,
+      escapedSlashes: r.escapedSlashes,
+      pathParameters: r.pathParameters,
       fallback: routeFallback(r.name, r.fallback, shared.responses),
       pipeline: upstreamCall,
     };
