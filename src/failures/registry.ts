@@ -4,6 +4,7 @@
  * FAQs our users know ("Backend unavailable", "Backend timeout"), and the remedy.
  * docs/errors.md documents each code; test/failures/registry.test.ts keeps the two in step.
  */
+import type { GrpcCodeName } from '../grpc/status.js';
 
 export type FailureCode =
   | 'ROUTE_NOT_FOUND'
@@ -49,10 +50,20 @@ export interface FailureContext {
 export interface FailureDef {
   code: FailureCode;
   status: number;
+  /** The gRPC status a gRPC caller receives instead (docs/errors.md, docs/grpc.md). */
+  grpc: GrpcCodeName;
   /** RFC 9209 error type; absent for failures that are not the proxy's (auth). */
   proxyStatus?: string;
   /** Which side is at fault, for operators scanning a dashboard. */
   side: 'client' | 'gateway' | 'backend' | 'network';
+  /**
+   * Where the failure arises, which decides what the gateway may do about it:
+   * `request` — the request itself or a policy refused it (nothing was asked of the backend);
+   * `refusal` — the gateway declined to call the backend to protect it (pool, health, breaker):
+   *   a fallback may answer, and the backend's health is not judged by it;
+   * `exchange` — a call to the backend failed: a fallback may answer, and it counts against the target.
+   */
+  origin: 'request' | 'refusal' | 'exchange';
   /** One-line title, the words users search for. */
   title: string;
   message(ctx: FailureContext): string;
@@ -68,8 +79,10 @@ const defs: FailureDef[] = [
   {
     code: 'ROUTE_NOT_FOUND',
     status: 404,
+    grpc: 'UNIMPLEMENTED',
     proxyStatus: 'destination_not_found',
     side: 'client',
+    origin: 'request',
     title: 'No route',
     message: (c) => `No route: no route matches ${c.method ?? ''} ${c.path ?? ''}${c.host ? ` for host ${c.host}` : ''}${why(c)}`,
     remedy: 'Check the request path, method and Host against `routes[].match`; `causeway check` lists the routes and GET /api/routes on the admin port shows the running ones.',
@@ -77,8 +90,10 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_DNS_FAILURE',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'dns_error',
     side: 'network',
+    origin: 'exchange',
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: the host name of ${up(c)} does not resolve${why(c)}${tried(c)}`,
     remedy: 'The backend service address is incorrect or its domain name does not resolve: fix the target URL in `upstreams.<name>.targets`, or make sure the name resolves to the backend IP from the gateway host (`causeway doctor <upstream>` checks it).',
@@ -86,8 +101,10 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECT_TIMEOUT',
     status: 504,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_timeout',
     side: 'network',
+    origin: 'exchange',
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: timeout connecting to ${up(c)} within ${c.limit ?? '?'} ms${tried(c)}`,
     remedy: 'The TCP handshake never completed: a security group, firewall or ACL is dropping packets to the backend port, the host is down, or the address is wrong. Allow the gateway egress address in the backend security group (inbound and outbound), check the return route, and verify the port with `causeway doctor <upstream>`.',
@@ -95,8 +112,10 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_REFUSED',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_refused',
     side: 'backend',
+    origin: 'exchange',
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: connection refused by ${up(c)}${why(c)}${tried(c)}`,
     remedy: 'Nothing is listening on the target port, or a firewall rejects the connection: check that the backend process is started and bound to the configured address and port, and that no blacklist or firewall rule rejects the gateway.',
@@ -104,8 +123,10 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_CLOSED',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_terminated',
     side: 'backend',
+    origin: 'exchange',
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: connection is closed — ${up(c)} closed the connection before sending a full response${tried(c)}`,
     remedy: 'The backend sent FIN before answering: it crashed, restarted, hit its own request timeout, or closes keep-alive connections sooner than the gateway. Check the backend logs at that time; keep `pool.idleTimeout` below the backend keep-alive timeout; enable `retries.on: [stale-connection]` for idempotent routes.',
@@ -113,8 +134,10 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_RESET',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_terminated',
     side: 'backend',
+    origin: 'exchange',
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: connection reset by ${up(c)} during the exchange${tried(c)}`,
     remedy: 'The backend (or a middlebox) sent RST mid-exchange: a crashed worker, an overloaded accept queue, a proxy or load balancer idle timeout, or a firewall killing the flow. Check backend crash logs and any load balancer between the gateway and the backend.',
@@ -122,8 +145,10 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_TLS_ERROR',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'tls_protocol_error',
     side: 'backend',
+    origin: 'exchange',
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: TLS handshake with ${up(c)} failed${why(c)}${tried(c)}`,
     remedy: 'The backend certificate is not trusted, expired or issued for another name, or the TLS versions and ciphers do not overlap. Install a valid certificate for the target host name, or set `upstreams.<name>.tls.ca` to the CA that signed it.',
@@ -131,8 +156,10 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_PROTOCOL_MISMATCH',
     status: 502,
+    grpc: 'INTERNAL',
     proxyStatus: 'tls_protocol_error',
     side: 'gateway',
+    origin: 'exchange',
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: protocol mismatch with ${up(c)} — ${c.detail ?? 'the backend does not speak the configured protocol'}`,
     remedy: 'The request protocol is incorrect: the target URL says https but the backend serves plain HTTP, or the reverse. Make the scheme in `upstreams.<name>.targets[].url` match what the backend port speaks.',
@@ -140,8 +167,10 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_SEND_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'connection_write_timeout',
     side: 'backend',
+    origin: 'exchange',
     title: 'Backend timeout',
     message: (c) => `Backend timeout: ${up(c)} did not read the request body for ${c.limit ?? '?'} ms`,
     remedy: 'The backend stopped reading the request body (it is overloaded, blocked, or does not read bodies on this path). Check backend worker saturation; raise `timeouts.send` only for routes that upload large bodies to slow consumers.',
@@ -149,8 +178,10 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_RESPONSE_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_response_timeout',
     side: 'backend',
+    origin: 'exchange',
     title: 'Backend timeout',
     message: (c) => `Backend timeout: no response headers from ${up(c)} within ${c.limit ?? '?'} ms${tried(c)}`,
     remedy: 'The backend failed to return a response within the configured timeout: find the slow dependency (database, downstream call) in the backend, or increase `timeouts.read` for this route above the observed p99 latency — keeping it below `timeouts.total` and the client timeout.',
@@ -158,8 +189,10 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_BODY_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'connection_read_timeout',
     side: 'backend',
+    origin: 'exchange',
     title: 'Backend timeout',
     message: (c) => `Backend timeout: the response body from ${up(c)} stalled for more than ${c.limit ?? '?'} ms`,
     remedy: 'The backend sent headers and then stopped sending the body: a stuck stream, a slow producer, or a lost connection without FIN. Check the backend for blocked writers; raise `timeouts.read` for streaming routes that pause longer between chunks.',
@@ -167,8 +200,10 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_INVALID_RESPONSE',
     status: 502,
+    grpc: 'INTERNAL',
     proxyStatus: 'http_protocol_error',
     side: 'backend',
+    origin: 'exchange',
     title: 'Invalid backend response',
     message: (c) => `Invalid backend response: ${up(c)} sent a malformed HTTP response${why(c)}`,
     remedy: 'The bytes from the backend are not valid HTTP/1.1 (bad status line or headers, conflicting lengths). Check that the target port is the HTTP port of the service and not another protocol, and fix the response framing in the backend.',
@@ -176,8 +211,10 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_POOL_EXHAUSTED',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_limit_reached',
     side: 'gateway',
+    origin: 'refusal',
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: connection lease request time out — no connection to ${up(c)} became free within ${c.limit ?? '?'} ms`,
     remedy: 'Every connection to the backend is busy. Size the pool by Little\'s law: maxConnections >= requests per second x backend latency in seconds (1,200 connections serve 1,200 RPS at 1 s each). Raise `pool.maxConnections`, or make the backend faster.',
@@ -185,8 +222,10 @@ const defs: FailureDef[] = [
   {
     code: 'NO_HEALTHY_TARGET',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'destination_unavailable',
     side: 'backend',
+    origin: 'refusal',
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: every target of ${up(c)} is ejected or failing health checks`,
     remedy: 'All targets are out of rotation. Look at the ejection and health-check history of the upstream (admin API /api/upstreams), fix the failing targets, and make sure health checks reflect real health.',
@@ -194,8 +233,10 @@ const defs: FailureDef[] = [
   {
     code: 'CIRCUIT_OPEN',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'destination_unavailable',
     side: 'backend',
+    origin: 'refusal',
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: the circuit breaker of ${up(c)} is open, failing fast`,
     remedy: 'Recent calls to this upstream failed above the breaker threshold, so the gateway is protecting it. Fix the cause of those failures (see the calls before the breaker opened); the breaker half-opens by itself after `circuitBreaker.openFor`.',
@@ -203,8 +244,10 @@ const defs: FailureDef[] = [
   {
     code: 'GATEWAY_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_response_timeout',
     side: 'gateway',
+    origin: 'exchange',
     title: 'Backend timeout',
     message: (c) => `Backend timeout: the ${c.limit ?? '?'} ms budget for this request ran out${c.upstream ? ` calling ${c.upstream}` : ''}${tried(c)}`,
     remedy: 'The whole exchange, retries included, exceeded `timeouts.total` (or the client X-Request-Timeout). Make per-try `timeouts.read` x attempts fit inside total, and keep total below the client timeout so timeouts cascade.',
@@ -212,8 +255,10 @@ const defs: FailureDef[] = [
   {
     code: 'RATE_LIMITED',
     status: 429,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'connection_limit_reached',
     side: 'client',
+    origin: 'request',
     title: 'Too many requests',
     message: (c) => `Too many requests: the rate limit of route ${c.route ?? '?'} is exhausted${why(c)}`,
     remedy: 'Slow down and retry after the time in Retry-After, or ask the API owner for a higher limit.',
@@ -221,7 +266,9 @@ const defs: FailureDef[] = [
   {
     code: 'UNAUTHORIZED',
     status: 401,
+    grpc: 'UNAUTHENTICATED',
     side: 'client',
+    origin: 'request',
     title: 'Unauthorized',
     message: () => 'Unauthorized: credentials are missing or invalid',
     remedy: 'Send a valid API key in X-API-Key, or sign the request with a valid key pair.',
@@ -229,7 +276,9 @@ const defs: FailureDef[] = [
   {
     code: 'FORBIDDEN',
     status: 403,
+    grpc: 'PERMISSION_DENIED',
     side: 'client',
+    origin: 'request',
     title: 'Forbidden',
     message: (c) => `Forbidden: this consumer may not call route ${c.route ?? '?'}${why(c)}`,
     remedy: 'Request a subscription to the route and wait for its approval, or use credentials of a consumer that holds one.',
@@ -237,8 +286,10 @@ const defs: FailureDef[] = [
   {
     code: 'URI_TOO_LONG',
     status: 414,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'http_request_error',
     side: 'client',
+    origin: 'request',
     title: 'URI too long',
     message: (c) => `URI too long: the request target exceeds ${c.limit ?? '?'} bytes`,
     remedy: 'Send long parameters in a request body instead of the query string, or raise `server.maxUrlLength` if such URLs are legitimate.',
@@ -246,7 +297,9 @@ const defs: FailureDef[] = [
   {
     code: 'FAULT_INJECTED',
     status: 503,
+    grpc: 'UNAVAILABLE',
     side: 'gateway',
+    origin: 'request',
     title: 'Fault injected',
     message: (c) => `Fault injected: route ${c.route ?? '?'} is configured to abort this call (fault injection)`,
     remedy: 'This failure was injected on purpose by `routes[].faults`; remove or narrow the faults block (percent, header) to stop it.',
@@ -254,8 +307,10 @@ const defs: FailureDef[] = [
   {
     code: 'REQUEST_TOO_LARGE',
     status: 413,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'http_request_error',
     side: 'client',
+    origin: 'request',
     title: 'Request too large',
     message: (c) => `Request too large: the body exceeds the ${c.limit ?? '?'} byte limit${c.route ? ` of route ${c.route}` : ''}`,
     remedy: 'Send a smaller body, or raise `server.maxBodySize` (or `routes[].maxBodySize`) if the route legitimately takes larger uploads.',
@@ -263,8 +318,10 @@ const defs: FailureDef[] = [
   {
     code: 'BAD_REQUEST',
     status: 400,
+    grpc: 'INTERNAL',
     proxyStatus: 'http_request_error',
     side: 'client',
+    origin: 'request',
     title: 'Bad request',
     message: (c) => `Bad request: ${c.detail ?? 'the request is malformed'}`,
     remedy: 'Fix the request framing: one Content-Length or chunked Transfer-Encoding (never both), valid header names and values, headers within `server.maxHeaderSize`.',
@@ -272,8 +329,10 @@ const defs: FailureDef[] = [
   {
     code: 'REQUEST_TIMEOUT',
     status: 408,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_request_error',
     side: 'client',
+    origin: 'request',
     title: 'Request timeout',
     message: (c) => `Request timeout: ${c.detail ?? 'the client did not send the whole request in time'}`,
     remedy: 'The client sent its request too slowly (headers within `server.headersTimeout`, the whole request within `server.requestTimeout`). Check the client network, or raise these limits for slow uploaders.',
@@ -281,7 +340,9 @@ const defs: FailureDef[] = [
   {
     code: 'CLIENT_CLOSED_REQUEST',
     status: 499,
+    grpc: 'CANCELLED',
     side: 'client',
+    origin: 'request',
     title: 'Client closed request',
     message: () => 'Client closed request: the caller went away before the response was complete',
     remedy: 'The client gave up first. If its timeout is shorter than the gateway `timeouts.total`, timeouts do not cascade: lower total (or send X-Request-Timeout) so the gateway and the backend give up first and free their resources.',

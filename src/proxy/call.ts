@@ -6,32 +6,23 @@
  * Flow: start → next() → lease → (connect) → dispatch → headers → body → complete
  *                  ↑______ retry (backoff) ______|  any failure → classify → retry or respond
  */
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { classify, type Evidence, type Phase } from '../failures/classify.js';
 import { failure, type FailureCode } from '../failures/registry.js';
 import type { AttemptRecord } from '../observe/call-record.js';
 import { Attempt, type AttemptOwner } from '../upstream/attempt.js';
 import { probeSpeaksTls, type ConnectFailure } from '../upstream/connector.js';
-import type { Slot } from '../upstream/pool.js';
+import type { PoolSlot } from '../upstream/pool.js';
 import type { Permit } from '../upstream/breaker.js';
 import type { AttemptVerdict, TargetState, Upstream } from '../upstream/upstream.js';
+import { backoffDelay, budgetExempt, mayRetry, retryCondition, safeToRepeat, type Condition } from '../upstream/retry.js';
+import { breakerOutcome, countsAgainstBackend, fallbackMayAnswer, unavailableStatus } from '../upstream/verdict.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
-import { Tunnel } from './tunnel.js';
+import { BodyLimit, limitedBody, refusedWith } from './limits.js';
 import type { FailureReport } from '../failures/respond.js';
 import type { CallEnv, Exchange, RouteRuntime } from './exchange.js';
-
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-/** Failures a route fallback may answer for: the backend's or the way to it, never the client's. */
-const FALLBACK_CODES = new Set<FailureCode>([
-  'UPSTREAM_DNS_FAILURE', 'UPSTREAM_CONNECT_TIMEOUT', 'UPSTREAM_CONNECTION_REFUSED', 'UPSTREAM_CONNECTION_CLOSED',
-  'UPSTREAM_CONNECTION_RESET', 'UPSTREAM_TLS_ERROR', 'UPSTREAM_PROTOCOL_MISMATCH', 'UPSTREAM_SEND_TIMEOUT',
-  'UPSTREAM_RESPONSE_TIMEOUT', 'UPSTREAM_BODY_TIMEOUT', 'UPSTREAM_INVALID_RESPONSE', 'UPSTREAM_POOL_EXHAUSTED',
-  'NO_HEALTHY_TARGET', 'CIRCUIT_OPEN', 'GATEWAY_TIMEOUT',
-]);
-/** Outcomes that say nothing about the backend's health: the gateway refused before calling it. */
-const NEUTRAL_CODES = new Set<FailureCode>(['UPSTREAM_POOL_EXHAUSTED', 'NO_HEALTHY_TARGET', 'CIRCUIT_OPEN', 'CLIENT_CLOSED_REQUEST', 'REQUEST_TOO_LARGE']);
-/** Backend answers that mean "unavailable" to outlier detection and the breaker. */
-const unavailableStatus = (s: number) => s >= 502 && s <= 504;
+import { Tunnel } from './tunnel.js';
+import { GrpcCall } from './grpc-call.js';
 
 const CLOSED_OR_RESET = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
@@ -43,19 +34,6 @@ const failureReason = (code: FailureCode, lowLevel: string | undefined) => `${co
 /** A TLS record header (handshake 0x16 or alert 0x15, version 3.x) where HTTP was expected. */
 function looksLikeTls(data: string | undefined): boolean {
   return !!data && data.length >= 2 && (data.charCodeAt(0) === 0x15 || data.charCodeAt(0) === 0x16) && data.charCodeAt(1) === 0x03;
-}
-
-/** Counts request body bytes and fails the stream past the limit (chunked uploads have no length up front). */
-class BodyLimit extends Transform {
-  seen = 0;
-  constructor(private readonly limit: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.seen > this.limit) cb(Object.assign(new Error('request body over the limit'), { code: 'CAUSEWAY_BODY_LIMIT' }));
-    else cb(null, chunk);
-  }
 }
 
 /** The pipeline's last stage: proxies the exchange to its upstream. */
@@ -87,14 +65,19 @@ export class Call implements AttemptOwner {
   private readonly clientBudget: boolean;
   /** The breaker's permit for this call (null without a breaker). */
   private permit: Permit = null;
+  /** gRPC semantics of the call (content-type application/grpc*), null for plain HTTP. */
+  private readonly grpc: GrpcCall | null;
 
   constructor(private readonly x: Exchange) {
     this.req = x.req;
     this.route = x.route!;
     this.up = x.upstream!;
     this.env = x.env;
+    this.grpc = x.isGrpc ? new GrpcCall(x.req, this.route) : null;
     const total = this.route.timeouts.total;
-    const clientBudgetMs = x.clientBudget;
+    // grpc-timeout is the client's deadline, as X-Request-Timeout is: the shorter of the two counts.
+    const deadline = this.grpc?.deadline;
+    const clientBudgetMs = deadline !== undefined && !(x.clientBudget !== undefined && x.clientBudget <= deadline) ? deadline : x.clientBudget;
     this.clientBudget = clientBudgetMs !== undefined && clientBudgetMs < total;
     this.budget = this.clientBudget ? clientBudgetMs! : total;
     this.deadline = x.t0 + this.budget;
@@ -103,15 +86,13 @@ export class Call implements AttemptOwner {
 
   private makeBody(): Readable | null {
     const h = this.req.headers;
+    if (this.grpc) return (this.req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders ? null : this.grpc.body(this.req, this.route.maxBodySize);
     // HTTP/2 frames its body by END_STREAM: a request with data and no length is streamed like chunked.
     const chunked = h['transfer-encoding'] !== undefined || (this.req.httpVersionMajor === 2 && h['content-length'] === undefined && !(this.req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders);
     if (!chunked && (h['content-length'] === undefined || h['content-length'] === '0')) return null;
     // A declared length over the limit was refused before the call; chunked bodies are counted.
     if (!chunked) return this.req;
-    const limiter = new BodyLimit(this.route.maxBodySize);
-    this.req.pipe(limiter);
-    this.req.once('error', (err) => limiter.destroy(err));
-    return limiter;
+    return limitedBody(this.req, this.route.maxBodySize);
   }
 
   start(): void {
@@ -146,6 +127,7 @@ export class Call implements AttemptOwner {
       return;
     }
     this.targetState = state;
+    this.grpc?.startAttempt();
     this.lastTarget = state.target.id;
     const attempt = new Attempt(state.target, this, { send: this.route.timeouts.send, read: this.route.timeouts.read }, this.body);
     this.attempt = attempt;
@@ -163,7 +145,7 @@ export class Call implements AttemptOwner {
     });
   }
 
-  private withSlot(attempt: Attempt, state: TargetState, slot: Slot): void {
+  private withSlot(attempt: Attempt, state: TargetState, slot: PoolSlot): void {
     state.inflight++;
     state.requests++;
     attempt.slot = slot;
@@ -253,8 +235,9 @@ export class Call implements AttemptOwner {
     }
   }
 
-  private dispatch(attempt: Attempt, slot: Slot): void {
+  private dispatch(attempt: Attempt, slot: PoolSlot): void {
     const t = attempt.target;
+    const body = this.bodyDispatched && this.grpc ? this.grpc.replay() : this.body;
     if (this.body) this.bodyDispatched = true;
     attempt.dispatch(slot, {
       path: t.basePath + this.x.upstreamPath,
@@ -266,8 +249,9 @@ export class Call implements AttemptOwner {
         proto: (this.req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
         hostHeader: this.route.preserveHost && this.req.headers.host ? this.req.headers.host : t.hostHeader,
         budgetMs: this.remaining(),
+        grpc: this.grpc !== null,
       }),
-      body: this.body,
+      body,
       // Body silence is timed by the attempt itself (finer than undici's 1 s timer wheel).
       bodyTimeout: 0,
       headersTimeout: 0,
@@ -295,6 +279,7 @@ export class Call implements AttemptOwner {
       durationMs: Math.round((t.dns + t.connect + t.tls + t.send + t.ttfb + t.body) * 100) / 100,
     };
     if (error) rec.error = error;
+    if (this.grpc) rec.grpc = this.grpc.attemptInfo();
     this.records.push(rec);
     return rec;
   }
@@ -304,11 +289,22 @@ export class Call implements AttemptOwner {
   onAttemptHeaders(_attempt: Attempt, status: number, rawHeaders: Buffer[], statusText: string): boolean {
     if (this.finished) return false;
     if (this.route.retryStatuses.has(status) && this.canRetry('status', this.safeToRepeat('status'))) return false;
-    this.x.head(status, downstreamHeaders(rawHeaders, this.x.requestId), 'backend', statusText);
+    // A trailers-only answer with a status the route lists is retried as gRPC's retry design allows.
+    const trailersOnly = this.grpc?.headers(rawHeaders) === true;
+    if (trailersOnly && this.grpc!.retryable() && this.canRetry('status', this.safeToRepeat('status'))) return false;
+    const headers = downstreamHeaders(rawHeaders, this.x.requestId);
+    // Trailers-only is one HEADERS frame that ends the stream: held until the attempt completes.
+    if (trailersOnly) this.grpc!.hold(status, headers);
+    else this.x.head(status, headers, 'backend', statusText);
     return true;
   }
 
+  onAttemptInterim(status: number, rawHeaders: Buffer[]): void {
+    if (!this.finished) this.x.interim(status, downstreamHeaders(rawHeaders, this.x.requestId));
+  }
+
   onAttemptData(chunk: Buffer): boolean {
+    this.grpc?.received.push(chunk);
     return this.x.data(chunk);
   }
 
@@ -321,14 +317,18 @@ export class Call implements AttemptOwner {
     state.observeLatency(attempt.timings.ttfb + attempt.timings.send);
     this.releaseSlot(attempt);
     if (this.finished) return;
+    if (attempt.trailers) this.grpc?.trailers(attempt.trailers);
     const rec = this.recordAttempt(attempt, attempt.status, null);
-    this.up.report(state, unavailableStatus(attempt.status) ? 'failure' : 'success', `answered ${attempt.status}`);
+    const backendFailed = unavailableStatus(attempt.status) || this.grpc?.backendFailed() === true;
+    this.up.report(state, backendFailed ? 'failure' : 'success', this.grpc?.failureReason() ?? `answered ${attempt.status}`);
     if (attempt.discarding) {
-      rec.retry = `status ${attempt.status}`;
+      rec.retry = this.grpc?.retryReason() ?? `status ${attempt.status}`;
       this.retry('status');
       return;
     }
-    this.x.end();
+    const held = this.grpc?.held;
+    if (held) this.x.headOnly(held.status, held.headers, 'backend');
+    else this.x.end(attempt.trailers);
     this.finish(attempt.status, null);
   }
 
@@ -393,57 +393,31 @@ export class Call implements AttemptOwner {
 
   /** Whether a failed attempt counts against its target (a budget the client shortened does not). */
   private verdict(code: FailureCode): AttemptVerdict {
-    if (NEUTRAL_CODES.has(code)) return 'neutral';
-    if (code === 'GATEWAY_TIMEOUT' && this.clientBudget) return 'neutral';
-    return 'failure';
+    return countsAgainstBackend(code, this.clientBudget) ? 'failure' : 'neutral';
   }
 
   /** Which configured retry condition, if any, this failure falls under. */
-  private retryCondition(attempt: Attempt, e: Evidence, code: FailureCode): string | null {
-    const on = this.route.retryOn;
-    if (e.timeout === 'total') return null;
-    if (e.phase === 'pool' || e.phase === 'dns' || e.phase === 'connect') {
-      if (e.phase === 'pool' && this.up.targets.length < 2) return null;
-      return on.has('connect-failure') ? 'connect-failure' : null;
-    }
-    const noResponse = attempt.status === 0 && attempt.bytesReceived === 0;
-    const closed = code === 'UPSTREAM_CONNECTION_CLOSED' || code === 'UPSTREAM_CONNECTION_RESET';
-    if (closed && noResponse && (e.phase === 'send' || e.phase === 'ttfb')) {
-      if (attempt.reused) return on.has('stale-connection') ? 'stale-connection' : null;
-      return on.has('reset') ? 'reset' : null;
-    }
-    if (code === 'UPSTREAM_RESPONSE_TIMEOUT' && on.has('response-timeout')) return 'response-timeout';
-    return null;
+  private retryCondition(attempt: Attempt, e: Evidence, code: FailureCode): Condition | null {
+    const answered = attempt.status !== 0 || attempt.bytesReceived !== 0;
+    return retryCondition({ evidence: e, code, answered, reused: attempt.reused }, this.route.retryOn, this.up.targets.length, this.grpc ? this.route.retryGrpc : null);
   }
 
-  /**
-   * A request that never reached a backend may always be repeated. One that may have reached it
-   * only when repeating cannot do harm twice (an idempotent method, or an Idempotency-Key) and
-   * its body, if any, was not consumed by the failed attempt.
-   */
-  private safeToRepeat(condition: string): boolean {
-    if (condition === 'connect-failure') return true;
-    if (this.bodyDispatched) return false;
-    return IDEMPOTENT.has(this.req.method ?? '') || this.req.headers['idempotency-key'] !== undefined;
+  private safeToRepeat(condition: Condition): boolean {
+    const replayable = this.grpc?.replayable() === true;
+    return safeToRepeat(condition, this.x.method, this.req.headers['idempotency-key'] !== undefined, this.bodyDispatched, { grpc: this.grpc !== null, replayable });
   }
 
-  private canRetry(condition: string, safe: boolean): boolean {
+  private canRetry(condition: Condition, safe: boolean): boolean {
     if (!safe) return false;
     // `attempts` counts tries in all. A status retry is decided before its attempt is recorded.
     const tries = this.records.length + (condition === 'status' ? 1 : 0);
-    if (tries >= this.route.retries.attempts || this.remaining() < 5) return false;
-    // The budget caps duplicate work on backends. A failed connect did no work anywhere, and a stale
-    // keep-alive connection is the gateway's own artefact: retrying those duplicates nothing.
-    if (condition === 'stale-connection' || condition === 'connect-failure') return true;
-    return this.up.retryAllowed(this.route.retries.budget);
+    const budgetAllows = budgetExempt(condition) || this.up.retryAllowed(this.route.retries.budget);
+    return mayRetry(condition, { tries, attempts: this.route.retries.attempts, remainingMs: this.remaining(), budgetAllows });
   }
 
-  private retry(condition: string): void {
+  private retry(condition: Condition): void {
     this.leaveTarget(this.targetState!);
-    // Full jitter (AWS architecture blog): uniform in [0, min(max, base * 2^n)].
-    const n = this.records.length;
-    const { base, max } = this.route.retries.backoff;
-    const delay = condition === 'stale-connection' ? 0 : Math.random() * Math.min(max, base * 2 ** (n - 1));
+    const delay = backoffDelay(condition, this.records.length, this.route.retries.backoff, Math.random());
     if (delay >= this.remaining()) {
       const last = this.records[this.records.length - 1]!;
       this.fail(typeof last.outcome === 'string' ? last.outcome : 'GATEWAY_TIMEOUT', last.phase ?? 'budget');
@@ -514,9 +488,10 @@ export class Call implements AttemptOwner {
     const permit = this.permit;
     if (!permit) return;
     const breaker = this.up.breaker!;
-    if (code === null) breaker.record(permit, !unavailableStatus(status));
-    else if (NEUTRAL_CODES.has(code) || (code === 'GATEWAY_TIMEOUT' && this.clientBudget)) breaker.release(permit);
-    else breaker.record(permit, false);
+    // A gRPC call that completed can still be the backend's failure: its grpc-status says so.
+    const outcome = code === null && this.grpc?.backendFailed() ? 'failure' : breakerOutcome(status, code, this.clientBudget);
+    if (outcome === 'release') breaker.release(permit);
+    else breaker.record(permit, outcome === 'success');
   }
 
   private fail(code: FailureCode, phase: FailureReport['phase'], proxyStatus?: string): void {
@@ -525,7 +500,8 @@ export class Call implements AttemptOwner {
       this.finish(499, 'CLIENT_CLOSED_REQUEST');
       return;
     }
-    if (FALLBACK_CODES.has(code) && !this.x.headersSent && (this.x.rescue?.(this.x, code) || this.route.fallback?.answer(this.x, code))) {
+    // A fallback's HTTP body would be no gRPC response: gRPC callers get the failure itself.
+    if (fallbackMayAnswer(code) && !this.x.headersSent && !this.grpc && (this.x.rescue?.(this.x, code) || this.route.fallback?.answer(this.x, code))) {
       this.finish(this.x.res.statusCode, code);
       return;
     }
@@ -533,6 +509,7 @@ export class Call implements AttemptOwner {
     this.release(failure(code).status, code);
     this.x.attempts = this.records;
     this.x.bytesIn = this.bytesIn();
+    if (this.grpc) this.x.grpc = this.grpc.callInfo(this.x.upstreamPath, code);
     this.x.fail(code, {
       proxyStatus,
       phase,
@@ -550,13 +527,21 @@ export class Call implements AttemptOwner {
   private finish(status: number, code: FailureCode | null): void {
     if (this.finished) return;
     this.finished = true;
+    const refused = code === 'CLIENT_CLOSED_REQUEST' ? refusedWith(this.x.res) : undefined;
+    if (refused) {
+      // The parser answered this exchange (a malformed chunk in its body): record what the client got.
+      code = refused;
+      status = failure(refused).status;
+    }
     this.release(status, code);
     this.x.attempts = this.records;
     this.x.bytesIn = this.bytesIn();
+    if (this.grpc) this.x.grpc = this.grpc.callInfo(this.x.upstreamPath, code);
     this.x.finish(status, code);
   }
 
   private bytesIn(): number {
+    if (this.grpc) return this.grpc.bytesIn();
     return this.body instanceof BodyLimit ? this.body.seen : Number(this.req.headers['content-length'] ?? 0);
   }
 

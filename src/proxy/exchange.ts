@@ -11,15 +11,18 @@
  *
  * docs/pipeline.md draws the stage order and says why it is that order.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import type { RetryCondition, RetryPolicy } from '../config/schema.js';
 import { failure, type FailureCode, type FailureContext } from '../failures/registry.js';
-import { renderFailure, type FailureReport } from '../failures/respond.js';
-import type { AttemptRecord, CallSink } from '../observe/call-record.js';
+import { renderFailure, renderGrpcFailure, type FailureReport } from '../failures/respond.js';
+import { grpcMethodOf, isGrpcContentType } from '../grpc/status.js';
+import type { AttemptRecord, CallGrpc, CallSink } from '../observe/call-record.js';
 import { traceFields, traceOf } from '../observe/trace.js';
 import type { LookupFn } from '../upstream/connector.js';
 import type { EffectiveTimeouts } from '../upstream/policy.js';
 import type { Upstream } from '../upstream/upstream.js';
+import type { EscapedSlashAction, NormalPath, PathParameterAction } from '../routing/path.js';
 
 /** The rest of a pipeline, from one stage on. */
 export type Next = (x: Exchange) => void;
@@ -75,7 +78,12 @@ export interface RouteRuntime {
   retries: RetryPolicy;
   retryOn: Set<RetryCondition>;
   retryStatuses: Set<number>;
+  /** gRPC status codes `retries.on` names (src/grpc/status.ts), for gRPC calls. */
+  retryGrpc: Set<number>;
   maxBodySize: number;
+  /** What the route does with %2F/%5C and ;parameters in paths (src/routing/path.ts). */
+  escapedSlashes: EscapedSlashAction;
+  pathParameters: PathParameterAction;
   /** What answers a failure in place of the gateway's error (`fallback:`); null: nothing. */
   fallback: Rescuer | null;
   /** The route's stages composed with the upstream call; a route without policies is the call alone. */
@@ -112,6 +120,63 @@ export interface UpgradeRequest {
   head: Buffer;
 }
 
+/**
+ * What the exchange uses of a response object: node:http's ServerResponse has it, and so has
+ * the HTTP/2 compatibility API's response; nothing reaches into the socket behind it.
+ */
+export interface DownstreamResponse {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  readonly writableFinished: boolean;
+  readonly writableEnded: boolean;
+  statusCode: number;
+  /** Headers of a response sent by end() alone (gRPC's trailers-only: Exchange.headOnly). */
+  setHeader(name: string, value: string | string[]): unknown;
+  addTrailers(trailers: Record<string, string>): void;
+  writeHead(status: number, statusText: string, headers: string[]): unknown;
+  writeHead(status: number, headers: string[]): unknown;
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  destroy(err?: Error): unknown;
+  on(event: 'close' | 'drain', listener: () => void): unknown;
+  removeListener(event: 'close' | 'drain', listener: () => void): unknown;
+  writeEarlyHints?(hints: Record<string, string | string[]>): void;
+}
+
+/** A response with no client behind it, for work the gateway does on its own (a background revalidation). */
+export class DetachedResponse extends EventEmitter implements DownstreamResponse {
+  headersSent = false;
+  destroyed = false;
+  writableFinished = false;
+  statusCode = 200;
+  get writableEnded(): boolean {
+    return this.writableFinished;
+  }
+  setHeader(): this {
+    return this;
+  }
+  addTrailers(): void {}
+  writeHead(status: number): this {
+    this.statusCode = status;
+    this.headersSent = true;
+    return this;
+  }
+  write(): boolean {
+    return true;
+  }
+  end(): this {
+    this.writableFinished = true;
+    return this;
+  }
+  destroy(): this {
+    this.destroyed = true;
+    return this;
+  }
+}
+
+/** Interim response headers a proxy forwards (RFC 9110 15.2): 103 Early Hints. */
+const INTERIM_DROPPED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length']);
+
 const NO_ATTEMPTS: AttemptRecord[] = [];
 
 /** One request on its way through the gateway, and the response on its way back. */
@@ -124,6 +189,13 @@ export class Exchange {
   /** Path and query exactly as on the request line (what HMAC signatures cover). */
   readonly rawPath: string;
   readonly rawQuery: string;
+  /** The normalised path the route was chosen by, and the query (with its `?`, or empty). */
+  path = '';
+  query = '';
+  /** The Host header normalised for matching (case, trailing dot, port: src/routing/path.ts). */
+  hostname = '';
+  /** The path's escaped separators or parameters, for the route's path policy; null when it has none. */
+  escapes: NormalPath | null = null;
   /** Path and query sent upstream (after stripPrefix; key auth removes `api_key`). */
   upstreamPath = '';
   route: RouteRuntime | null = null;
@@ -142,6 +214,10 @@ export class Exchange {
   upgrade: UpgradeRequest | null = null;
   /** Answers an upstream failure before the route's fallback does (the cache's stale-if-error). */
   rescue: ((x: Exchange, code: FailureCode) => boolean) | null = null;
+  /** A gRPC request (content-type application/grpc*): failures are answered in gRPC terms (docs/grpc.md). */
+  readonly isGrpc: boolean;
+  /** The gRPC side of the call, for its record (set by the upstream call). */
+  grpc: CallGrpc | null = null;
   private taps: ResponseTap[] | null = null;
   /** Headers the gateway adds to whatever answer is sent (rate-limit state, X-Cache). */
   private extra: string[] | null = null;
@@ -152,11 +228,12 @@ export class Exchange {
   constructor(
     /** The client request; HMAC auth replaces it with a replay of the body it had to read. */
     public req: IncomingMessage,
-    readonly res: ServerResponse,
+    readonly res: DownstreamResponse,
     readonly env: CallEnv,
     readonly requestId: string,
   ) {
     this.method = req.method ?? 'GET';
+    this.isGrpc = isGrpcContentType(req.headers['content-type']);
     // Read now: the socket leaves the request once the response is done.
     this.peer = req.socket.remoteAddress ?? '';
     const url = req.url ?? '/';
@@ -207,6 +284,34 @@ export class Exchange {
     return this.res.headersSent;
   }
 
+  /**
+   * A response that is its head alone, sent as one HEADERS frame that ends the stream over
+   * HTTP/2 (node's compat API sends END_STREAM with the headers only when they were not written
+   * before end): gRPC's trailers-only response.
+   */
+  headOnly(status: number, headers: string[], source: ResponseSource): void {
+    if (this.extra) headers.push(...this.extra);
+    const taps = this.taps;
+    if (taps) {
+      const h: ResponseHead = { status, statusText: '', headers, source, body: null };
+      for (let i = taps.length - 1; i >= 0; i--) taps[i]!.onHeaders?.(this, h);
+      status = h.status;
+      headers = h.headers;
+    }
+    const res = this.res;
+    res.statusCode = status;
+    const merged = new Map<string, string[]>();
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!.toLowerCase();
+      const list = merged.get(name);
+      if (list) list.push(headers[i + 1]!);
+      else merged.set(name, [headers[i + 1]!]);
+    }
+    for (const [name, values] of merged) res.setHeader(name, values.length === 1 ? values[0]! : values);
+    if (this.req.httpVersionMajor !== 2) res.setHeader('content-length', '0');
+    this.end();
+  }
+
   /** Sends the response head; `headers` is handed to the taps, then to the client as it is. */
   head(status: number, headers: string[], source: ResponseSource, statusText = ''): void {
     if (this.extra) headers.push(...this.extra);
@@ -230,6 +335,19 @@ export class Exchange {
     }
   }
 
+  /** An interim response from the backend: 103 Early Hints pass on to the client (when its response object can send them). */
+  interim(status: number, headers: readonly string[]): void {
+    if (status !== 103 || !this.res.writeEarlyHints || this.res.headersSent) return;
+    const hints: Record<string, string | string[]> = {};
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!.toLowerCase();
+      if (INTERIM_DROPPED.has(name)) continue;
+      const prev = hints[name];
+      hints[name] = prev === undefined ? headers[i + 1]! : ([] as string[]).concat(prev, headers[i + 1]!);
+    }
+    this.res.writeEarlyHints(hints);
+  }
+
   /** A body chunk; false when the client is not keeping up (wait for 'drain'). */
   data(chunk: Buffer): boolean {
     if (this.replaced) return true;
@@ -239,8 +357,9 @@ export class Exchange {
     return this.res.write(chunk);
   }
 
-  /** The response is complete. */
-  end(): void {
+  /** The response is complete; `trailers` (a flat name/value list) go with its end (HTTP/2, or chunked HTTP/1.1). */
+  end(trailers?: Buffer[] | string[] | null): void {
+    if (trailers && trailers.length) this.res.addTrailers(trailerObject(trailers));
     this.res.end();
     const taps = this.taps;
     if (taps) for (let i = taps.length - 1; i >= 0; i--) taps[i]!.onEnd?.(this);
@@ -265,6 +384,7 @@ export class Exchange {
    * has started) and records the call. Returns the status sent.
    */
   fail(code: FailureCode, report: Omit<FailureReport, 'code' | 'requestId'> = { context: {} }): number {
+    if (this.isGrpc) return this.failGrpc(code, report);
     if (this.res.headersSent) {
       this.abort(Object.assign(new Error(code), { code }));
       this.finish(failure(code).status, code);
@@ -278,6 +398,24 @@ export class Exchange {
     this.send(r.status, headers, body, 'gateway');
     this.finish(r.status, code);
     return r.status;
+  }
+
+  /**
+   * A gRPC caller's failure: trailers-only (HTTP 200, grpc-status, grpc-message), or, when the
+   * response has started over HTTP/2, the same in trailers that end it. The record says 200:
+   * what the client received; the code and the gRPC status say what failed.
+   */
+  private failGrpc(code: FailureCode, report: Omit<FailureReport, 'code' | 'requestId'>): number {
+    const r = renderGrpcFailure({ ...report, code, requestId: this.requestId }, this.env.expose);
+    this.grpc ??= { ...(grpcMethodOf(this.rawPath) ?? { service: null, method: null }), status: null, sent: 0, received: 0 };
+    this.grpc.status = Number(r.trailers['grpc-status']);
+    if (!this.res.headersSent) this.headOnly(200, r.headers, 'gateway');
+    else if (this.req.httpVersionMajor === 2 && !this.res.writableEnded) {
+      this.res.addTrailers(r.trailers);
+      this.res.end();
+    } else this.abort(Object.assign(new Error(code), { code }));
+    this.finish(200, code);
+    return 200;
   }
 
   /** A stage refused the request (phase `request`), with the route and upstream named. */
@@ -306,6 +444,7 @@ export class Exchange {
       durationMs: Math.round((performance.now() - this.t0) * 100) / 100,
       clientIp: this.clientIp,
       ...(route ? traceFields(traceOf(this.req)) : undefined),
+      ...(this.grpc ? { grpc: this.grpc } : undefined),
     });
   }
 
@@ -319,8 +458,19 @@ export class Exchange {
   }
 }
 
+/** Response trailers as node's addTrailers takes them (repeated names joined, as HTTP allows). */
+function trailerObject(raw: Buffer[] | string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = String(raw[i]).toLowerCase();
+    const value = String(raw[i + 1]);
+    out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
+  }
+  return out;
+}
+
 /** See Exchange.clientIp. */
-export function clientAddress(peer: string, xff: string | string[] | undefined, isTrusted: (address: string | undefined) => boolean): string {
+function clientAddress(peer: string, xff: string | string[] | undefined, isTrusted: (address: string | undefined) => boolean): string {
   if (!isTrusted(peer)) return peer;
   if (typeof xff !== 'string') return peer;
   const hops = xff.split(',');

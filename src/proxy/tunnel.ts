@@ -20,7 +20,7 @@ import { classify, type Evidence, type Phase } from '../failures/classify.js';
 import type { FailureCode } from '../failures/registry.js';
 import type { AttemptRecord, SessionRecord } from '../observe/call-record.js';
 import type { PhaseTimings } from '../upstream/attempt.js';
-import { openConnection } from '../upstream/connector.js';
+import { openConnection, type ConnectOptions } from '../upstream/connector.js';
 import type { TargetState, Upstream } from '../upstream/upstream.js';
 import type { CallEnv, Exchange, RouteRuntime, UpgradeRequest } from './exchange.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
@@ -71,7 +71,8 @@ export class Tunnel {
 
   constructor(private readonly x: Exchange) {
     this.req = x.req;
-    this.res = x.res;
+    // An upgrade's response is always node:http's, written onto the client socket (upgradeResponse).
+    this.res = x.res as unknown as ServerResponse;
     this.route = x.route!;
     this.upstream = x.upstream!;
     this.env = x.env;
@@ -97,7 +98,7 @@ export class Tunnel {
     this.state = state;
     const target = state.target;
     const t = this.route.timeouts;
-    const connect = state.pool.options.connect;
+    const connect = (state.pool as unknown as { options: { connect: ConnectOptions } }).options.connect;
     openConnection(target, { ...connect, timeout: t.connect }, (fail, socket, timings) => {
       this.timings.dns = timings.dns;
       this.timings.connect = timings.connect;
