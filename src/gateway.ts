@@ -13,7 +13,9 @@ import { AlertEngine } from './alerts/engine.js';
 import { EventLog } from './observe/events.js';
 import { Metrics } from './observe/metrics.js';
 import { OtlpExporter } from './observe/otlp.js';
-import { openCallStore, type SqliteCallStore } from './observe/store.js';
+import { openCallStore } from './observe/store.js';
+import type { CallStore } from './observe/store-api.js';
+import { nodeId, type Fleet } from './fleet/index.js';
 import { buildRuntime, type CallEnv, type RouteRuntime, type Runtime, type RuntimeShared } from './proxy/runtime.js';
 import { createFrontend, type Frontend } from './proxy/server.js';
 import type { LookupFn } from './upstream/connector.js';
@@ -29,6 +31,8 @@ export interface GatewayOptions {
   sinks?: CallSink[];
   /** Set when this gateway is one of several worker processes (`workers:`, src/cluster/). */
   cluster?: ClusterRole;
+  /** A node of a fleet (storage.url, src/fleet/): consumers and the call log in its database. */
+  fleet?: Fleet;
 }
 
 /** What a gateway running as one worker of several gets from src/cluster/worker.ts. */
@@ -84,7 +88,11 @@ export class Gateway {
   /** State changes (ejections, health, breakers, reloads), readable at run time. */
   readonly events: EventLog;
   /** The call log (explain, stats, advisors, alerts); null when `storage.enabled` is false. */
-  readonly store: SqliteCallStore | null;
+  readonly store: (CallStore & { writesAccessLog?: boolean }) | null;
+  /** The fleet this gateway is a node of (storage.url); null for a gateway on its own SQLite file. */
+  readonly fleet: Fleet | null;
+  /** This node's id (config `node:`, else host name and listen port): what a fleet's calls carry. */
+  readonly node: string;
   /** Prometheus metrics: `await gateway.metrics.render()`. */
   readonly metrics: Metrics;
   /** Alert rules and their states: `gateway.alerts.list()`. */
@@ -120,11 +128,13 @@ export class Gateway {
     for (const s of options.sinks ?? []) this.sinks.add(s);
     const st = config.storage;
     // Workers share the file: one pruner (the lead) is enough. The call log's writer writes the access log too.
-    this.store = st.enabled ? openCallStore({ path: st.path, maxAgeMs: st.retention.maxAge, maxRows: st.retention.maxRows, prune: !cluster || cluster.lead, accessLog: access ?? undefined }) : null;
+    this.fleet = options.fleet ?? null;
+    this.node = this.fleet?.node ?? nodeId(config);
+    this.store = this.fleet ? this.fleet.calls : st.enabled ? openCallStore({ path: st.path, maxAgeMs: st.retention.maxAge, maxRows: st.retention.maxRows, prune: !cluster || cluster.lead, accessLog: access ?? undefined }) : null;
     if (this.store) this.sinks.add(this.store);
     this.accessLog = access && !this.store?.writesAccessLog ? new AccessLog(access) : null;
     if (this.accessLog) this.sinks.add(this.accessLog);
-    this.metrics = new Metrics({ upstreams: () => this.runtime.upstreams, events: this.events });
+    this.metrics = new Metrics({ upstreams: () => this.runtime.upstreams, events: this.events, callLog: this.fleet ? () => this.fleet!.calls.counts() : undefined });
     this.sinks.add(this.metrics);
     const otlp = config.tracing.otlp;
     this.tracer = otlp ? new OtlpExporter({ endpoint: otlp.endpoint, headers: otlp.headers, serviceName: otlp.serviceName }) : null;
@@ -141,7 +151,11 @@ export class Gateway {
       inflight: this.inflight,
       draining: () => this.stopping,
     });
-    this.policies = new Policies(() => this.current, this.events, cluster?.policies);
+    if (this.fleet) {
+      this.fleet.calls.events = this.events;
+      this.fleet.consumers.onHealth = (up, reason) => this.events.publish({ type: up ? 'fleet.db-up' : 'fleet.db-down', reason });
+    }
+    this.policies = new Policies(() => this.current, this.events, { ...cluster?.policies, ...(this.fleet ? { consumers: this.fleet.consumers } : {}) });
     this.frontend = createFrontend(config, this.runtime, env, this.policies);
   }
 

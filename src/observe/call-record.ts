@@ -41,6 +41,8 @@ export interface CallRecord {
   spanId?: string;
   /** The client's span id, when it sent a valid `traceparent`. */
   parentSpanId?: string | null;
+  /** The node of a fleet that served the call (set when read from the fleet's call log, src/observe/store-pg.ts). */
+  node?: string;
 }
 
 /** Anything that wants every finished call: the access log, the call log store, metrics. */

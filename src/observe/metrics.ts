@@ -49,6 +49,8 @@ export interface MetricsSources {
   /** Read at every scrape: a reload may replace the upstreams. */
   upstreams: () => Iterable<UpstreamLike> | ReadonlyMap<string, UpstreamLike>;
   events?: EventLog;
+  /** The fleet call log's writer (store-pg.ts): calls written, dropped at its buffer's bound, held. */
+  callLog?: (() => { written: number; dropped: number; buffered: number }) | undefined;
 }
 
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
@@ -142,6 +144,7 @@ export class Metrics implements CallSink {
     this.attempts = new Counter({ name: 'causeway_attempts_total', help: 'Attempts on each target, by outcome (HTTP status or failure code).', labelNames: ['upstream', 'target', 'outcome'], registers, collect: fold });
     this.events = new Counter({ name: 'causeway_events_total', help: 'Gateway state changes (target.ejected, health.down, breaker.open, ...).', labelNames: ['type', 'upstream'], registers });
     this.defineStateMetrics(registers);
+    if (sources.callLog) this.defineCallLogMetrics(registers, sources.callLog);
     sources.events?.on('event', this.onEvent);
   }
 
@@ -234,6 +237,30 @@ export class Metrics implements CallSink {
     });
     gauge('causeway_breaker_rejected_total', 'Calls failed fast by an open breaker (CIRCUIT_OPEN).', ['upstream'], (g, ups) => {
       for (const u of ups) if (u.breaker?.rejected !== undefined) g.set({ upstream: u.name }, u.breaker.rejected);
+    });
+  }
+
+  /** The fleet call log's counters, read at scrape time. */
+  private defineCallLogMetrics(registers: Registry[], read: NonNullable<MetricsSources['callLog']>): void {
+    const counter = (name: string, help: string, value: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(value());
+        },
+      });
+    counter('causeway_call_log_written_total', 'Calls written to the fleet call log (PostgreSQL).', () => read().written);
+    counter('causeway_call_log_dropped_total', "Calls dropped because the fleet call log's buffer was full (the database slow or down).", () => read().dropped);
+    new Gauge({
+      name: 'causeway_call_log_buffered',
+      help: 'Calls waiting in memory for the fleet database.',
+      registers,
+      collect() {
+        this.set(read().buffered);
+      },
     });
   }
 

@@ -16,7 +16,8 @@ import { cache } from './cache/index.js';
 import { ResponseStore } from './cache/store.js';
 import { PolicyChain } from './chain.js';
 import { ConsumerRegistry } from './consumers/registry.js';
-import { PolicyStore } from './consumers/store.js';
+import { SqliteConsumerStore } from './consumers/sqlite-store.js';
+import type { ConsumerStore } from './consumers/store.js';
 import { faults } from './faults/index.js';
 import type { BucketStore } from './rate-limit/bucket.js';
 import { Limiter } from './rate-limit/limiter.js';
@@ -27,6 +28,8 @@ import { subscription } from './subscription/index.js';
 export interface SharedPolicyState {
   buckets?: BucketStore;
   nonces?: NonceStore;
+  /** The fleet's consumer store (storage.url, src/policies/consumers/pg-store.ts) instead of the SQLite file. */
+  consumers?: ConsumerStore;
 }
 
 export class Policies {
@@ -35,7 +38,7 @@ export class Policies {
   readonly nonces: NonceCache;
   readonly limiter: Limiter;
   readonly responses: ResponseStore;
-  private readonly store: PolicyStore;
+  private readonly store: ConsumerStore;
   private consumersConfig: Config['consumers'];
   private readonly isTrusted: (address: string | undefined) => boolean;
   /** Where HMAC nonces are checked: `nonces`, or the cluster's shared store. */
@@ -48,8 +51,9 @@ export class Policies {
     shared: SharedPolicyState = {},
   ) {
     const c = config();
-    // Runtime-created credentials live next to the call log; no call log, no persistence.
-    this.store = new PolicyStore(c.storage.enabled ? c.storage.path : null);
+    // Runtime-created credentials live next to the call log (no call log, no persistence), or in the fleet's database.
+    this.store = shared.consumers ?? new SqliteConsumerStore(c.storage.enabled ? c.storage.path : null);
+    this.store.watch?.(() => this.refreshConsumers());
     this.consumersConfig = c.consumers;
     this.consumers = new ConsumerRegistry(c.consumers, this.store);
     this.nonces = new NonceCache(c.auth.nonceCache);
@@ -126,6 +130,6 @@ export class Policies {
 
   close(): void {
     this.limiter.close();
-    this.store.close();
+    void this.store.close();
   }
 }

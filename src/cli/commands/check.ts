@@ -20,7 +20,7 @@ async function callLogAdvice(config: Config, sinceMs: number): Promise<Finding[]
   if (!st.enabled || st.path === ':memory:' || !existsSync(path)) return [];
   const store = openCallStore({ path, readonly: true });
   try {
-    return adviseFromCallLog(config, store, { since: Date.now() - sinceMs });
+    return await adviseFromCallLog(config, store, { since: Date.now() - sinceMs });
   } finally {
     await store.close();
   }

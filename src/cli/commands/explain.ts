@@ -45,7 +45,7 @@ Exit status: 0 found, 1 not in the call log.`,
     }
     const store = openCallStore({ path, readonly: true });
     try {
-      const e = explainCall(store, id);
+      const e = await explainCall(store, id);
       if (!e) {
         console.error(`causeway: no call ${id} in ${path} (calls are written within 200 ms; older ones may be pruned by storage.retention)`);
         return 1;
