@@ -69,6 +69,7 @@ export class PgCallStore implements CallStore {
   private timer: NodeJS.Timeout | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
+  private kickPending = false;
   private readonly partitions = new Set<number>();
   private readonly maxBuffered: number;
   private readonly batchSize: number;
@@ -125,11 +126,16 @@ export class PgCallStore implements CallStore {
     }
     pushRow(call, this.queue);
     if (this.queue.length >= this.batchSize * NCOL) {
-      if (!this.draining) setImmediate(this.kick);
+      // A full batch goes at once, but never from the caller's stack.
+      if (!this.draining && !this.kickPending) {
+        this.kickPending = true;
+        setImmediate(this.kick);
+      }
     } else this.timer ??= setTimeout(this.kick, this.flushMs);
   }
 
   private readonly kick = (): void => {
+    this.kickPending = false;
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -140,41 +146,42 @@ export class PgCallStore implements CallStore {
 
   /** Sends batches until the buffer is empty; one drain at a time; a failure pauses it (retried by the next kick). */
   private drain(): Promise<void> {
-    this.draining ??= (async () => {
-      try {
-        for (;;) {
-          if (!this.inflight) {
-            if (!this.queue.length) break;
-            const n = Math.min(this.queue.length, this.batchSize * NCOL);
-            this.inflight = n === this.queue.length ? this.queue : this.queue.slice(0, n);
-            this.queue = n === this.queue.length ? [] : this.queue.slice(n);
-          }
-          await this.write(this.inflight);
-          this.counters.written += this.inflight.length / NCOL;
-          this.inflight = null;
-          if (this.failing) {
-            this.failing = false;
-            this.events?.publish({ type: 'calllog.up', reason: 'the fleet database takes calls again' });
-          }
-          if (this.overflowing && this.buffered() < this.maxBuffered / 2) {
-            this.overflowing = false;
-            this.events?.publish({ type: 'calllog.drained', reason: `the call log buffer drained; ${this.counters.dropped} calls were dropped in all` });
-          }
-        }
-      } catch (err) {
-        this.counters.failedWrites++;
-        if (!this.failing) {
-          this.failing = true;
-          this.events?.publish({ type: 'calllog.down', reason: `writing the call log failed: ${describeDbError(err)}; calls are held in memory (up to ${this.maxBuffered}) and retried` });
-        }
-        // Retried after a pause; record() keeps filling the buffer up to its bound meanwhile.
-        if (!this.closed) this.timer ??= setTimeout(this.kick, 1000);
-        throw err;
-      } finally {
-        this.draining = null;
-      }
-    })();
+    // finally() runs after the assignment, even when there is nothing to write.
+    this.draining ??= this.sendAll().finally(() => (this.draining = null));
     return this.draining;
+  }
+
+  private async sendAll(): Promise<void> {
+    try {
+      for (;;) {
+        if (!this.inflight) {
+          if (!this.queue.length) break;
+          const n = Math.min(this.queue.length, this.batchSize * NCOL);
+          this.inflight = n === this.queue.length ? this.queue : this.queue.slice(0, n);
+          this.queue = n === this.queue.length ? [] : this.queue.slice(n);
+        }
+        await this.write(this.inflight);
+        this.counters.written += this.inflight.length / NCOL;
+        this.inflight = null;
+        if (this.failing) {
+          this.failing = false;
+          this.events?.publish({ type: 'calllog.up', reason: 'the fleet database takes calls again' });
+        }
+        if (this.overflowing && this.buffered() < this.maxBuffered / 2) {
+          this.overflowing = false;
+          this.events?.publish({ type: 'calllog.drained', reason: `the call log buffer drained; ${this.counters.dropped} calls were dropped in all` });
+        }
+      }
+    } catch (err) {
+      this.counters.failedWrites++;
+      if (!this.failing) {
+        this.failing = true;
+        this.events?.publish({ type: 'calllog.down', reason: `writing the call log failed: ${describeDbError(err)}; calls are held in memory (up to ${this.maxBuffered}) and retried` });
+      }
+      // Retried after a pause; record() keeps filling the buffer up to its bound meanwhile.
+      if (!this.closed) this.timer ??= setTimeout(this.kick, 1000);
+      throw err;
+    }
   }
 
   private async write(rows: RowValue[]): Promise<void> {
