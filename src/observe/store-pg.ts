@@ -105,6 +105,13 @@ export class PgCallStore implements CallStore {
     return store;
   }
 
+  /** A store for reading only (the CLI): no partitions made, no retention, nothing recorded. */
+  static reader(sql: Sql): PgCallStore {
+    const store = new PgCallStore(sql, { node: '' });
+    store.closed = true;
+    return store;
+  }
+
   /** Written, dropped and buffered calls (metrics, the admin API, the bench). */
   counts(): CallLogCounters {
     return { ...this.counters, buffered: this.buffered() };
