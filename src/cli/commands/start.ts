@@ -74,8 +74,7 @@ config published with \`causeway config push\` are shared by every node (docs/fl
         const agent = fleet.agent;
         agent.events = gateway.events;
         agent.apply = (c) => gateway.reload(c);
-        const listening = gateway.server.address();
-        const at = listening && typeof listening === 'object' ? `${listening.address}:${listening.port}` : null;
+        const at = gateway.addresses.map((a) => `${a.address}:${a.port}`).join(', ') || null;
         agent.addresses = () => ({ admin: baseUrl(addr), listen: at });
         await agent.start();
         gateway.logger.info({ kind: 'lifecycle', node: fleet.node, configVersion: agent.version }, `fleet node ${fleet.node}: config version ${agent.version ?? 'none published'} (${agent.state})`);
