@@ -8,9 +8,9 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './cluster.js';
 
 /** The newest installed PostgreSQL's bin directory (Debian keeps them off PATH). */
 export function postgresBin(): string | null {
@@ -24,16 +24,6 @@ export function postgresMissing(): string | null {
   if (postgresBin()) return null;
   if (process.env.CI === 'true') throw new Error('PostgreSQL is required on CI (CI=true) but /usr/lib/postgresql/*/bin/initdb is missing (apt-get install postgresql)');
   return 'PostgreSQL is not installed (apt-get install postgresql); skipping the fleet store tests';
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 export interface PostgresServer {

@@ -6,12 +6,15 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { chromium } from 'playwright-core';
 import { connect, migrate, type Sql } from '../../src/fleet/db.js';
 import { BIN } from '../helpers/cluster.js';
+import { startAdmin } from '../helpers/admin.js';
+import { assertDocumented, type OpenApiDoc } from '../helpers/openapi.js';
 import { postgresMissing, startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { echo, send, startBackend, type Backend } from '../helpers/wire.js';
 
@@ -43,6 +46,7 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined | 
 }
 
 const missing = postgresMissing();
+const CHROMIUM = '/usr/bin/chromium';
 
 describe('a fleet of three gateways on one PostgreSQL', { skip: missing ?? false, timeout: 180_000 }, () => {
   let pg: PostgresServer;
@@ -122,6 +126,21 @@ ${extraRoutes}`;
     assert.deepEqual(fleet.nodes.map((n) => n.admin), nodes.map((n) => n.admin));
   });
 
+  it("the dashboard's Fleet page shows every node with its state, and links to the calls it served", { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, async () => {
+    const profile = mkdtempSync(join(tmpdir(), 'causeway-chromium-'));
+    const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    try {
+      const page = context.pages()[0] ?? (await context.newPage());
+      await page.goto(`${nodes[2]!.admin}/#fleet`);
+      await page.waitForSelector('tr[data-node="gw-3"]', { timeout: 15_000 });
+      assert.deepEqual(await page.$$eval('tr[data-node]', (rows) => rows.map((r) => [r.getAttribute('data-node'), r.getAttribute('data-up')])), [['gw-1', 'true'], ['gw-2', 'true'], ['gw-3', 'true']]);
+      assert.equal(await page.getAttribute('tr[data-node="gw-2"] a', 'href'), '#calls?node=gw-2');
+    } finally {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+
   it('an API key made through one node works on every node within a second; revoked on another, it stops everywhere', async () => {
     const [a, b, c] = nodes as [Node, Node, Node];
     assert.equal((await json(`${a.admin}/api/consumers`, { method: 'POST', body: JSON.stringify({ name: 'partner' }) })).status, 200);
@@ -188,6 +207,21 @@ ${extraRoutes}`;
     for (const n of nodes) await eventually(`/v2 back on ${n.name}`, async () => (await send(`${n.url}/v2/a`)).status === 200, 2000);
   });
 
+  it('the fleet endpoints answer as the OpenAPI document says', async () => {
+    const a = nodes[0]!.admin;
+    const doc = (await send(`${a}/api/openapi.json`)).json<OpenApiDoc>();
+    const check = async (method: string, template: string, path: string, status: number, body?: unknown) => {
+      const r = await send(a + path, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+      assert.equal(r.status, status, `${method} ${path}: ${r.text}`);
+      return assertDocumented(doc, method, template, r);
+    };
+    await check('GET', '/api/fleet', '/api/fleet', 200);
+    assert.match(((await check('GET', '/api/fleet/config/{version}', '/api/fleet/config/1', 200)) as { yaml: string }).yaml, /v2/);
+    await check('GET', '/api/fleet/config/{version}', '/api/fleet/config/999', 404);
+    await check('POST', '/api/fleet/config', '/api/fleet/config', 400, { note: 'no yaml' });
+    await check('POST', '/api/fleet/config/rollback', '/api/fleet/config/rollback', 404, { version: 999 });
+  });
+
   it('the database stopped: keys keep working, calls are served and held, admin writes fail with a clear 503; started again: the held calls are written, writes work', async () => {
     const [a, b] = nodes as [Node, Node];
     const key = (await json<{ key: string }>(`${a.admin}/api/consumers/partner/keys`, { method: 'POST' })).body.key;
@@ -243,5 +277,22 @@ ${extraRoutes}`;
     assert.deepEqual(fleet.nodes.filter((n) => n.up).map((n) => n.node), ['gw-1', 'gw-3']);
     // What the live nodes served under load is in the fleet's log.
     await eventually('the load in the call log', async () => (await json<{ totals: { requests: number } }>(`${nodes[2]!.admin}/api/stats?since=5m&route=open`)).body.totals.requests >= served, 5000);
+  });
+});
+
+describe('a gateway without storage.url', () => {
+  it('is not a fleet: /api/fleet says so, publishing is refused with 409', async () => {
+    const gw = await startAdmin(`upstreams: { b: { targets: [{ url: "http://127.0.0.1:1" }] } }\nroutes: [{ name: r, match: { path: /* }, upstream: b }]`);
+    try {
+      const doc = (await gw.call('/api/openapi.json')).json<OpenApiDoc>();
+      const f = assertDocumented(doc, 'GET', '/api/fleet', await gw.call('/api/fleet')) as { fleet: boolean; nodes: unknown[]; state: string };
+      assert.deepEqual([f.fleet, f.nodes, f.state], [false, [], 'local']);
+      const r = await gw.call('/api/fleet/config', { method: 'POST', body: JSON.stringify({ yaml: 'upstreams: {}' }) });
+      assert.equal(r.status, 409);
+      assertDocumented(doc, 'POST', '/api/fleet/config', r);
+      assert.equal((await gw.call('/api/calls?node=some-other-node')).json<{ calls: unknown[] }>().calls.length, 0);
+    } finally {
+      await gw.close();
+    }
   });
 });
