@@ -14,8 +14,10 @@
 //
 //   node bench/fleet.mjs [--duration 10] [--rounds 3] [--connections 50] [--rows 10000000] [--skip ingest,single,queries]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { causewayMain, cleanup, firstLine, freePort, haveWrk, here, median, onCleanup, parseArgs, sleep, start, stop, waitPort, wrk } from './lib.mjs';
 
 const { startPostgres } = await import('../dist/test/helpers/postgres.js');
@@ -62,7 +64,13 @@ async function startNode(name, storage) {
 }
 
 async function metric(node, name) {
-  const text = await (await fetch(`http://127.0.0.1:${node.admin}/metrics`)).text();
+  const text = await new Promise((resolve, reject) => {
+    http.get(`http://127.0.0.1:${node.admin}/metrics`, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
   return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 }
 

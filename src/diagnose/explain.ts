@@ -170,7 +170,7 @@ export function formatExplanation(e: Explanation): string {
   const lines: string[] = [];
   lines.push(`${e.requestId}  ${e.time}${e.traceId ? `  trace ${e.traceId}` : ''}`);
   lines.push(e.headline);
-  lines.push(`route ${e.route ?? '-'} → upstream ${e.upstream ?? '-'}; ${e.timeline.length} attempt(s); ${round(e.durationMs)} ms in all`);
+  lines.push(`route ${e.route ?? '-'} → upstream ${e.upstream ?? '-'}; ${e.timeline.length} attempt(s); ${round(e.durationMs)} ms in all${e.call.node ? `; served by node ${e.call.node}` : ''}`);
   lines.push('', 'Timeline');
   const longest = Math.max(1, ...e.timeline.flatMap((a) => a.phases.map((p) => p.ms)));
   if (!e.timeline.length) lines.push('  (no backend attempt)');
