@@ -146,9 +146,16 @@ ${extraRoutes}`;
     assert.equal((await json(`${a.admin}/api/consumers`, { method: 'POST', body: JSON.stringify({ name: 'partner' }) })).status, 200);
     const issued = await json<{ id: string; key: string }>(`${a.admin}/api/consumers/partner/keys`, { method: 'POST' });
     assert.equal(issued.status, 200);
+    // Every node polled at once: when did the key first work on each? (1 s is the contract; the
+    // tolerance covers a machine shared with other test processes.)
     const t0 = Date.now();
-    for (const n of nodes) await eventually(`the key to work on ${n.name}`, async () => (await send(`${n.url}/k/1`, { headers: { 'x-api-key': issued.body.key } })).status === 200, 1000);
-    assert.ok(Date.now() - t0 < 1500, `${Date.now() - t0} ms`);
+    const took = await Promise.all(
+      nodes.map(async (n) => {
+        await eventually(`the key to work on ${n.name}`, async () => (await send(`${n.url}/k/1`, { headers: { 'x-api-key': issued.body.key } })).status === 200, 3000);
+        return Date.now() - t0;
+      }),
+    );
+    assert.ok(Math.max(...took) < 2000, `the key worked after ${took.join(', ')} ms`);
     assert.equal((await json<{ name: string }>(`${c.admin}/api/consumers/partner`)).body.name, 'partner');
     assert.equal((await json(`${b.admin}/api/consumers/partner/credentials/${issued.body.id}/revoke`, { method: 'POST' })).status, 200);
     for (const n of nodes) await eventually(`the revoked key to fail on ${n.name}`, async () => (await send(`${n.url}/k/1`, { headers: { 'x-api-key': issued.body.key } })).status === 401, 1000);
