@@ -9,7 +9,7 @@ import { connect, describeDbError } from '../../fleet/db.js';
 import { configPath, parse, UsageError, type Command } from '../args.js';
 
 /** The call log: --db, else the config's storage.url (a fleet), else its storage.path (relative to the working directory, as the gateway opens it). */
-export function callLogPath(db: string | undefined, config: string | undefined): string {
+function callLogPath(db: string | undefined, config: string | undefined): string {
   if (db) return resolve(db);
   const cfg = loadConfigFile(configPath(config));
   if (cfg.storage.url) return cfg.storage.url;
