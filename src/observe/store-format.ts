@@ -117,6 +117,8 @@ export function pushRow(c: CallRecord, out: RowValue[]): void {
   );
 }
 export const binOf = (ms: number) => Math.min(BINS - 1, Math.round(Math.log1p(Math.max(0, ms)) * BINS_PER_E));
+/** binOf in SQL, over a column of milliseconds (the fleet's call log bins in the database: store-pg.ts). */
+export const binOfSql = (column: string) => `least(${BINS - 1}, round(ln(1 + greatest(0, ${column})::float8) * ${BINS_PER_E}))::int`;
 
 /** Counts of one stretch of time: a stats bucket, or one minute of one route in the rollup. */
 export interface Tally {

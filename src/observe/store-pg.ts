@@ -19,7 +19,7 @@ import { describeDbError } from '../fleet/db.js';
 import type { EventLog } from './events.js';
 import type { CallRecord } from './call-record.js';
 import type { CallFilter, CallStore, StatsQuery, StatsResult } from './store-api.js';
-import { BINS, BINS_PER_E, COLUMNS, NCOL, COL, MINUTE, bucketTally, countRoute, finishStats, isError, pushRow, statsAccumulator, toRecord, type Row, type RowValue } from './store-format.js';
+import { binOfSql, COLUMNS, NCOL, COL, MINUTE, bucketTally, countRoute, finishStats, isError, pushRow, statsAccumulator, toRecord, type Row, type RowValue } from './store-format.js';
 
 const DAY = 86_400_000;
 /** The partitions' advisory lock (creating and dropping them from several nodes at once). */
@@ -271,7 +271,7 @@ export class PgCallStore implements CallStore {
     const w = pgWhere({ route: q.route, upstream: q.upstream, node: q.node, since, until }, 2);
     const rows = await this.sql.unsafe<Array<{ b: number; route: string; code: string | null; status: number; bin: number; n: number }>>(
       `SELECT floor((time - $1) / $2::float8)::int AS b, coalesce(route, '') AS route, code, CASE WHEN status >= 500 THEN 500 ELSE 200 END AS status,
-        least(${BINS - 1}, round(ln(1 + greatest(0, duration)::float8) * ${BINS_PER_E}))::int AS bin, count(*)::int AS n
+        ${binOfSql('duration')} AS bin, count(*)::int AS n
        FROM calls ${w.sql} GROUP BY 1, 2, 3, 4, 5`,
       [since, bucket, ...w.params],
     );
