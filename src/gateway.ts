@@ -13,8 +13,9 @@ import { AlertEngine } from './alerts/engine.js';
 import { EventLog } from './observe/events.js';
 import { Metrics } from './observe/metrics.js';
 import { OtlpExporter } from './observe/otlp.js';
-import type { SqliteCallStore } from './observe/store.js';
 import { openCallLog } from './observe/store-health.js';
+import type { CallStore } from './observe/store-api.js';
+import { nodeId, type Fleet } from './fleet/index.js';
 import type { CallEnv, RouteRuntime } from './proxy/exchange.js';
 import { buildRuntime, type Runtime, type RuntimeShared } from './proxy/runtime.js';
 import { ResponseStore } from './policies/cache/store.js';
@@ -35,6 +36,8 @@ export interface GatewayOptions {
   sinks?: CallSink[];
   /** Set when this gateway is one of several worker processes (`workers:`, src/cluster/). */
   cluster?: ClusterRole;
+  /** A node of a fleet (storage.url, src/fleet/): consumers and the call log in its database. */
+  fleet?: Fleet;
 }
 
 /** What a gateway running as one worker of several gets from src/cluster/worker.ts. */
@@ -95,7 +98,11 @@ export class Gateway {
   /** State changes (ejections, health, breakers, reloads), readable at run time. */
   readonly events: EventLog;
   /** The call log (explain, stats, advisors, alerts); null when `storage.enabled` is false. */
-  readonly store: SqliteCallStore | null;
+  readonly store: (CallStore & { writesAccessLog?: boolean }) | null;
+  /** The fleet this gateway is a node of (storage.url); null for a gateway on its own SQLite file. */
+  readonly fleet: Fleet | null;
+  /** This node's id (config `node:`, else host name and listen port): what a fleet's calls carry. */
+  readonly node: string;
   /** Prometheus metrics: `await gateway.metrics.render()`. */
   readonly metrics: Metrics;
   /** Alert rules and their states: `gateway.alerts.list()`. */
@@ -138,11 +145,13 @@ export class Gateway {
     for (const s of options.sinks ?? []) this.sinks.add(s);
     const st = config.storage;
     // Workers share the file: one pruner (the lead) is enough. The call log's writer writes the access log too.
-    this.store = st.enabled ? openCallLog(st, { prune: !cluster || cluster.lead, accessLog: access ?? undefined }, this.logger, this.events) : null;
-    if (this.store) this.sinks.add(this.store);
+    this.fleet = options.fleet ?? null;
+    this.node = this.fleet?.node ?? nodeId(config);
+    const store = this.fleet ? this.fleet.calls : st.enabled ? openCallLog(st, { prune: !cluster || cluster.lead, accessLog: access ?? undefined }, this.logger, this.events) : null;
+    this.store = store;
+    if (store) this.sinks.add(store);
     this.accessLog = access && !this.store?.writesAccessLog ? new AccessLog(access) : null;
     if (this.accessLog) this.sinks.add(this.accessLog);
-    const store = this.store;
     this.metrics = new Metrics({
       upstreams: () => this.runtime.upstreams,
       events: this.events,
@@ -167,7 +176,11 @@ export class Gateway {
       tunnels: this.tunnels,
       closeGrace: config.server.websocketCloseGrace,
     });
-    this.policies = new Policies(() => this.current, this.events, responses, cluster?.policies);
+    if (this.fleet) {
+      this.fleet.calls.events = this.events;
+      this.fleet.consumers.onHealth = (up, reason) => this.events.publish({ type: up ? 'fleet.db-up' : 'fleet.db-down', reason });
+    }
+    this.policies = new Policies(() => this.current, this.events, responses, { ...cluster?.policies, ...(this.fleet ? { consumers: this.fleet.consumers } : {}) });
     this.frontend = createFrontend(config, this.runtime, env, (r) => this.policies.attach(r));
     this.h2 = createH2Server(config, this.frontend.handle as unknown as Parameters<typeof createH2Server>[1], (kind, session) => {
       this.logger.warn({ kind: 'http2', abuse: kind, client: session.socket?.remoteAddress }, 'HTTP/2 client abuse: connection closed (ENHANCE_YOUR_CALM)');

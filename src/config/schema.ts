@@ -316,6 +316,18 @@ const log = z.strictObject({
 const storage = z.strictObject({
   enabled: z.boolean().default(true).describe('Keep the call log (explain, stats, advisors and alerts read it).'),
   path: z.string().min(1).default('./data/causeway.db').describe('SQLite file of the call log; :memory: keeps it in memory only.'),
+  url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, { message: 'expected a PostgreSQL URL: postgres://user:pass@host:5432/causeway' })
+    .optional()
+    .describe('A fleet: consumers, the call log and the published config in this PostgreSQL database, shared by every node (docs/fleet.md). Without it, the SQLite file of path.'),
+  buffer: z
+    .number()
+    .int()
+    .min(1000)
+    .max(10_000_000)
+    .default(100_000)
+    .describe('With url: calls held in memory while the database is slow or down; past it, new calls are dropped and counted (causeway_call_log_dropped_total).'),
   retention: z
     .strictObject({
       maxAge: duration.prefault('7d').describe('Calls older than this are pruned.'),
@@ -386,6 +398,11 @@ const workers = z
   .describe('Processes that serve traffic: a number, or auto for one per CPU (os.availableParallelism()). 1: a single process, no cluster. Breakers, ejections, health, rate limits and the call log are shared by all of them (docs/workers.md).');
 
 export const configSchema = z.strictObject({
+  node: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,100}$/, { message: 'expected letters, digits, ".", "_", ":" or "-" (at most 100)' })
+    .optional()
+    .describe('This node\'s id in a fleet (storage.url): every call it serves carries it. Default: the host name and the listen port (gw-1:8080).'),
   listen: listen.prefault({}).describe('Where the gateway accepts calls: one listener, or a list of them.'),
   workers,
   admin: admin.optional(),

@@ -37,17 +37,17 @@ export interface AdviseOptions {
 }
 
 /** Findings from observed traffic: timeouts below the latency routes really have, pools below peak concurrency. */
-export function adviseFromCallLog(config: Config, store: CallStore, opts: AdviseOptions = {}): Finding[] {
+export async function adviseFromCallLog(config: Config, store: CallStore, opts: AdviseOptions = {}): Promise<Finding[]> {
   const now = opts.now ?? Date.now();
   const since = opts.since ?? now - 86_400_000;
   const out: Finding[] = [];
-  config.routes.forEach((r, i) => {
+  for (const [i, r] of config.routes.entries()) {
     const u = config.upstreams[r.upstream];
-    if (!u) return;
+    if (!u) continue;
     const t = effectiveTimeouts(u.timeouts, r.timeouts);
-    const s = store.stats({ since, until: now, bucket: Math.max(1, now - since), route: r.name });
+    const s = await store.stats({ since, until: now, bucket: Math.max(1, now - since), route: r.name });
     const n = s.totals.requests;
-    if (n < MIN_CALLS || s.totals.p99 === null) return;
+    if (n < MIN_CALLS || s.totals.p99 === null) continue;
     const p99 = s.totals.p99;
     const timeouts = s.totals.byCode['UPSTREAM_RESPONSE_TIMEOUT'] ?? 0;
     const share = timeouts / n;
@@ -63,9 +63,9 @@ export function adviseFromCallLog(config: Config, store: CallStore, opts: Advise
         fix: `raise read to ${formatDuration(target)}: p99 is ${secs(p99)}` + (target >= t.total ? ` (and total above ${formatDuration(target)})` : '') + ', or make the backend faster.',
       });
     }
-  });
+  }
   for (const [name, u] of Object.entries(config.upstreams)) {
-    const s = store.stats({ since: now - ((now - since) - ((now - since) % PEAK_BUCKET_MS)), until: now, bucket: PEAK_BUCKET_MS, upstream: name });
+    const s = await store.stats({ since: now - ((now - since) - ((now - since) % PEAK_BUCKET_MS)), until: now, bucket: PEAK_BUCKET_MS, upstream: name });
     let peak = 0;
     let at: (typeof s.buckets)[number] | null = null;
     for (const b of s.buckets) {

@@ -91,8 +91,8 @@ function limitOf(c: CallRecord): number | undefined {
 }
 
 /** Builds the explanation of a logged call; undefined when the call log does not hold it. */
-export function explainCall(store: CallStore, requestId: string): Explanation | undefined {
-  const c = store.get(requestId);
+export async function explainCall(store: CallStore, requestId: string): Promise<Explanation | undefined> {
+  const c = await store.get(requestId);
   if (!c) return undefined;
   const timeline: ExplainedAttempt[] = c.attempts.map((a, i) => ({
     n: i + 1,
@@ -152,7 +152,7 @@ export function explainCall(store: CallStore, requestId: string): Explanation | 
           : `${c.method} ${c.path} → ${c.status} ${c.code}: ${def?.title ?? ''}`,
     timeline,
     classification,
-    context: context(store, c),
+    context: await context(store, c),
     call: c,
   };
 }
@@ -179,11 +179,11 @@ function grpcOf(c: CallRecord) {
 }
 
 /** Other calls to the same upstream with the same code in the 5 minutes around this one. */
-function context(store: CallStore, c: CallRecord): Explanation['context'] {
+async function context(store: CallStore, c: CallRecord): Promise<Explanation['context']> {
   const code = c.code ?? (c.status >= 500 ? undefined : null);
   if (code === null || !c.upstream) return null;
   const filter = { upstream: c.upstream, since: c.time - AROUND_MS, until: c.time + AROUND_MS + 1 };
-  const others = store.query({ ...filter, ...(code ? { code } : { status: c.status }), limit: 1000 }).filter((o) => o.requestId !== c.requestId);
+  const others = (await store.query({ ...filter, ...(code ? { code } : { status: c.status }), limit: 1000 })).filter((o) => o.requestId !== c.requestId);
   const what = code ?? `status ${c.status}`;
   const byTarget = new Map<string, number>();
   for (const o of others) {
@@ -210,7 +210,7 @@ export function formatExplanation(e: Explanation): string {
   const lines: string[] = [];
   lines.push(`${e.requestId}  ${e.time}${e.traceId ? `  trace ${e.traceId}` : ''}`);
   lines.push(e.headline);
-  lines.push(`route ${e.route ?? '-'} → upstream ${e.upstream ?? '-'}; ${e.timeline.length} attempt(s); ${round(e.durationMs)} ms in all`);
+  lines.push(`route ${e.route ?? '-'} → upstream ${e.upstream ?? '-'}; ${e.timeline.length} attempt(s); ${round(e.durationMs)} ms in all${e.call.node ? `; served by node ${e.call.node}` : ''}`);
   lines.push('', 'Timeline');
   const longest = Math.max(1, ...e.timeline.flatMap((a) => a.phases.map((p) => p.ms)));
   if (!e.timeline.length) lines.push('  (no backend attempt)');

@@ -77,6 +77,8 @@ export interface CallRecord {
   parentSpanId?: string | null;
   /** gRPC calls only. */
   grpc?: CallGrpc;
+  /** The node of a fleet that served the call (set when read from the fleet's call log, src/observe/store-pg.ts). */
+  node?: string;
 }
 
 /** Anything that wants every finished call: the access log, the call log store, metrics. */

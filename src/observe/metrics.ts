@@ -52,8 +52,11 @@ export interface MetricsSources {
   /** Read at every scrape: a reload may replace the upstreams. */
   upstreams: () => Iterable<UpstreamLike> | ReadonlyMap<string, UpstreamLike>;
   events?: EventLog;
-  /** The call log's writing state (absent: no call log). */
-  callLog?: () => { ok: boolean; dropped: number };
+  /**
+   * The call log's writing state, read at every scrape (absent: no call log). `written` and
+   * `buffered` are known for a fleet's call log (store-pg.ts).
+   */
+  callLog?: (() => { ok: boolean; dropped: number; written?: number; buffered?: number }) | undefined;
   /** The certificates the listeners serve (src/edge/), read at every scrape: a reload may replace them. */
   certificates?: () => { listener: string; cert: { file: string; names: string[]; notAfter: Date } }[];
 }
@@ -160,11 +163,7 @@ export class Metrics implements CallSink, EdgeObserver {
     });
     this.events = new Counter({ name: 'causeway_events_total', help: 'Gateway state changes (target.ejected, health.down, breaker.open, ...).', labelNames: ['type', 'upstream'], registers });
     this.defineStateMetrics(registers);
-    const callLog = sources.callLog;
-    if (callLog) {
-      new Gauge({ name: 'causeway_call_log_up', help: 'Whether the call log is being written (0: writes fail, e.g. the disk is full; proxying goes on).', registers, collect() { this.set(callLog().ok ? 1 : 0); } });
-      new Gauge({ name: 'causeway_call_log_dropped_calls', help: 'Calls not written to the call log because writing failed, since start.', registers, collect() { this.set(callLog().dropped); } });
-    }
+    if (sources.callLog) this.defineCallLogMetrics(registers, sources.callLog);
     this.tlsFailures = new Counter({ name: 'causeway_tls_handshake_failures_total', help: 'TLS handshakes with clients that failed (a client-side failure: no backend was involved), by listener and OpenSSL/node error code.', labelNames: ['listener', 'reason'], registers });
     const certificates = sources.certificates;
     new Gauge({
@@ -275,6 +274,32 @@ export class Metrics implements CallSink, EdgeObserver {
     });
     gauge('causeway_breaker_rejected_total', 'Calls failed fast by an open breaker (CIRCUIT_OPEN).', ['upstream'], (g, ups) => {
       for (const u of ups) if (u.breaker?.rejected !== undefined) g.set({ upstream: u.name }, u.breaker.rejected);
+    });
+  }
+
+  /** The fleet call log's counters, read at scrape time. */
+  private defineCallLogMetrics(registers: Registry[], read: NonNullable<MetricsSources['callLog']>): void {
+    const counter = (name: string, help: string, value: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(value());
+        },
+      });
+    new Gauge({ name: 'causeway_call_log_up', help: 'Whether the call log is being written (0: writes fail, e.g. the disk is full or the fleet database is down; proxying goes on).', registers, collect() { this.set(read().ok ? 1 : 0); } });
+    counter('causeway_call_log_dropped_total', 'Calls not written to the call log: its writes failed, or a fleet\'s buffer was full while the database was slow or down.', () => read().dropped);
+    if (read().written === undefined) return;
+    counter('causeway_call_log_written_total', 'Calls written to the fleet call log (PostgreSQL).', () => read().written ?? 0);
+    new Gauge({
+      name: 'causeway_call_log_buffered',
+      help: 'Calls waiting in memory for the fleet database.',
+      registers,
+      collect() {
+        this.set(read().buffered ?? 0);
+      },
     });
   }
 

@@ -16,7 +16,8 @@ import { NonceCache, type NonceStore } from './auth/nonces.js';
 import { cachePolicy } from './cache/index.js';
 import type { ResponseStore } from './cache/store.js';
 import { ConsumerRegistry } from './consumers/registry.js';
-import { PolicyStore } from './consumers/store.js';
+import { SqliteConsumerStore } from './consumers/sqlite-store.js';
+import type { ConsumerStore } from './consumers/store.js';
 import { faultsPolicy } from './faults/index.js';
 import type { PolicyContext, PolicyDef } from './policy.js';
 import type { BucketStore } from './rate-limit/bucket.js';
@@ -31,6 +32,8 @@ export const POLICIES: readonly PolicyDef[] = [authPolicy, subscriptionPolicy, r
 export interface SharedPolicyState {
   buckets?: BucketStore;
   nonces?: NonceStore;
+  /** The fleet's consumer store (storage.url, src/policies/consumers/pg-store.ts) instead of the SQLite file. */
+  consumers?: ConsumerStore;
 }
 
 export class Policies {
@@ -38,7 +41,7 @@ export class Policies {
   consumers: ConsumerRegistry;
   readonly nonces: NonceCache;
   readonly limiter: Limiter;
-  private readonly store: PolicyStore;
+  private readonly store: ConsumerStore;
   private consumersConfig: Config['consumers'];
   /** Where HMAC nonces are checked: `nonces`, or the cluster's shared store. */
   private readonly nonceStore: NonceStore;
@@ -52,8 +55,9 @@ export class Policies {
     shared: SharedPolicyState = {},
   ) {
     const c = config();
-    // Runtime-created credentials live next to the call log; no call log, no persistence.
-    this.store = new PolicyStore(c.storage.enabled ? c.storage.path : null);
+    // Runtime-created credentials live next to the call log (no call log, no persistence), or in the fleet's database.
+    this.store = shared.consumers ?? new SqliteConsumerStore(c.storage.enabled ? c.storage.path : null);
+    this.store.watch?.(() => this.refreshConsumers());
     this.consumersConfig = c.consumers;
     this.consumers = new ConsumerRegistry(c.consumers, this.store);
     this.nonces = new NonceCache(c.auth.nonceCache);
@@ -110,6 +114,6 @@ export class Policies {
 
   close(): void {
     this.limiter.close();
-    this.store.close();
+    void this.store.close();
   }
 }

@@ -21,7 +21,7 @@ routes: [{ name: pay, match: { path: /pay/* }, upstream: payments }]`,
     // 100 calls: most fast, the slowest at 6.8 s.
     for (let i = 0; i < 100; i++) store.record(call({ route: 'pay', upstream: 'payments', time: now - 3600_000 + i * 1000, durationMs: i >= 97 ? 6800 : 300 }));
     store.flush();
-    const f = adviseFromCallLog(config, store, { now });
+    const f = await adviseFromCallLog(config, store, { now });
     assert.equal(f.length, 1);
     assert.equal(f[0]!.path, 'upstreams.payments.timeouts.read');
     assert.equal(f[0]!.severity, 'warning');
@@ -41,7 +41,7 @@ routes: [{ name: pay, match: { path: /* }, upstream: p, timeouts: { read: 2s } }
     for (let i = 0; i < 95; i++) store.record(call({ route: 'pay', upstream: 'p', time: now - 60_000, durationMs: 100 }));
     for (let i = 0; i < 5; i++) store.record(call({ route: 'pay', upstream: 'p', time: now - 60_000, durationMs: 2000, code: 'UPSTREAM_RESPONSE_TIMEOUT', status: 504 }));
     store.flush();
-    const f = adviseFromCallLog(config, store, { now });
+    const f = await adviseFromCallLog(config, store, { now });
     assert.equal(f[0]?.path, 'routes[0].timeouts.read');
     assert.match(f[0]!.message, /5% of its 100 calls ended in UPSTREAM_RESPONSE_TIMEOUT/);
     await store.close();
@@ -59,7 +59,7 @@ routes: [{ name: orders, match: { path: /* }, upstream: orders }]`,
     const start = now - 600_000 - (now % 10_000);
     for (let i = 0; i < 2000; i++) store.record(call({ time: start + i * 5, durationMs: 400 }));
     store.flush();
-    const f = adviseFromCallLog(config, store, { now });
+    const f = await adviseFromCallLog(config, store, { now });
     const pool = f.find((x) => x.path === 'upstreams.orders.pool.maxConnections');
     assert.ok(pool, JSON.stringify(f));
     assert.match(pool.message, /peak concurrency by Little's law is 8\d \(200 req\/s × p95 4\d\dms/);
@@ -73,7 +73,7 @@ routes: [{ name: orders, match: { path: /* }, upstream: orders }]`,
     const store = openCallStore({ path: ':memory:', now: () => now });
     store.record(call({ route: 'r', upstream: 'u', time: now - 1000, durationMs: 60_000 }));
     store.flush();
-    assert.deepEqual(adviseFromCallLog(config, store, { now }), []);
+    assert.deepEqual(await adviseFromCallLog(config, store, { now }), []);
     await store.close();
   });
 });

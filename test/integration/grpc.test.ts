@@ -539,12 +539,12 @@ describe('gRPC calls in the call log, explain and metrics', () => {
       await until(() => s.gw.records.length >= 4, 2000, 'the records');
       store.flush();
       const backendId = requestIdOf(byBackend.headers) || requestIdOf(byBackend.status!.metadata);
-      const e1 = explainCall(store, backendId)!;
+      const e1 = (await explainCall(store, backendId))!;
       assert.equal(e1.verdict, 'backend-error');
       assert.deepEqual(e1.grpc, { service: 'causeway.test.Echo', method: 'Unary', status: 'UNAVAILABLE', message: 'backend says status:14', sent: 1, received: 0 });
       assert.match(e1.headline, /^gRPC causeway.test.Echo\/Unary → UNAVAILABLE "backend says status:14": the backend's own status, passed through unchanged \(counted as a backend failure/);
       assert.match(formatExplanation(e1), /answered 200, grpc-status UNAVAILABLE "backend says status:14"; 1 message\(s\) sent, 0 received/);
-      const e2 = explainCall(store, requestIdOf(byGateway.status!.metadata))!;
+      const e2 = (await explainCall(store, requestIdOf(byGateway.status!.metadata)))!;
       assert.equal(e2.verdict, 'failure');
       assert.equal(e2.grpc?.status, 'UNAVAILABLE');
       assert.match(e2.headline, /→ UNAVAILABLE \(HTTP 200\) UPSTREAM_CONNECTION_REFUSED/);

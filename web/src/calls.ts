@@ -9,7 +9,7 @@ import type { Attempt, Call, Explanation } from './types.js';
 
 const PHASES = ['dns', 'connect', 'tls', 'send', 'ttfb', 'body'] as const;
 const PHASE_COLORS: Record<string, string> = { dns: '#8f2d56', connect: '#30638e', tls: '#6a4c93', send: '#00798c', ttfb: '#edae49', body: '#66a182' };
-const FILTERS = ['route', 'upstream', 'code', 'status'] as const;
+const FILTERS = ['route', 'upstream', 'code', 'status', 'node'] as const;
 
 export function calls(navigate: (hash: string) => void): Page {
   let list: HTMLElement, detail: HTMLElement, form: HTMLFormElement;

@@ -4,6 +4,7 @@ import { alerts } from './alerts.js';
 import { ApiError, setToken, whenUnauthorized } from './api.js';
 import { calls } from './calls.js';
 import { config } from './config.js';
+import { fleet } from './fleet.js';
 import { h } from './dom.js';
 import { overview } from './overview.js';
 import type { Page } from './page.js';
@@ -22,6 +23,7 @@ const pages: Record<string, () => Page> = {
   calls: () => calls(navigate),
   config,
   alerts,
+  fleet,
 };
 
 const nav = document.getElementById('nav')!;

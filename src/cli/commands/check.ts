@@ -8,20 +8,33 @@ import type { Config } from '../../config/schema.js';
 import { parseDuration } from '../../config/units.js';
 import { adviseFromCallLog, probeHosts } from '../../diagnose/advisors.js';
 import { openCallStore } from '../../observe/store.js';
+import { PgCallStore } from '../../observe/store-pg.js';
+import { connect, describeDbError } from '../../fleet/db.js';
 import { configPath, parse, UsageError, type Command } from '../args.js';
 
 function printFindings(findings: Finding[]): void {
   for (const f of findings) console.log(`${f.severity}: ${f.path}: ${f.message}\n  fix: ${f.fix}`);
 }
 
-/** Advice from the call log of the config, when one exists on disk. */
+/** Advice from the call log of the config, when one exists on disk (or, with storage.url, from the fleet's). */
 async function callLogAdvice(config: Config, sinceMs: number): Promise<Finding[]> {
   const st = config.storage;
+  if (st.url) {
+    const sql = connect(st.url, { max: 1, connectTimeout: 3 });
+    try {
+      return await adviseFromCallLog(config, PgCallStore.reader(sql), { since: Date.now() - sinceMs });
+    } catch (err) {
+      console.error(`causeway check: the fleet's call log could not be read for advice (${describeDbError(err)})`);
+      return [];
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  }
   const path = resolve(st.path);
   if (!st.enabled || st.path === ':memory:' || !existsSync(path)) return [];
   const store = openCallStore({ path, readonly: true });
   try {
-    return adviseFromCallLog(config, store, { since: Date.now() - sinceMs });
+    return await adviseFromCallLog(config, store, { since: Date.now() - sinceMs });
   } finally {
     await store.close();
   }

@@ -4,12 +4,15 @@ import { resolve } from 'node:path';
 import { ConfigError, loadConfigFile } from '../../config/load.js';
 import { explainCall, formatExplanation } from '../../diagnose/explain.js';
 import { openCallStore } from '../../observe/store.js';
+import { PgCallStore } from '../../observe/store-pg.js';
+import { connect, describeDbError } from '../../fleet/db.js';
 import { configPath, parse, UsageError, type Command } from '../args.js';
 
-/** The call log file: --db, else the config's storage.path (relative to the working directory, as the gateway opens it). */
+/** The call log: --db, else the config's storage.url (a fleet), else its storage.path (relative to the working directory, as the gateway opens it). */
 function callLogPath(db: string | undefined, config: string | undefined): string {
   if (db) return resolve(db);
   const cfg = loadConfigFile(configPath(config));
+  if (cfg.storage.url) return cfg.storage.url;
   if (!cfg.storage.enabled || cfg.storage.path === ':memory:') throw new UsageError('the config keeps no call log file (storage.enabled is false or storage.path is :memory:)');
   return resolve(cfg.storage.path);
 }
@@ -19,7 +22,8 @@ export const explain: Command = {
   summary: 'causeway explain REQUEST_ID [-c FILE] [--db FILE] [--json]  why one call failed, from the call log',
   help: `causeway explain REQUEST_ID [-c FILE] [--db FILE] [--json]
 
-Reads one call from the call log (storage.path of the config, or --db) and prints its timeline —
+Reads one call from the call log (storage.path of the config, or --db; with storage.url, the
+fleet's call log in PostgreSQL, whichever node served the call) and prints its timeline —
 each attempt with its target, phase timings (dns, connect, tls, send, ttfb, body) as bars, outcome
 and why a retry followed — then the classification with the cause in plain words and the fix,
 and how many other calls to the same upstream failed the same way in the 5 minutes around it,
@@ -39,21 +43,29 @@ Exit status: 0 found, 1 not in the call log.`,
       }
       throw err;
     }
-    if (!existsSync(path)) {
+    const fleet = /^postgres(ql)?:/.test(path);
+    if (!fleet && !existsSync(path)) {
       console.error(`causeway: no call log at ${path} (has the gateway run with this config?)`);
       return 1;
     }
-    const store = openCallStore({ path, readonly: true });
+    const sql = fleet ? connect(path, { max: 1 }) : null;
+    const store = sql ? PgCallStore.reader(sql) : openCallStore({ path, readonly: true });
+    const where = sql ? "the fleet's call log (storage.url)" : path;
     try {
-      const e = explainCall(store, id);
+      const e = await explainCall(store, id);
       if (!e) {
-        console.error(`causeway: no call ${id} in ${path} (calls are written within 200 ms; older ones may be pruned by storage.retention)`);
+        console.error(`causeway: no call ${id} in ${where} (calls are written within 200 ms; older ones may be pruned by storage.retention)`);
         return 1;
       }
       console.log(values.json ? JSON.stringify(e, null, 2) : formatExplanation(e));
       return 0;
+    } catch (err) {
+      if (!sql) throw err;
+      console.error(`causeway explain: ${describeDbError(err)}`);
+      return 1;
     } finally {
       await store.close();
+      await sql?.end({ timeout: 1 });
     }
   },
 };
