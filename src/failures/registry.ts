@@ -4,6 +4,7 @@
  * FAQs our users know ("Backend unavailable", "Backend timeout"), and the remedy.
  * docs/errors.md documents each code; test/failures/registry.test.ts keeps the two in step.
  */
+import type { GrpcCodeName } from '../grpc/status.js';
 
 export type FailureCode =
   | 'ROUTE_NOT_FOUND'
@@ -49,6 +50,8 @@ export interface FailureContext {
 export interface FailureDef {
   code: FailureCode;
   status: number;
+  /** The gRPC status a gRPC caller receives instead (docs/errors.md, docs/grpc.md). */
+  grpc: GrpcCodeName;
   /** RFC 9209 error type; absent for failures that are not the proxy's (auth). */
   proxyStatus?: string;
   /** Which side is at fault, for operators scanning a dashboard. */
@@ -76,6 +79,7 @@ const defs: FailureDef[] = [
   {
     code: 'ROUTE_NOT_FOUND',
     status: 404,
+    grpc: 'UNIMPLEMENTED',
     proxyStatus: 'destination_not_found',
     side: 'client',
     origin: 'request',
@@ -86,6 +90,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_DNS_FAILURE',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'dns_error',
     side: 'network',
     origin: 'exchange',
@@ -96,6 +101,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECT_TIMEOUT',
     status: 504,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_timeout',
     side: 'network',
     origin: 'exchange',
@@ -106,6 +112,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_REFUSED',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_refused',
     side: 'backend',
     origin: 'exchange',
@@ -116,6 +123,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_CLOSED',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_terminated',
     side: 'backend',
     origin: 'exchange',
@@ -126,6 +134,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_RESET',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_terminated',
     side: 'backend',
     origin: 'exchange',
@@ -136,6 +145,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_TLS_ERROR',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'tls_protocol_error',
     side: 'backend',
     origin: 'exchange',
@@ -146,6 +156,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_PROTOCOL_MISMATCH',
     status: 502,
+    grpc: 'INTERNAL',
     proxyStatus: 'tls_protocol_error',
     side: 'gateway',
     origin: 'exchange',
@@ -156,6 +167,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_SEND_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'connection_write_timeout',
     side: 'backend',
     origin: 'exchange',
@@ -166,6 +178,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_RESPONSE_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_response_timeout',
     side: 'backend',
     origin: 'exchange',
@@ -176,6 +189,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_BODY_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'connection_read_timeout',
     side: 'backend',
     origin: 'exchange',
@@ -186,6 +200,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_INVALID_RESPONSE',
     status: 502,
+    grpc: 'INTERNAL',
     proxyStatus: 'http_protocol_error',
     side: 'backend',
     origin: 'exchange',
@@ -196,6 +211,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_POOL_EXHAUSTED',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_limit_reached',
     side: 'gateway',
     origin: 'refusal',
@@ -206,6 +222,7 @@ const defs: FailureDef[] = [
   {
     code: 'NO_HEALTHY_TARGET',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'destination_unavailable',
     side: 'backend',
     origin: 'refusal',
@@ -216,6 +233,7 @@ const defs: FailureDef[] = [
   {
     code: 'CIRCUIT_OPEN',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'destination_unavailable',
     side: 'backend',
     origin: 'refusal',
@@ -226,6 +244,7 @@ const defs: FailureDef[] = [
   {
     code: 'GATEWAY_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_response_timeout',
     side: 'gateway',
     origin: 'exchange',
@@ -236,6 +255,7 @@ const defs: FailureDef[] = [
   {
     code: 'RATE_LIMITED',
     status: 429,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'connection_limit_reached',
     side: 'client',
     origin: 'request',
@@ -246,6 +266,7 @@ const defs: FailureDef[] = [
   {
     code: 'UNAUTHORIZED',
     status: 401,
+    grpc: 'UNAUTHENTICATED',
     side: 'client',
     origin: 'request',
     title: 'Unauthorized',
@@ -255,6 +276,7 @@ const defs: FailureDef[] = [
   {
     code: 'FORBIDDEN',
     status: 403,
+    grpc: 'PERMISSION_DENIED',
     side: 'client',
     origin: 'request',
     title: 'Forbidden',
@@ -264,6 +286,7 @@ const defs: FailureDef[] = [
   {
     code: 'URI_TOO_LONG',
     status: 414,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'http_request_error',
     side: 'client',
     origin: 'request',
@@ -274,6 +297,7 @@ const defs: FailureDef[] = [
   {
     code: 'FAULT_INJECTED',
     status: 503,
+    grpc: 'UNAVAILABLE',
     side: 'gateway',
     origin: 'request',
     title: 'Fault injected',
@@ -283,6 +307,7 @@ const defs: FailureDef[] = [
   {
     code: 'REQUEST_TOO_LARGE',
     status: 413,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'http_request_error',
     side: 'client',
     origin: 'request',
@@ -293,6 +318,7 @@ const defs: FailureDef[] = [
   {
     code: 'BAD_REQUEST',
     status: 400,
+    grpc: 'INTERNAL',
     proxyStatus: 'http_request_error',
     side: 'client',
     origin: 'request',
@@ -303,6 +329,7 @@ const defs: FailureDef[] = [
   {
     code: 'REQUEST_TIMEOUT',
     status: 408,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_request_error',
     side: 'client',
     origin: 'request',
@@ -313,6 +340,7 @@ const defs: FailureDef[] = [
   {
     code: 'CLIENT_CLOSED_REQUEST',
     status: 499,
+    grpc: 'CANCELLED',
     side: 'client',
     origin: 'request',
     title: 'Client closed request',

@@ -109,8 +109,8 @@ export class SqliteCallStore implements CallStore {
         if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
         this.worker = spawn([]);
       }
+      // Before unref(): a 'message' listener refs the worker's port, and unref() must see it.
       this.worker.on('message', (m: { health?: WriteState }) => m.health && onState(m.health));
-      // After the listener: adding a 'message' listener refs the worker's port again.
       this.worker.unref();
       this.worker.once('error', (err) => {
         // The log must not take the gateway down: keep logging from this thread instead.

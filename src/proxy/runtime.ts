@@ -9,6 +9,7 @@ import { Upstream, type UpstreamOptions } from '../upstream/upstream.js';
 import { upstreamCall } from './call.js';
 import type { RouteRuntime } from './exchange.js';
 import { routeFallback } from './fallback.js';
+import { grpcCodeOfRetryName } from '../grpc/status.js';
 
 /** What the runtime shares with the gateway around it. */
 export interface RuntimeShared {
@@ -18,6 +19,9 @@ export interface RuntimeShared {
   /** How new upstreams share their state with other workers (src/cluster/). */
   upstream?: UpstreamOptions | undefined;
 }
+
+/** Session limits of `websocket: true` (docs/edge.md). */
+const WEBSOCKET_DEFAULTS = { idleTimeout: 300_000, maxLifetime: 86_400_000 };
 
 export interface Runtime {
   router: Router<RouteRuntime>;
@@ -46,11 +50,13 @@ export function buildRuntime(
       retries,
       retryOn: new Set(retries.on.filter((c): c is RetryCondition => typeof c === 'string')),
       retryStatuses: new Set(retries.on.filter((c): c is number => typeof c === 'number')),
+      retryGrpc: new Set(retries.on.map((c) => (typeof c === 'string' ? grpcCodeOfRetryName(c) : undefined)).filter((c): c is number => c !== undefined)),
       maxBodySize: r.maxBodySize ?? config.server.maxBodySize,
       escapedSlashes: r.escapedSlashes,
       pathParameters: r.pathParameters,
       fallback: routeFallback(r.name, r.fallback, shared.responses),
       pipeline: upstreamCall,
+      websocket: r.websocket === false ? null : r.websocket === true ? WEBSOCKET_DEFAULTS : r.websocket,
     };
   });
   const router = new Router(config.routes.map((r, i) => ({ spec: { name: r.name, ...r.match }, value: routes[i]! })));
