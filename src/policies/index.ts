@@ -9,7 +9,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { addressMatcher } from '../config/cidr.js';
 import type { Config, RouteConfig } from '../config/schema.js';
 import type { EventLog } from '../observe/events.js';
-import type { Runtime } from '../proxy/runtime.js';
+import type { RouteRuntime, Runtime } from '../proxy/runtime.js';
 import { auth } from './auth/index.js';
 import { NonceCache, type NonceStore } from './auth/nonces.js';
 import { cache } from './cache/index.js';
@@ -17,7 +17,12 @@ import { ResponseStore } from './cache/store.js';
 import { PolicyChain } from './chain.js';
 import { ConsumerRegistry } from './consumers/registry.js';
 import { PolicyStore } from './consumers/store.js';
+import { cors } from './cors/index.js';
 import { faults } from './faults/index.js';
+import { headerRewrites } from './headers/index.js';
+import { ipRules, type IpRules } from './ip-rules/index.js';
+import { JwtIssuers } from './jwt/index.js';
+import { routeRuntime } from '../proxy/runtime.js';
 import type { BucketStore } from './rate-limit/bucket.js';
 import { Limiter } from './rate-limit/limiter.js';
 import { rateLimit } from './rate-limit/index.js';
@@ -41,10 +46,13 @@ export class Policies {
   /** Where HMAC nonces are checked: `nonces`, or the cluster's shared store. */
   private readonly nonceStore: NonceStore;
   private runtime: Runtime | null = null;
+  /** The trusted JWT issuers and their key caches; rebuilt when a reload changes `jwt:`. */
+  jwt: JwtIssuers | null = null;
+  private globalIpRules: IpRules | null = null;
 
   constructor(
     private readonly config: () => Config,
-    events: EventLog,
+    private readonly events: EventLog,
     shared: SharedPolicyState = {},
   ) {
     const c = config();
@@ -67,22 +75,30 @@ export class Policies {
       this.consumersConfig = config.consumers;
       this.consumers = new ConsumerRegistry(config.consumers, this.store);
     }
+    if (!isDeepStrictEqual(config.jwt, this.jwt?.config)) this.jwt = config.jwt ? new JwtIssuers(config.jwt, this.events) : null;
+    this.globalIpRules = config.ipRules ? ipRules(config.ipRules, 'ipRules') : null;
     const byName = new Map(config.routes.map((r) => [r.name, r]));
     for (const route of runtime.routes) {
       const r = byName.get(route.name);
-      route.policies = r ? this.chainFor(r, config) : undefined;
+      route.policies = r ? this.chainFor(r, config, route, runtime) : undefined;
     }
   }
 
-  private chainFor(r: RouteConfig, config: Config): PolicyChain | undefined {
-    if (!r.auth && r.subscription !== 'required' && !r.rateLimit && !r.cache && !r.faults) return undefined;
+  private chainFor(r: RouteConfig, config: Config, route: RouteRuntime, runtime: Runtime): PolicyChain | undefined {
+    const rules = [this.globalIpRules, r.ipRules ? ipRules(r.ipRules, `routes[${r.name}].ipRules`) : null].filter((x): x is IpRules => x !== null);
+    if (!r.auth && r.subscription !== 'required' && !r.rateLimit && !r.cache && !r.faults && !rules.length && !r.cors && !r.headers && !r.split) return undefined;
+    const canary = r.split && runtime.upstreams.get(r.split.upstream);
     return new PolicyChain(
       {
-        auth: r.auth && auth({ methods: r.auth, consumers: this.consumers, nonces: this.nonceStore, clockSkew: config.auth.clockSkew }),
+        ipRules: rules.length ? rules : undefined,
+        cors: r.cors && { policy: cors(r.cors, r.match.methods), methods: r.match.methods },
+        auth: r.auth && auth({ methods: r.auth, consumers: this.consumers, nonces: this.nonceStore, clockSkew: config.auth.clockSkew, jwt: this.jwt, scopes: r.scopes }),
         subscription: r.subscription === 'required' ? subscription(this.consumers) : undefined,
         rateLimit: r.rateLimit && rateLimit(r.rateLimit, r.name, this.limiter),
+        headers: r.headers && headerRewrites(r.headers),
         cache: r.cache && cache(r.cache, r.name, this.responses),
         faults: r.faults && faults(r.faults),
+        split: r.split && canary ? { config: r.split, route: routeRuntime(config, r, canary, { staleStore: route.staleStore ?? undefined }) } : undefined,
       },
       (req) => this.clientIp(req),
     );

@@ -60,9 +60,19 @@ class BodyLimit extends Transform {
   }
 }
 
+/**
+ * Edits the headers of what the client receives (route policies: CORS, header rewriting).
+ * `generated`: the gateway's own failure answer rather than the backend's (or a fallback's).
+ */
+export interface ResponseHeaderEditor {
+  edit(headers: string[], generated: boolean): void;
+}
+
 export class Call implements AttemptOwner {
   /** Who is calling, when the route's auth policy identified a consumer (recorded in the call log). */
   consumer: string | null = null;
+  /** Set by route policies that edit response headers. */
+  responseEditor: ResponseHeaderEditor | null = null;
   readonly startedAt = Date.now();
   private readonly t0 = performance.now();
   private readonly deadline: number;
@@ -312,6 +322,7 @@ export class Call implements AttemptOwner {
       this.capture = [];
       this.captureHeaders = headers.slice();
     }
+    this.responseEditor?.edit(headers, false);
     if (this.env.draining()) headers.push('connection', 'close');
     if (statusText) this.res.writeHead(status, statusText, headers);
     else this.res.writeHead(status, headers);
@@ -570,10 +581,26 @@ export class Call implements AttemptOwner {
           attempts: this.records.length,
           limit: this.limitFor(code),
         },
+        headers: this.failureHeaders(),
       },
       this.env.expose,
     );
     this.finish(failure(code).status, code);
+  }
+
+  private edited(headers: string[]): string[] {
+    this.responseEditor?.edit(headers, false);
+    return headers;
+  }
+
+  /** Extra headers the route's policies put on a gateway-generated failure. */
+  private failureHeaders(): Record<string, string> | undefined {
+    if (!this.responseEditor) return undefined;
+    const list: string[] = [];
+    this.responseEditor.edit(list, true);
+    const out: Record<string, string> = {};
+    for (let i = 0; i < list.length; i += 2) out[list[i]!] = list[i + 1]!;
+    return out;
   }
 
   /** Answers from the route's fallback instead of the failure; returns the status sent, or 0. */
@@ -584,7 +611,7 @@ export class Call implements AttemptOwner {
       const e = r.staleStore.get(this.staleKey(), r.staleFor);
       if (e) {
         const age = String(Math.floor((performance.now() - e.storedAt) / 1000));
-        this.res.writeHead(e.status, withHeaders(e.headers, [...mark, 'x-causeway-fallback', 'stale', 'age', age]));
+        this.res.writeHead(e.status, this.edited(withHeaders(e.headers, [...mark, 'x-causeway-fallback', 'stale', 'age', age])));
         this.res.end(this.req.method === 'HEAD' ? undefined : e.body);
         this.bytesOut += e.body.length;
         return e.status;
@@ -594,7 +621,7 @@ export class Call implements AttemptOwner {
     if (s) {
       const headers: string[] = [];
       for (const [k, v] of Object.entries(s.headers)) headers.push(k, v);
-      this.res.writeHead(s.status, withHeaders(headers, [...mark, 'x-causeway-fallback', 'static', 'content-length', String(s.body.length)]));
+      this.res.writeHead(s.status, this.edited(withHeaders(headers, [...mark, 'x-causeway-fallback', 'static', 'content-length', String(s.body.length)])));
       this.res.end(this.req.method === 'HEAD' ? undefined : s.body);
       this.bytesOut += s.body.length;
       return s.status;

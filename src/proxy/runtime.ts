@@ -1,5 +1,5 @@
 /** The running form of a config: compiled routes bound to live upstreams. */
-import type { Config, FallbackConfig, RetryCondition, RetryPolicy } from '../config/schema.js';
+import type { Config, RetryCondition, RetryPolicy, RouteConfig } from '../config/schema.js';
 import type { EventLog } from '../observe/events.js';
 import type { PolicyChain } from '../policies/chain.js';
 import { Router } from '../routing/router.js';
@@ -69,27 +69,29 @@ export function buildRuntime(
 ): Runtime {
   const upstreams = new Map<string, Upstream>();
   for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, reuse?.(name, u) ?? new Upstream(name, u, lookup, shared.events, shared.upstream));
-  const fallbackOf = (f: FallbackConfig | undefined) => ({
+  const routes = config.routes.map((r): RouteRuntime => routeRuntime(config, r, upstreams.get(r.upstream)!, shared));
+  // A CORS route answers preflights (OPTIONS) itself, whatever methods it proxies.
+  const withPreflight = (r: RouteConfig) => (r.cors && r.match.methods && !r.match.methods.includes('OPTIONS') ? { ...r.match, methods: [...r.match.methods, 'OPTIONS' as const] } : r.match);
+  const router = new Router(config.routes.map((r, i) => ({ spec: { name: r.name, ...withPreflight(r) }, value: routes[i]! })));
+  return { router, upstreams, routes };
+}
+
+/** The running form of route `r` sending to `upstream` (its own, or the second one of a split). */
+export function routeRuntime(config: Config, r: RouteConfig, upstream: Upstream, shared: RuntimeShared = {}): RouteRuntime {
+  const retries = effectiveRetries(upstream.config, r);
+  const f = r.fallback;
+  return {
+    name: r.name,
+    upstream,
+    stripPrefix: r.stripPrefix,
+    preserveHost: r.preserveHost,
+    timeouts: effectiveTimeouts(upstream.config.timeouts, r.timeouts),
+    retries,
+    retryOn: new Set(retries.on.filter((c): c is RetryCondition => typeof c === 'string')),
+    retryStatuses: new Set(retries.on.filter((c): c is number => typeof c === 'number')),
+    maxBodySize: r.maxBodySize ?? config.server.maxBodySize,
     staleFor: f && 'staleFor' in f ? f.staleFor : 0,
     staticFallback: f ? staticFallback(f) : null,
-  });
-  const routes = config.routes.map((r): RouteRuntime => {
-    const upstream = upstreams.get(r.upstream)!;
-    const retries = effectiveRetries(upstream.config, r);
-    return {
-      name: r.name,
-      upstream,
-      stripPrefix: r.stripPrefix,
-      preserveHost: r.preserveHost,
-      timeouts: effectiveTimeouts(upstream.config.timeouts, r.timeouts),
-      retries,
-      retryOn: new Set(retries.on.filter((c): c is RetryCondition => typeof c === 'string')),
-      retryStatuses: new Set(retries.on.filter((c): c is number => typeof c === 'number')),
-      maxBodySize: r.maxBodySize ?? config.server.maxBodySize,
-      ...fallbackOf(r.fallback),
-      staleStore: r.fallback && 'staleFor' in r.fallback ? (shared.staleStore ??= new StaleStore()) : null,
-    };
-  });
-  const router = new Router(config.routes.map((r, i) => ({ spec: { name: r.name, ...r.match }, value: routes[i]! })));
-  return { router, upstreams, routes };
+    staleStore: f && 'staleFor' in f ? (shared.staleStore ??= new StaleStore()) : null,
+  };
 }

@@ -1,18 +1,26 @@
 /**
- * `auth: [key, hmac]` — who is calling. Any one of the listed methods suffices. Every failure
- * is the same UNAUTHORIZED, whatever was wrong (unknown key, bad signature, stale date, replayed
- * nonce): telling a client which part failed would help someone guessing. Credentials are
- * removed before the request goes upstream; the backend gets `X-Causeway-Consumer` instead.
+ * `auth: [key, hmac, jwt]` — who is calling. Any one of the listed methods suffices. Every key
+ * or HMAC failure is the same UNAUTHORIZED, whatever was wrong (unknown key, bad signature,
+ * stale date, replayed nonce): telling a client which part failed would help someone guessing.
+ * A bearer token is different: it is verifiable by anyone holding the issuer's public keys, so
+ * its refusal says why (RFC 6750 error_description; jwt/index.ts). Key and HMAC credentials are
+ * removed before the request goes upstream (a bearer token passes: the backend may want it);
+ * the backend gets `X-Causeway-Consumer`.
  */
 import type { IncomingMessage } from 'node:http';
 import type { ConsumerRegistry } from '../consumers/registry.js';
 import type { PolicyRequest } from '../context.js';
+import { BEARER_CHALLENGE, bearerToken, insufficientScope, scopeProblem, type JwtIssuers } from '../jwt/index.js';
 import { bodyDigest, parseSignatureHeader, sign, signatureMatches, stringToSign } from './hmac.js';
 import type { NonceStore } from './nonces.js';
 import { readBody, replayRequest } from './replay.js';
 
 export interface AuthOptions {
-  methods: ReadonlyArray<'key' | 'hmac'>;
+  methods: ReadonlyArray<'key' | 'hmac' | 'jwt'>;
+  /** The gateway's trusted issuers (needed with `jwt`). */
+  jwt?: JwtIssuers | null | undefined;
+  /** Scopes a token must carry (routes[].scopes). */
+  scopes?: readonly string[] | undefined;
   consumers: ConsumerRegistry;
   nonces: NonceStore;
   /** How far a signed request's date may be from the gateway clock, ms. */
@@ -20,19 +28,31 @@ export interface AuthOptions {
   now?: () => number;
 }
 
-export type AuthResult = { consumer: string } | { code: 'UNAUTHORIZED' | 'REQUEST_TOO_LARGE' };
+export type AuthResult =
+  | { consumer: string }
+  | {
+      code: 'UNAUTHORIZED' | 'REQUEST_TOO_LARGE' | 'FORBIDDEN' | 'AUTH_PROVIDER_UNAVAILABLE';
+      /** Words for the client (token problems, missing scopes); none for key and HMAC failures. */
+      detail?: string;
+      /** The WWW-Authenticate value, when not the route's plain challenge. */
+      challenge?: string;
+    };
 
 const DENIED: AuthResult = { code: 'UNAUTHORIZED' };
+const KEY_CHALLENGE = 'Signature realm="causeway", APIKey realm="causeway"';
 /** Headers only the gateway may set on an authenticated route. */
 const STRIP = new Set(['x-api-key', 'x-causeway-consumer']);
 
 export interface Auth {
   authenticate(p: PolicyRequest): AuthResult | Promise<AuthResult>;
+  /** WWW-Authenticate for a request without acceptable credentials: a challenge per method. */
+  readonly challenge: string;
 }
 
 export function auth(opts: AuthOptions): Auth {
   const useKey = opts.methods.includes('key');
   const useHmac = opts.methods.includes('hmac');
+  const jwt = opts.methods.includes('jwt') ? opts.jwt : null;
   const now = opts.now ?? Date.now;
 
   function byKey(p: PolicyRequest): string | undefined {
@@ -66,15 +86,34 @@ export function auth(opts: AuthOptions): Auth {
     return { consumer: key.consumer };
   }
 
+  async function byJwt(p: PolicyRequest, token: string): Promise<AuthResult> {
+    const r = await jwt!.verify(token);
+    if ('code' in r) return r;
+    const missing = scopeProblem(opts.scopes, r.scopes);
+    if (missing) return { code: 'FORBIDDEN', detail: missing, challenge: insufficientScope(opts.scopes!) };
+    hideCredentials(p.req, r.consumer);
+    p.consumer = r.consumer;
+    return { consumer: r.consumer };
+  }
+
   function accept(p: PolicyRequest, consumer: string): AuthResult {
+    // Scopes come with a token; a key or a signature carries none.
+    if (opts.scopes) return { code: 'FORBIDDEN', detail: `the route requires the scope${opts.scopes.length > 1 ? 's' : ''} ${opts.scopes.join(', ')}, which only a bearer token carries` };
     p.consumer = consumer;
     hideCredentials(p.req, consumer);
     if (p.rawQuery.includes('api_key=')) p.upstreamPath = withoutQueryKey(p.upstreamPath);
     return { consumer };
   }
 
+  const challenge = [jwt ? BEARER_CHALLENGE : '', useKey || useHmac ? KEY_CHALLENGE : ''].filter(Boolean).join(', ');
+
   return {
+    challenge,
     authenticate(p) {
+      if (jwt) {
+        const token = bearerToken(p.req.headers.authorization);
+        if (token !== null) return byJwt(p, token);
+      }
       if (useKey) {
         const c = byKey(p);
         if (c !== undefined) return accept(p, c);
