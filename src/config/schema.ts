@@ -253,15 +253,18 @@ const ipRules = z.strictObject({
 
 /** The variables a header value may use (`${consumer}`); the config loader leaves them for the policy. */
 export const HEADER_VARIABLES = ['request_id', 'consumer', 'client_ip', 'route'] as const;
-const rewritable = headerName.refine((n) => !NOT_REWRITABLE.has(n.toLowerCase()), {
-  error: (iss) => `${String(iss.input)} is set by the gateway or describes the connection; it cannot be rewritten`,
-});
+const notRewritable = (name: string) => `${name} is set by the gateway or describes the connection; it cannot be rewritten`;
+const rewritable = headerName.refine((n) => !NOT_REWRITABLE.has(n.toLowerCase()), { error: (iss) => notRewritable(String(iss.input)) });
 const headerValue = z.string().refine((v) => [...v.matchAll(/\$\{([^}]*)\}/g)].every((m) => (HEADER_VARIABLES as readonly string[]).includes(m[1]!)), {
   message: `a header value may use \${${HEADER_VARIABLES.join('}, ${')}}`,
 });
+/** Header name → value; the names are checked here (a record's key refinement would only say "invalid key"). */
+const headerValues = z.record(headerName, headerValue).superRefine((r, ctx) => {
+  for (const name of Object.keys(r)) if (NOT_REWRITABLE.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: notRewritable(name) });
+});
 const headerEdits = z.strictObject({
-  set: z.record(rewritable, headerValue).default({}).describe('Replace the header (an empty result removes it).'),
-  add: z.record(rewritable, headerValue).default({}).describe('Append a value, keeping existing ones.'),
+  set: headerValues.default({}).describe('Replace the header (an empty result removes it).'),
+  add: headerValues.default({}).describe('Append a value, keeping existing ones.'),
   remove: z.array(rewritable).default([]),
 });
 const headerRewrites = z.strictObject({ request: headerEdits.optional(), response: headerEdits.optional() });
