@@ -210,6 +210,13 @@ export class SqliteCallStore implements CallStore {
       return acc;
     };
     const routes = new Map<string, { route: string; errors: number; requests: number }>();
+    const pairs = new Map<string, { route: string; upstream: string; t: Tally }>();
+    const pairOf = (route: string, upstream: string) => {
+      const key = `${route}\0${upstream}`;
+      let p = pairs.get(key);
+      if (!p) pairs.set(key, (p = { route, upstream, t: tally() }));
+      return p.t;
+    };
     const countRoute = (route: string, requests: number, errors: number) => {
       if (!route) return;
       const r = routes.get(route) ?? { route, errors: 0, requests: 0 };
@@ -220,19 +227,25 @@ export class SqliteCallStore implements CallStore {
     if (rollup) {
       const w = where({ route: q.route, upstream: q.upstream });
       const cond = w.sql ? `${w.sql} AND` : 'WHERE';
-      const rows = this.stmt(`SELECT minute, route, requests, errors, codes, hist FROM minutes ${cond} minute >= ? AND minute < ?`).raw().all(...w.params, since, until) as Array<[number, string, number, number, string, Buffer]>;
-      for (const [minute, route, requests, errors, codes, hist] of rows) {
+      const rows = this.stmt(`SELECT minute, route, upstream, requests, errors, codes, hist FROM minutes ${cond} minute >= ? AND minute < ?`).raw().all(...w.params, since, until) as Array<[number, string, string, number, number, string, Buffer]>;
+      for (const [minute, route, upstream, requests, errors, codes, hist] of rows) {
         const acc = bucketOf(Math.floor((minute - since) / bucket));
         acc.requests += requests;
         acc.errors += errors;
         addCodes(acc.byCode, codes);
         addPacked(acc.hist, hist);
         countRoute(route, requests, errors);
+        if (route && upstream) {
+          const p = pairOf(route, upstream);
+          p.requests += requests;
+          p.errors += errors;
+          addPacked(p.hist, hist);
+        }
       }
     } else {
       const w = where({ route: q.route, upstream: q.upstream, since, until });
-      const rows = this.stmt(`SELECT time, route, code, status, duration FROM calls ${w.sql}`).raw().all(...w.params) as Array<[number, string | null, string | null, number, number]>;
-      for (const [time, route, code, status, duration] of rows) {
+      const rows = this.stmt(`SELECT time, route, upstream, code, status, duration FROM calls ${w.sql}`).raw().all(...w.params) as Array<[number, string | null, string | null, string | null, number, number]>;
+      for (const [time, route, upstream, code, status, duration] of rows) {
         const acc = bucketOf(Math.floor((time - since) / bucket));
         const err = isError(code, status) ? 1 : 0;
         acc.requests++;
@@ -240,6 +253,12 @@ export class SqliteCallStore implements CallStore {
         if (code) acc.byCode[code] = (acc.byCode[code] ?? 0) + 1;
         acc.hist[binOf(duration)]!++;
         countRoute(route ?? '', 1, err);
+        if (route && upstream) {
+          const p = pairOf(route, upstream);
+          p.requests++;
+          p.errors += err;
+          p.hist[binOf(duration)]!++;
+        }
       }
     }
     const all = tally();
@@ -258,6 +277,9 @@ export class SqliteCallStore implements CallStore {
       buckets: out,
       totals: { requests: all.requests, errors: all.errors, byCode: all.byCode, p50: percentile(all, 0.5), p95: percentile(all, 0.95), p99: percentile(all, 0.99) },
       topFailingRoutes: top,
+      upstreamsByRoute: [...pairs.values()]
+        .sort((a, b) => (a.route < b.route ? -1 : a.route > b.route ? 1 : b.t.requests - a.t.requests))
+        .map(({ route, upstream, t }) => ({ route, upstream, requests: t.requests, errors: t.errors, p50: percentile(t, 0.5), p95: percentile(t, 0.95), p99: percentile(t, 0.99) })),
     };
   }
 
