@@ -4,8 +4,11 @@
 // and measured in interleaved rounds (order rotated each round) so the machine's noise falls on
 // all of them alike; the report is the median per variant. wrk on CPU 0, gateways and backend on
 // CPU 1. HMAC is not measured: every signed request needs a fresh nonce, which plain wrk cannot
-// make. Options: --duration 5 --rounds 3 --connections 50
+// make. JWTs are signed here (jose) and their keys served by a JWKS endpoint in this process: the
+// gateway fetches them once, so the figure is the verification itself. Options: --duration 5
+// --rounds 3 --connections 50 --only <substring> (run only the variants whose name has it, with none)
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { causewayMain, cleanup, firstLine, freePort, here, median, parseArgs, pinned, start, waitPort, wrk } from './lib.mjs';
@@ -16,7 +19,22 @@ const rounds = Number(args.rounds ?? 3);
 const connections = Number(args.connections ?? 50);
 const KEY = 'bench-key-0123456789abcdef';
 
-const variants = [
+// A JWKS endpoint with an RSA and an EC key, and a token from each (valid for the whole run).
+const { SignJWT, exportJWK, generateKeyPair } = await import('jose');
+const rsa = await generateKeyPair('RS256', { extractable: true });
+const ec = await generateKeyPair('ES256', { extractable: true });
+const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(rsa.publicKey)), kid: 'rsa', alg: 'RS256' }, { ...(await exportJWK(ec.publicKey)), kid: 'ec', alg: 'ES256' }] });
+const jwksServer = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(jwks));
+await new Promise((r) => jwksServer.listen(0, '127.0.0.1', r));
+const jwksUrl = `http://127.0.0.1:${jwksServer.address().port}/jwks.json`;
+const sign = (key, alg, kid) => new SignJWT({ sub: 'bench', scope: 'orders:read' }).setProtectedHeader({ alg, kid }).setIssuer('https://id.bench/').setAudience('bench').setIssuedAt().setExpirationTime('2h').sign(key);
+const rsaToken = await sign(rsa.privateKey, 'RS256', 'rsa');
+const ecToken = await sign(ec.privateKey, 'ES256', 'ec');
+const jwtTop = `jwt: { issuers: [{ issuer: "https://id.bench/", audience: bench, jwksUrl: "${jwksUrl}", algorithms: [RS256, ES256] }] }`;
+// A realistic deny list: 200 ranges, none matching the loopback client.
+const denyList = Array.from({ length: 200 }, (_, i) => `10.${i}.0.0/16`).join(', ');
+
+const allVariants = [
   { name: 'none', route: '' },
   { name: 'auth: [key]', route: 'auth: [key]', headers: [`X-API-Key: ${KEY}`] },
   { name: 'auth + subscription', route: 'auth: [key], subscription: required', headers: [`X-API-Key: ${KEY}`] },
@@ -24,7 +42,15 @@ const variants = [
   { name: 'cache (every call a HIT)', route: 'cache: { ttl: 1h }' },
   { name: 'cache (every call a MISS, stored)', route: 'cache: { ttl: 1h }', headers: ['Cache-Control: no-cache'] },
   { name: 'faults (header-gated, not sent)', route: 'faults: { abort: { status: 503 }, header: x-chaos }' },
+  { name: 'auth: [jwt] RS256 + scopes', route: 'auth: [jwt], scopes: [orders:read]', top: jwtTop, headers: [`Authorization: Bearer ${rsaToken}`] },
+  { name: 'auth: [jwt] ES256 + scopes', route: 'auth: [jwt], scopes: [orders:read]', top: jwtTop, headers: [`Authorization: Bearer ${ecToken}`] },
+  { name: 'cors (allowed Origin, actual request)', route: 'cors: { origins: [https://app.example.com, "https://*.example.org"], credentials: true }', headers: ['Origin: https://app.example.com'] },
+  { name: 'ipRules (allow + 200-range deny list)', route: `ipRules: { allow: [127.0.0.0/8], deny: [${denyList}] }` },
+  { name: 'headers (2 request sets, 1 response remove)', route: 'headers: { request: { set: { x-consumer: "${consumer}", x-route: "${route}" } }, response: { remove: [x-powered-by] } }' },
+  { name: 'split (50% to a second upstream)', route: 'split: { upstream: b2, percent: 50 }' },
 ];
+const only = args.only;
+const variants = only ? allVariants.filter((v) => v.name === 'none' || v.name.includes(only)) : allVariants;
 
 const tmp = mkdtempSync(join(tmpdir(), 'causeway-bench-policies-'));
 const samples = new Map(variants.map((v) => [v.name, []]));
@@ -39,8 +65,10 @@ admin: { host: 127.0.0.1, port: ${await freePort()} }
 log: { access: false }
 storage: { enabled: false }
 consumers: [{ name: bench, keys: [${KEY}], subscriptions: [bench] }]
+${v.top ?? ''}
 upstreams:
   b: { targets: [{ url: "${upstream}" }] }
+  b2: { targets: [{ url: "${upstream}" }] }
 routes:
   - { name: bench, match: { path: /* }, upstream: b${v.route ? `, ${v.route}` : ''} }
 `);
@@ -57,6 +85,7 @@ routes:
     }
   }
 } finally {
+  jwksServer.close();
   cleanup();
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -63,9 +63,9 @@ class PolicyResponse implements ResponseHeaderEditor {
     private readonly p: PolicyRequest,
   ) {}
 
-  edit(headers: string[], generated: boolean): void {
+  edit(headers: string[], corsOnly: boolean): void {
     const { headers: rewrite, cors } = this.parts;
-    if (!generated && rewrite?.response) rewrite.rewriteResponse(headers, varsOf(this.p));
+    if (!corsOnly && rewrite?.response) rewrite.rewriteResponse(headers, varsOf(this.p));
     if (cors) cors.policy.actual(this.p.req.headers.origin, headers);
   }
 }
@@ -92,6 +92,7 @@ export class PolicyChain {
       clientIp: this.clientIpOf(req),
       consumer: null,
       startedAt: Date.now(),
+      responseEditor: null,
     };
     this.run(p, env, budget).catch((err: Error) => {
       // A policy bug must not take the process down or leave the client hanging.
@@ -134,6 +135,7 @@ export class PolicyChain {
       if (!v.allowed) return this.refuse(p, env, 'RATE_LIMITED', { route, detail: v.detail });
     }
     if (headers?.request) headers.rewriteRequest(p.req.rawHeaders, varsOf(p));
+    if (cors || headers?.response) p.responseEditor = new PolicyResponse(this.parts, p);
     if (this.gone(p, env)) return;
     if (cache) {
       const status = cache.lookup(p);
@@ -156,7 +158,7 @@ export class PolicyChain {
     const target = split && toSplit(split.config, { headers: p.req.headers, consumer: p.consumer, clientIp: p.clientIp }) ? split.route : p.route;
     const call = new Call(p.req, p.res, target, p.upstreamPath, p.requestId, p.clientIp, env, budget);
     call.consumer = p.consumer;
-    if (cors || headers?.response) call.responseEditor = new PolicyResponse(this.parts, p);
+    call.responseEditor = p.responseEditor;
     call.start();
   }
 

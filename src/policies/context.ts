@@ -1,5 +1,6 @@
 /** What each policy sees of a call before it reaches the backend. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ResponseHeaderEditor } from '../proxy/call.js';
 import type { RouteRuntime } from '../proxy/runtime.js';
 
 export interface PolicyRequest {
@@ -18,4 +19,6 @@ export interface PolicyRequest {
   clientIp: string;
   consumer: string | null;
   startedAt: number;
+  /** CORS and response rewrites for this call (routes with `cors` or `headers.response`), applied to whatever answers it. */
+  responseEditor: ResponseHeaderEditor | null;
 }

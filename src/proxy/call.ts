@@ -62,10 +62,10 @@ class BodyLimit extends Transform {
 
 /**
  * Edits the headers of what the client receives (route policies: CORS, header rewriting).
- * `generated`: the gateway's own failure answer rather than the backend's (or a fallback's).
+ * `corsOnly`: the answer is the gateway's own failure, or a cached copy already rewritten.
  */
 export interface ResponseHeaderEditor {
-  edit(headers: string[], generated: boolean): void;
+  edit(headers: string[], corsOnly: boolean): void;
 }
 
 export class Call implements AttemptOwner {

@@ -40,7 +40,9 @@ export function cache(cfg: { ttl: number }, route: string, store: ResponseStore,
         if (notModified(h as Record<string, string | undefined>, e.etag, e.lastModified)) {
           const hs: string[] = [];
           for (let i = 0; i < e.headers.length; i += 2) if (NOT_MODIFIED_HEADERS.has(e.headers[i]!.toLowerCase())) hs.push(e.headers[i]!, e.headers[i + 1]!);
-          p.res.writeHead(304, hs.concat('age', String(ageOf(e, t)), 'x-cache', 'HIT', 'x-request-id', p.requestId));
+          const head = hs.concat('age', String(ageOf(e, t)), 'x-cache', 'HIT', 'x-request-id', p.requestId);
+          p.responseEditor?.edit(head, true);
+          p.res.writeHead(304, head);
           p.res.end();
           return 304;
         }
@@ -64,7 +66,10 @@ function servedHeaders(e: CacheEntry, requestId: string, t: number): string[] {
 }
 
 function serve(p: PolicyRequest, e: CacheEntry, t: number): void {
-  p.res.writeHead(e.status, servedHeaders(e, p.requestId, t));
+  const head = servedHeaders(e, p.requestId, t);
+  // The stored copy was rewritten on its way in; only CORS depends on this caller.
+  p.responseEditor?.edit(head, true);
+  p.res.writeHead(e.status, head);
   p.res.end(p.method === 'HEAD' ? undefined : e.body);
 }
 

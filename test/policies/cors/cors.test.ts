@@ -105,6 +105,7 @@ routes:
     cors: { origins: [${APP}, "https://*.example.org"], methods: [GET, PUT], headers: [content-type], exposeHeaders: [x-total], credentials: true, maxAge: 10m }
   - { name: locked, match: { path: /locked/* }, upstream: b, auth: [key], cors: { origins: [${APP}] } }
   - { name: broken, match: { path: /broken/* }, upstream: gone, cors: { origins: [${APP}] } }
+  - { name: cached, match: { path: /cached/* }, upstream: b, cache: { ttl: 1m }, cors: { origins: [${APP}, "https://*.example.org"] } }
 `);
   });
   after(async () => {
@@ -163,6 +164,17 @@ routes:
     assert.equal(r.headers['access-control-allow-origin'], undefined);
     assert.equal(r.headers['access-control-allow-credentials'], undefined);
     assert.equal(r.headers['vary'], 'Accept-Encoding, Origin');
+  });
+
+  test('a cached answer carries the CORS headers of the caller asking now, not of the one that filled the cache', async () => {
+    const before = backend.seen.length;
+    for (const origin of [APP, APP, 'https://b.example.org', 'https://b.example.org', 'https://evil.example']) {
+      const r = await send(`${gw.url}/cached/x`, { headers: { origin } });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['access-control-allow-origin'], origin === 'https://evil.example' ? undefined : origin, origin);
+      assert.match(String(r.headers['vary']), /Origin/);
+    }
+    assert.ok(backend.seen.length - before < 5, 'some answers came from the cache');
   });
 
   test('the gateway\'s own failures carry the CORS headers, so a page can read why (401 from auth, 502 from a dead backend)', async () => {
