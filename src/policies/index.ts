@@ -1,32 +1,36 @@
 /**
  * The policies of a gateway: the state they share across routes and reloads (consumers and
  * their credentials, the HMAC nonce cache, the rate limiter and its Redis connection, the
- * response store) and the chain each route with policies gets (chain.ts). `attach` gives the
- * routes of a runtime their chains; a route without policies gets none and pays nothing.
+ * response store) and, per route, the pipeline of its policy stages in front of the upstream
+ * call. `attach` builds the pipelines of a runtime; a route without policies gets the upstream
+ * call alone and pays nothing. docs/pipeline.md explains the order of `POLICIES`.
  */
-import type { IncomingMessage } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
-import { addressMatcher } from '../config/cidr.js';
 import type { Config, RouteConfig } from '../config/schema.js';
 import type { EventLog } from '../observe/events.js';
-import type { RouteRuntime, Runtime } from '../proxy/runtime.js';
-import { auth } from './auth/index.js';
+import { upstreamCall } from '../proxy/call.js';
+import { compose, type Stage } from '../proxy/exchange.js';
+import type { Runtime } from '../proxy/runtime.js';
+import { authPolicy } from './auth/index.js';
 import { NonceCache, type NonceStore } from './auth/nonces.js';
-import { cache } from './cache/index.js';
-import { ResponseStore } from './cache/store.js';
-import { PolicyChain } from './chain.js';
+import { cachePolicy } from './cache/index.js';
+import type { ResponseStore } from './cache/store.js';
 import { ConsumerRegistry } from './consumers/registry.js';
 import { PolicyStore } from './consumers/store.js';
-import { cors } from './cors/index.js';
-import { faults } from './faults/index.js';
-import { headerRewrites } from './headers/index.js';
-import { ipRules, type IpRules } from './ip-rules/index.js';
+import { corsPolicy } from './cors/index.js';
+import { faultsPolicy } from './faults/index.js';
+import { headersPolicy } from './headers/index.js';
+import { globalIpRules, ipRulesPolicy } from './ip-rules/index.js';
 import { JwtIssuers } from './jwt/index.js';
-import { routeRuntime } from '../proxy/runtime.js';
+import { splitPolicy } from './split/index.js';
+import type { PolicyContext, PolicyDef } from './policy.js';
 import type { BucketStore } from './rate-limit/bucket.js';
 import { Limiter } from './rate-limit/limiter.js';
-import { rateLimit } from './rate-limit/index.js';
-import { subscription } from './subscription/index.js';
+import { rateLimitPolicy } from './rate-limit/index.js';
+import { subscriptionPolicy } from './subscription/index.js';
+
+/** Every policy, in the order a request meets them (docs/pipeline.md says why). */
+export const POLICIES: readonly PolicyDef[] = [ipRulesPolicy, corsPolicy, authPolicy, subscriptionPolicy, rateLimitPolicy, headersPolicy, cachePolicy, faultsPolicy, splitPolicy];
 
 /** State kept outside this process: with several workers, the cluster primary's (src/cluster/shared-stores.ts). */
 export interface SharedPolicyState {
@@ -39,20 +43,19 @@ export class Policies {
   consumers: ConsumerRegistry;
   readonly nonces: NonceCache;
   readonly limiter: Limiter;
-  readonly responses: ResponseStore;
   private readonly store: PolicyStore;
   private consumersConfig: Config['consumers'];
-  private readonly isTrusted: (address: string | undefined) => boolean;
   /** Where HMAC nonces are checked: `nonces`, or the cluster's shared store. */
   private readonly nonceStore: NonceStore;
   private runtime: Runtime | null = null;
   /** The trusted JWT issuers and their key caches; rebuilt when a reload changes `jwt:`. */
   jwt: JwtIssuers | null = null;
-  private globalIpRules: IpRules | null = null;
 
   constructor(
     private readonly config: () => Config,
     private readonly events: EventLog,
+    /** The gateway's response store (the cache's, shared with the stale fallback). */
+    readonly responses: ResponseStore,
     shared: SharedPolicyState = {},
   ) {
     const c = config();
@@ -63,11 +66,9 @@ export class Policies {
     this.nonces = new NonceCache(c.auth.nonceCache);
     this.nonceStore = shared.nonces ?? this.nonces;
     this.limiter = new Limiter(c.redis, events, shared.buckets);
-    this.responses = new ResponseStore(c.cache.maxSize, c.cache.maxEntrySize);
-    this.isTrusted = addressMatcher(c.server.trustedProxies);
   }
 
-  /** Gives every route of `runtime` that has policies its chain (after a reload too). */
+  /** Gives every route of `runtime` its pipeline (after a reload too). */
   attach(runtime: Runtime): void {
     this.runtime = runtime;
     const config = this.config();
@@ -76,49 +77,26 @@ export class Policies {
       this.consumers = new ConsumerRegistry(config.consumers, this.store);
     }
     if (!isDeepStrictEqual(config.jwt, this.jwt?.config)) this.jwt = config.jwt ? new JwtIssuers(config.jwt, this.events) : null;
-    this.globalIpRules = config.ipRules ? ipRules(config.ipRules, 'ipRules') : null;
+    // The gateway-wide IP rules run first on every route.
+    const first = globalIpRules(config);
     const byName = new Map(config.routes.map((r) => [r.name, r]));
     for (const route of runtime.routes) {
       const r = byName.get(route.name);
-      route.policies = r ? this.chainFor(r, config, route, runtime) : undefined;
+      const stages = r ? this.stagesFor(r, config, runtime, first) : [];
+      route.pipeline = stages.length ? compose(stages, upstreamCall) : upstreamCall;
     }
   }
 
-  private chainFor(r: RouteConfig, config: Config, route: RouteRuntime, runtime: Runtime): PolicyChain | undefined {
-    const rules = [this.globalIpRules, r.ipRules ? ipRules(r.ipRules, `routes[${r.name}].ipRules`) : null].filter((x): x is IpRules => x !== null);
-    if (!r.auth && r.subscription !== 'required' && !r.rateLimit && !r.cache && !r.faults && !rules.length && !r.cors && !r.headers && !r.split) return undefined;
-    const canary = r.split && runtime.upstreams.get(r.split.upstream);
-    return new PolicyChain(
-      {
-        ipRules: rules.length ? rules : undefined,
-        cors: r.cors && { policy: cors(r.cors, r.match.methods), methods: r.match.methods },
-        auth: r.auth && auth({ methods: r.auth, consumers: this.consumers, nonces: this.nonceStore, clockSkew: config.auth.clockSkew, jwt: this.jwt, scopes: r.scopes }),
-        subscription: r.subscription === 'required' ? subscription(this.consumers) : undefined,
-        rateLimit: r.rateLimit && rateLimit(r.rateLimit, r.name, this.limiter),
-        headers: r.headers && headerRewrites(r.headers),
-        cache: r.cache && cache(r.cache, r.name, this.responses),
-        faults: r.faults && faults(r.faults),
-        split: r.split && canary ? { config: r.split, route: routeRuntime(config, r, canary, { staleStore: route.staleStore ?? undefined }) } : undefined,
-      },
-      (req) => this.clientIp(req),
-    );
-  }
-
-  /**
-   * The client's address: the peer itself, unless the peer is a trusted proxy; then the nearest
-   * X-Forwarded-For hop that is not one (the right-most untrusted entry), as nginx's realip does.
-   */
-  clientIp(req: IncomingMessage): string {
-    const peer = req.socket.remoteAddress ?? '';
-    if (!this.isTrusted(peer)) return peer;
-    const xff = req.headers['x-forwarded-for'];
-    if (typeof xff !== 'string') return peer;
-    const hops = xff.split(',');
-    for (let i = hops.length - 1; i >= 0; i--) {
-      const hop = hops[i]!.trim();
-      if (hop && !this.isTrusted(hop)) return hop;
+  private stagesFor(route: RouteConfig, config: Config, runtime: Runtime, first: Stage | null): Stage[] {
+    const ctx: PolicyContext = { config, route, consumers: this.consumers, nonces: this.nonceStore, limiter: this.limiter, responses: this.responses, jwt: this.jwt, upstreams: runtime.upstreams };
+    const stages: Stage[] = first ? [first] : [];
+    for (const p of POLICIES) {
+      const value = route[p.key];
+      if (value === undefined) continue;
+      const stage = p.create(value as never, ctx);
+      if (stage) stages.push(stage);
     }
-    return peer;
+    return stages;
   }
 
   /** Calls `listener` after every change the admin API makes to consumers, credentials or subscriptions. */

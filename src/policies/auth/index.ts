@@ -3,14 +3,15 @@
  * or HMAC failure is the same UNAUTHORIZED, whatever was wrong (unknown key, bad signature,
  * stale date, replayed nonce): telling a client which part failed would help someone guessing.
  * A bearer token is different: it is verifiable by anyone holding the issuer's public keys, so
- * its refusal says why (RFC 6750 error_description; jwt/index.ts). Key and HMAC credentials are
- * removed before the request goes upstream (a bearer token passes: the backend may want it);
- * the backend gets `X-Causeway-Consumer`.
+ * its refusal says why (RFC 6750 error_description; jwt/index.ts), and `scopes:` are checked
+ * against it. Key and HMAC credentials are removed before the request goes upstream (a bearer
+ * token passes: the backend may want it); the backend gets `X-Causeway-Consumer`.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Exchange, Next } from '../../proxy/exchange.js';
 import type { ConsumerRegistry } from '../consumers/registry.js';
-import type { PolicyRequest } from '../context.js';
 import { BEARER_CHALLENGE, bearerToken, insufficientScope, scopeProblem, type JwtIssuers } from '../jwt/index.js';
+import { policy } from '../policy.js';
 import { bodyDigest, parseSignatureHeader, sign, signatureMatches, stringToSign } from './hmac.js';
 import type { NonceStore } from './nonces.js';
 import { readBody, replayRequest } from './replay.js';
@@ -44,10 +45,28 @@ const KEY_CHALLENGE = 'Signature realm="causeway", APIKey realm="causeway"';
 const STRIP = new Set(['x-api-key', 'x-causeway-consumer']);
 
 export interface Auth {
-  authenticate(p: PolicyRequest): AuthResult | Promise<AuthResult>;
+  authenticate(p: Exchange): AuthResult | Promise<AuthResult>;
   /** WWW-Authenticate for a request without acceptable credentials: a challenge per method. */
   readonly challenge: string;
 }
+
+export const authPolicy = policy('auth', (methods, ctx) => {
+  const a = auth({ methods, consumers: ctx.consumers, nonces: ctx.nonces, clockSkew: ctx.config.auth.clockSkew, jwt: ctx.jwt, scopes: ctx.route.scopes });
+  const plain = { 'www-authenticate': a.challenge };
+  const settle = (x: Exchange, r: AuthResult, next: Next, waited: boolean): void => {
+    if ('code' in r) {
+      const headers = r.challenge ? { 'www-authenticate': r.challenge } : r.code === 'UNAUTHORIZED' ? plain : undefined;
+      x.fail(r.code, { phase: 'request', context: { route: x.route!.name, limit: x.route!.maxBodySize, detail: r.detail }, headers });
+      return;
+    }
+    if (!waited || !x.left()) next(x);
+  };
+  return (x, next) => {
+    const r = a.authenticate(x);
+    if (r instanceof Promise) return r.then((v) => settle(x, v, next, true));
+    settle(x, r, next, false);
+  };
+});
 
 export function auth(opts: AuthOptions): Auth {
   const useKey = opts.methods.includes('key');
@@ -55,14 +74,14 @@ export function auth(opts: AuthOptions): Auth {
   const jwt = opts.methods.includes('jwt') ? opts.jwt : null;
   const now = opts.now ?? Date.now;
 
-  function byKey(p: PolicyRequest): string | undefined {
+  function byKey(p: Exchange): string | undefined {
     const header = p.req.headers['x-api-key'];
     if (typeof header === 'string') return opts.consumers.consumerForKey(header);
     const q = queryKey(p.rawQuery);
     return q === undefined ? undefined : opts.consumers.consumerForKey(q);
   }
 
-  async function byHmac(p: PolicyRequest): Promise<AuthResult> {
+  async function byHmac(p: Exchange): Promise<AuthResult> {
     const params = parseSignatureHeader(p.req.headers.authorization);
     if (!params) return DENIED;
     const key = opts.consumers.hmacKey(params.keyId);
@@ -73,7 +92,7 @@ export function auth(opts: AuthOptions): Auth {
     let digest = EMPTY_DIGEST;
     const h = p.req.headers;
     if (h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')) {
-      const body = await readBody(p.req, p.route.maxBodySize);
+      const body = await readBody(p.req, p.route!.maxBodySize);
       if (!body) return { code: 'REQUEST_TOO_LARGE' };
       digest = bodyDigest(body);
       p.req = replayRequest(p.req, body);
@@ -86,7 +105,7 @@ export function auth(opts: AuthOptions): Auth {
     return { consumer: key.consumer };
   }
 
-  async function byJwt(p: PolicyRequest, token: string): Promise<AuthResult> {
+  async function byJwt(p: Exchange, token: string): Promise<AuthResult> {
     const r = await jwt!.verify(token);
     if ('code' in r) return r;
     const missing = scopeProblem(opts.scopes, r.scopes);
@@ -96,7 +115,7 @@ export function auth(opts: AuthOptions): Auth {
     return { consumer: r.consumer };
   }
 
-  function accept(p: PolicyRequest, consumer: string): AuthResult {
+  function accept(p: Exchange, consumer: string): AuthResult {
     // Scopes come with a token; a key or a signature carries none.
     if (opts.scopes) return { code: 'FORBIDDEN', detail: `the route requires the scope${opts.scopes.length > 1 ? 's' : ''} ${opts.scopes.join(', ')}, which only a bearer token carries` };
     p.consumer = consumer;
@@ -105,10 +124,8 @@ export function auth(opts: AuthOptions): Auth {
     return { consumer };
   }
 
-  const challenge = [jwt ? BEARER_CHALLENGE : '', useKey || useHmac ? KEY_CHALLENGE : ''].filter(Boolean).join(', ');
-
   return {
-    challenge,
+    challenge: [jwt ? BEARER_CHALLENGE : '', useKey || useHmac ? KEY_CHALLENGE : ''].filter(Boolean).join(', '),
     authenticate(p) {
       if (jwt) {
         const token = bearerToken(p.req.headers.authorization);

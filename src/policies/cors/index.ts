@@ -8,6 +8,8 @@
  * depends on the Origin, so shared caches keep the variants apart.
  */
 import type { CorsConfig } from '../../config/schema.js';
+import type { Exchange, ResponseTap } from '../../proxy/exchange.js';
+import { policy } from '../policy.js';
 
 export type Preflight = { headers: string[] } | { refused: string; headers: string[] };
 
@@ -118,4 +120,36 @@ export function appendVary(list: string[], token: string): void {
     return;
   }
   list.push('vary', token);
+}
+
+export const corsPolicy = policy('cors', (cfg, ctx) => {
+  const methods = ctx.route.match.methods;
+  const c = cors(cfg, methods);
+  // One tap for every call of the route: it reads the Origin from the exchange it is shown.
+  const tap: ResponseTap = { onHeaders: (x, head) => c.actual(x.req.headers.origin, head.headers) };
+  return (x, next) => {
+    if (c.isPreflight(x.method, x.req.headers)) return preflight(x, c);
+    // The router lets OPTIONS through for preflights; any other OPTIONS is what the route does not proxy.
+    if (x.method === 'OPTIONS' && methods && !methods.includes('OPTIONS')) {
+      return x.refuse('ROUTE_NOT_FOUND', { method: x.method, path: x.rawPath, detail: `route ${x.route!.name} matches the path but allows only ${methods.join(', ')}` });
+    }
+    x.tap(tap);
+    next(x);
+  };
+});
+
+const EMPTY = Buffer.alloc(0);
+
+/** Answers a preflight at the gateway: 204 with what is allowed, or FORBIDDEN saying what is not. */
+function preflight(x: Exchange, c: Cors): void {
+  const answer = c.preflight(x.req.headers);
+  if ('refused' in answer) {
+    const vary: Record<string, string> = {};
+    for (let i = 0; i < answer.headers.length; i += 2) vary[answer.headers[i]!] = answer.headers[i + 1]!;
+    x.fail('FORBIDDEN', { phase: 'request', context: { route: x.route!.name, upstream: x.route!.upstream.name, detail: answer.refused }, headers: vary });
+    return;
+  }
+  answer.headers.push('content-length', '0', 'x-request-id', x.requestId);
+  x.send(204, answer.headers, EMPTY, 'gateway');
+  x.finish(204, null);
 }

@@ -4,9 +4,13 @@
  * ${route}. Names the gateway owns (hop-by-hop, framing, X-Forwarded-*, Via, X-Request-Id,
  * X-Causeway-*, Proxy-Status) are refused by the config schema, so a rewrite can never forge or
  * drop them. Order: remove, then set, then add. A `set` whose value comes out empty (no consumer
- * on an open route) removes the header, so a client cannot supply it instead.
+ * on an open route) removes the header, so a client cannot supply it instead. Response rewrites
+ * are a tap outside the cache: they apply to cache hits and fallbacks too, not to the gateway's
+ * own failures, and the cache stores the backend's headers as they came.
  */
 import type { HeaderEdits, HeaderRewrites } from '../../config/schema.js';
+import type { Exchange, ResponseTap } from '../../proxy/exchange.js';
+import { policy } from '../policy.js';
 
 /** The values of the variables for one call. */
 export interface HeaderVars {
@@ -89,3 +93,21 @@ export function headerRewrites(cfg: HeaderRewrites): HeaderRewriter {
     },
   };
 }
+
+const varsOf = (x: Exchange): HeaderVars => ({ request_id: x.requestId, consumer: x.consumer, client_ip: x.clientIp, route: x.route!.name });
+
+export const headersPolicy = policy('headers', (cfg) => {
+  const h = headerRewrites(cfg);
+  const tap: ResponseTap | null = h.response
+    ? {
+        onHeaders: (x, head) => {
+          if (head.source !== 'gateway') h.rewriteResponse(head.headers, varsOf(x));
+        },
+      }
+    : null;
+  return (x, next) => {
+    if (h.request) h.rewriteRequest(x.req.rawHeaders, varsOf(x));
+    if (tap) x.tap(tap);
+    next(x);
+  };
+});

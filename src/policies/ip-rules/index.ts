@@ -5,7 +5,9 @@
  * allow; a non-empty allow list refuses everything not on it. A refusal names the rule.
  */
 import { addressMatcher } from '../../config/cidr.js';
-import type { IpRulesConfig } from '../../config/schema.js';
+import type { Config, IpRulesConfig } from '../../config/schema.js';
+import type { Stage } from '../../proxy/exchange.js';
+import { policy } from '../policy.js';
 
 export interface IpRules {
   /** null when the address may call; otherwise the FORBIDDEN detail naming the rule. */
@@ -27,4 +29,19 @@ export function ipRules(cfg: IpRulesConfig, where: string): IpRules {
       return null;
     },
   };
+}
+
+function stage(rules: IpRules): Stage {
+  return (x, next) => {
+    const why = rules.check(x.clientIp);
+    if (why !== null) return x.refuse('FORBIDDEN', { route: x.route!.name, upstream: x.route!.upstream.name, detail: why });
+    next(x);
+  };
+}
+
+export const ipRulesPolicy = policy('ipRules', (cfg, ctx) => stage(ipRules(cfg, `routes[${ctx.route.name}].ipRules`)));
+
+/** The gateway-wide rules (`ipRules:` at the top level) as the stage every route runs first; null without. */
+export function globalIpRules(config: Config): Stage | null {
+  return config.ipRules ? stage(ipRules(config.ipRules, 'ipRules')) : null;
 }

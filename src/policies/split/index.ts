@@ -3,10 +3,13 @@
  * matching a header or cookie always go to it, and `percent` of the others. With `sticky`, the
  * share is taken by a stable hash of the consumer, client address, a cookie or a header, so one
  * caller stays on one side across calls (and across gateways: the hash depends on nothing local).
- * The call record's `upstream` names the side that served each call; /api/stats and the
- * dashboard set the two side by side per route.
+ * The second side is the route bound to the second upstream (its timeouts, retries, pool,
+ * breaker). The call record's `upstream` names the side that served each call; /api/stats and
+ * the dashboard set the two side by side per route.
  */
 import type { SplitConfig } from '../../config/schema.js';
+import { routeRuntime } from '../../proxy/runtime.js';
+import { policy } from '../policy.js';
 
 export interface SplitInput {
   headers: Record<string, string | string[] | undefined>;
@@ -59,3 +62,17 @@ export function toSplit(cfg: SplitConfig, input: SplitInput, random: () => numbe
   const bucket = key === undefined ? Math.floor(random() * 10_000) : stableHash(key) % 10_000;
   return bucket < cfg.percent * 100;
 }
+
+export const splitPolicy = policy('split', (cfg, ctx) => {
+  const second = ctx.upstreams.get(cfg.upstream);
+  // A dangling name is a config error (config/load.ts); a runtime without it has no second side.
+  if (!second) return null;
+  const side = routeRuntime(ctx.config, ctx.route, second, ctx);
+  return (x, next) => {
+    if (toSplit(cfg, { headers: x.req.headers, consumer: x.consumer, clientIp: x.clientIp })) {
+      x.route = side;
+      x.upstream = second;
+    }
+    next(x);
+  };
+});
