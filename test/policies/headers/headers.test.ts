@@ -68,7 +68,9 @@ describe('headers end to end', () => {
   before(async () => {
     backend = await startBackend((_req, res, seen) => {
       const body = JSON.stringify(seen.headers);
-      res.writeHead(200, { 'content-type': 'application/json', server: 'backend/1.0 (internal-host-7)', 'x-powered-by': 'php', 'set-cookie': ['a=1', 'b=2'] });
+      // Set-Cookie keeps a response out of the shared cache: the cached route's backend sends none.
+      const cookies = seen.url.startsWith('/c/') ? {} : { 'set-cookie': ['a=1', 'b=2'] };
+      res.writeHead(200, { 'content-type': 'application/json', server: 'backend/1.0 (internal-host-7)', 'x-powered-by': 'php', ...cookies });
       res.end(body);
     });
     gw = await startGateway(`
@@ -84,6 +86,7 @@ routes:
       request: { set: { x-consumer: "\${consumer}", x-route: "\${route}", x-client: "\${client_ip}", x-rid: "\${request_id}" }, add: { x-tag: canary }, remove: [cookie] }
       response: { remove: [server, x-powered-by], set: { x-served-by: "causeway/\${route}" }, add: { x-consumer: "\${consumer}" } }
   - { name: open, match: { path: /p/* }, upstream: b, headers: { request: { set: { x-consumer: "\${consumer}" } } } }
+  - { name: cached, match: { path: /c/* }, upstream: b, cache: { ttl: 1m }, headers: { response: { add: { x-rid: "\${request_id}" }, remove: [server] } } }
 `);
   });
   after(async () => {
@@ -113,6 +116,18 @@ routes:
   test('on a route without auth, ${consumer} is empty: the client\'s own X-Consumer is removed, not passed', async () => {
     const r = await send(`${gw.url}/p/1`, { headers: { 'x-consumer': 'admin' } });
     assert.equal(r.json<Record<string, string>>()['x-consumer'], undefined);
+  });
+
+  test('cache hits are rewritten per call (not twice: the cache keeps the backend\'s headers as they came)', async () => {
+    const before = backend.seen.length;
+    for (let i = 0; i < 3; i++) {
+      const r = await send(`${gw.url}/c/x`, { headers: { 'x-request-id': `hdr-cache-${i}-0000` } });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['x-rid'], `hdr-cache-${i}-0000`, 'one x-rid, this call\'s');
+      assert.equal(r.headers['server'], undefined);
+      if (i > 0) assert.equal(r.headers['x-cache'], 'HIT');
+    }
+    assert.equal(backend.seen.length - before, 1, 'the later calls came from the cache');
   });
 
   test('a gateway-generated failure is not rewritten (it carries no backend headers to hide)', async () => {

@@ -65,11 +65,13 @@ describe('split end to end', () => {
   let primary: Backend;
   let canaryDown: number;
   let canary: Backend;
+  let slow: Backend;
   let f: AdminFixture;
 
   before(async () => {
     primary = await startBackend((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('primary'));
     canary = await startBackend((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('canary'));
+    slow = await startBackend((_req, res) => void setTimeout(() => res.writeHead(200).end('slow'), 1500));
     canaryDown = await refusingPort();
     f = await startAdmin(`
 log: { access: false }
@@ -77,15 +79,17 @@ upstreams:
   orders: { targets: [{ url: ${primary.url} }] }
   orders-canary: { targets: [{ url: ${canary.url} }] }
   broken-canary: { targets: [{ url: "http://127.0.0.1:${canaryDown}" }], retries: { attempts: 1 } }
+  slow-canary: { targets: [{ url: ${slow.url} }], timeouts: { read: 150ms }, retries: { attempts: 1 } }
 routes:
   - { name: weighted, match: { path: /w/* }, upstream: orders, split: { upstream: broken-canary, percent: 30 } }
   - { name: matched, match: { path: /m/* }, upstream: orders, split: { upstream: orders-canary, match: { header: { x-canary: "1" }, cookie: { canary: "yes" } } } }
   - { name: sticky, match: { path: /s/* }, upstream: orders, split: { upstream: orders-canary, percent: 50, sticky: "header:x-user" } }
+  - { name: timed, match: { path: /t/* }, upstream: orders, split: { upstream: slow-canary, match: { header: { x-canary: "1" } } } }
 `);
   });
   after(async () => {
     await f.close();
-    await Promise.all([primary.close(), canary.close()]);
+    await Promise.all([primary.close(), canary.close(), slow.close()]);
   });
 
   test('a weighted share goes to the second upstream; the call log names the side that served each call', async () => {
@@ -135,6 +139,16 @@ routes:
       for (let n = 0; n < 3; n++) assert.equal((await send(`${f.url}/s/x`, { headers: { 'x-user': `u${u}` } })).text, first, `user u${u}`);
     }
     assert.deepEqual([...sides].sort(), ['canary', 'primary']);
+  });
+
+  test('the second side keeps its own upstream settings (its read timeout), and the error names it', async () => {
+    const r = await send(`${f.url}/t/x`, { headers: { 'x-canary': '1' } });
+    assert.equal(r.status, 504, r.text);
+    assert.equal(r.headers['x-causeway-error'], 'UPSTREAM_RESPONSE_TIMEOUT');
+    const e = r.json<{ error: { message: string; upstream: string } }>().error;
+    assert.equal(e.upstream, 'slow-canary');
+    assert.match(e.message, /no response headers from slow-canary within 150 ms/);
+    assert.equal((await send(`${f.url}/t/x`)).text, 'primary');
   });
 
   const CHROMIUM = '/usr/bin/chromium';
