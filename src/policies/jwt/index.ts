@@ -13,10 +13,9 @@ import { JwksSource } from './jwks.js';
 import { staticKeys } from './keys.js';
 import { authParam, describeTokenFailure, missingScopes, tokenScopes, type JoseFailure } from './problems.js';
 
-export type JwtResult =
-  | { consumer: string; scopes: Set<string>; issuer: string }
-  | { code: 'UNAUTHORIZED'; detail: string; challenge: string }
-  | { code: 'AUTH_PROVIDER_UNAVAILABLE'; detail: string };
+type Verified = { consumer: string; scopes: Set<string>; issuer: string };
+type Refusal = { code: 'UNAUTHORIZED'; detail: string; challenge: string } | { code: 'AUTH_PROVIDER_UNAVAILABLE'; detail: string };
+export type JwtResult = Verified | Refusal;
 
 interface Issuer {
   cfg: JwtIssuerConfig;
@@ -26,6 +25,16 @@ interface Issuer {
 }
 
 export const BEARER_CHALLENGE = 'Bearer realm="causeway"';
+
+/**
+ * A verified token is remembered this long (never past its `exp`), so a client sending the same
+ * token call after call pays for the signature check once: the check is most of the policy's cost
+ * (bench/policies.mjs). A key the issuer withdraws stops verifying new tokens at once, and tokens
+ * already verified with it within this window.
+ */
+export const VERDICT_TTL = 30_000;
+/** Tokens remembered at most; the oldest go first. */
+const VERDICT_MAX = 10_000;
 
 /** The RFC 6750 challenge for a refused token. */
 export function invalidToken(description: string): string {
@@ -46,11 +55,13 @@ export function bearerToken(authorization: string | undefined): string | null {
 /** The trusted issuers of a gateway, with their key sources (JWKS caches live as long as this). */
 export class JwtIssuers {
   private readonly byIss = new Map<string, Issuer>();
+  /** Tokens verified lately (the whole token is the key, so nothing unverified can match). */
+  private readonly verified = new Map<string, { result: Verified; until: number }>();
 
   constructor(
     readonly config: JwtConfig,
     events?: EventLog,
-    now: () => number = Date.now,
+    private readonly now: () => number = Date.now,
   ) {
     for (const cfg of config.issuers) {
       const jwks = cfg.jwksUrl ? new JwksSource(cfg.jwksUrl, cfg.issuer, config.jwks, events, now) : null;
@@ -70,6 +81,23 @@ export class JwtIssuers {
 
   /** Verifies a bearer token; never throws. */
   async verify(token: string): Promise<JwtResult> {
+    const known = this.verified.get(token);
+    if (known) {
+      if (known.until > this.now()) return known.result;
+      this.verified.delete(token);
+    }
+    const r = await this.check(token);
+    if (!('verified' in r)) return r;
+    this.remember(token, r.verified, r.exp);
+    return r.verified;
+  }
+
+  private remember(token: string, result: Verified, exp: number | undefined): void {
+    if (this.verified.size >= VERDICT_MAX) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, { result, until: Math.min(exp === undefined ? Infinity : exp * 1000, this.now() + VERDICT_TTL) });
+  }
+
+  private async check(token: string): Promise<{ verified: Verified; exp: number | undefined } | Refusal> {
     let header: ProtectedHeaderParameters;
     let claims: JWTPayload;
     try {
@@ -88,10 +116,11 @@ export class JwtIssuers {
         audience: issuer.audience,
         algorithms: cfg.algorithms,
         clockTolerance: cfg.clockSkew / 1000,
+        currentDate: new Date(this.now()),
       });
       const consumer = payload[cfg.consumerClaim];
       if (typeof consumer !== 'string' && typeof consumer !== 'number') return refused(`the token has no ${cfg.consumerClaim} claim (it names the consumer)`);
-      return { consumer: String(consumer), scopes: tokenScopes(payload), issuer: cfg.issuer };
+      return { verified: { consumer: String(consumer), scopes: tokenScopes(payload), issuer: cfg.issuer }, exp: payload.exp };
     } catch (err) {
       if ((err as { code?: string }).code === 'CAUSEWAY_AUTH_PROVIDER_UNAVAILABLE') return { code: 'AUTH_PROVIDER_UNAVAILABLE', detail: (err as Error).message };
       const detail = describeTokenFailure(err as JoseFailure, { issuer: cfg.issuer, audience: issuer.audience, algorithms: cfg.algorithms, alg: header.alg, kid: header.kid });
@@ -100,7 +129,7 @@ export class JwtIssuers {
   }
 }
 
-function refused(detail: string): JwtResult {
+function refused(detail: string): Refusal {
   return { code: 'UNAUTHORIZED', detail, challenge: invalidToken(detail) };
 }
 
