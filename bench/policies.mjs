@@ -11,6 +11,7 @@
 // figure that stays readable on a busy machine, where the wrk table above drowns in noise.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { causewayMain, cleanup, firstLine, freePort, here, median, parseArgs, pinned, start, waitPort, wrk } from './lib.mjs';
