@@ -21,7 +21,6 @@ interface Issuer {
   cfg: JwtIssuerConfig;
   audience: string[];
   getKey: JWTVerifyGetKey;
-  jwks: JwksSource | null;
 }
 
 export const BEARER_CHALLENGE = 'Bearer realm="causeway"';
@@ -69,14 +68,8 @@ export class JwtIssuers {
         cfg,
         audience: typeof cfg.audience === 'string' ? [cfg.audience] : cfg.audience,
         getKey: jwks ? jwks.getKey : staticKeys(cfg),
-        jwks,
       });
     }
-  }
-
-  /** Each issuer with a JWKS URL: its fetch state, for the admin API and tests. */
-  sources(): JwksSource[] {
-    return [...this.byIss.values()].flatMap((i) => (i.jwks ? [i.jwks] : []));
   }
 
   /** Verifies a bearer token; never throws. */

@@ -34,9 +34,7 @@ export class JwksSource {
   private lastAttempt = -Infinity;
   private inflight: Promise<void> | null = null;
   /** Why the last fetch failed (null after a success). */
-  lastError: string | null = null;
-  /** Fetches started (tests and the admin view read it). */
-  fetches = 0;
+  private lastError: string | null = null;
 
   constructor(
     readonly url: string,
@@ -52,7 +50,8 @@ export class JwksSource {
     if (!this.keys) {
       if (t - this.lastAttempt >= RETRY_AFTER_FAILURE || this.inflight) await this.refresh();
       if (!this.keys) throw new ProviderUnavailable(this.lastError ?? 'the keys have not been fetched yet');
-    } else if (t - this.fetchedAt >= this.opts.cacheFor) {
+    } else if (t - this.fetchedAt >= this.opts.cacheFor && t - this.lastAttempt >= RETRY_AFTER_FAILURE) {
+      // In the background: this call goes on with the keys there are.
       void this.refresh();
     }
     try {
@@ -73,14 +72,13 @@ export class JwksSource {
   };
 
   /** Fetches the document once for everyone waiting; a failure keeps the keys there are. */
-  refresh(): Promise<void> {
+  private refresh(): Promise<void> {
     this.inflight ??= this.fetch().finally(() => (this.inflight = null));
     return this.inflight;
   }
 
   private async fetch(): Promise<void> {
     this.lastAttempt = this.now();
-    this.fetches++;
     try {
       const json = await fetchJwks(this.url, this.opts.timeout);
       this.keys = createLocalJWKSet(json);

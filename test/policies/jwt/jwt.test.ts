@@ -198,6 +198,7 @@ describe('auth: [jwt]', () => {
   });
 
   test('key rotation: a token with a new kid triggers one refetch and passes; unknown kids refetch at most once per minRefreshInterval', async () => {
+    await new Promise((res) => setTimeout(res, 600)); // past the refetch rate limit the unknown-kid row above may have used
     const rotated = await pair('RS256', 'rsa-2');
     idp.state.keys = [rotated.jwk];
     const hits = idp.state.hits;
