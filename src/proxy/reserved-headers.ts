@@ -17,7 +17,7 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 /** Set by the gateway on the way up; a client's copies are replaced, never passed through. */
-export const GATEWAY_SET: ReadonlySet<string> = new Set(['x-request-id', 'x-request-timeout', 'traceparent', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect', 'host']);
+export const GATEWAY_SET: ReadonlySet<string> = new Set(['x-request-id', 'x-request-timeout', 'grpc-timeout', 'traceparent', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect', 'host']);
 
 /**
  * What a `headers:` rewrite may not set, add or remove: hop-by-hop and framing headers (a wrong

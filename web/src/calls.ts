@@ -95,11 +95,11 @@ function renderCall(c: Call, explanation: Explanation | null): HTMLElement {
   return h(
     'section',
     { class: 'call', id: 'call-timeline' },
-    h('h2', {}, `${c.method} ${c.path} → ${c.status}`, ' ', c.code ? h('span', { class: 'code', style: `border-color:${colorFor(c.code)}` }, c.code) : badge('passed through', 'good')),
+    h('h2', {}, `${c.method} ${c.path} → ${c.status}`, explanation?.grpc?.status ? ` grpc-status ${explanation.grpc.status}` : '', ' ', c.code ? h('span', { class: 'code', style: `border-color:${colorFor(c.code)}` }, c.code) : badge('passed through', 'good')),
     h('p', { class: 'muted' }, `request ${c.requestId} · ${new Date(c.time).toLocaleString()} · route ${c.route ?? '–'} · upstream ${c.upstream ?? '–'} · ${c.attempts.length} attempt(s) · ${ms(c.durationMs)}`),
     renderExplanation(explanation),
     h('h3', {}, 'Timeline'),
-    timeline(c),
+    timeline(c, explanation),
     h('div', { class: 'legend' }, ...PHASES.map((p) => h('span', {}, h('span', { class: 'swatch', style: `background:${PHASE_COLORS[p]}` }), p))),
   );
 }
@@ -129,7 +129,7 @@ function renderExplanation(e: Explanation | null): HTMLElement {
   );
 }
 
-function timeline(c: Call): HTMLElement {
+function timeline(c: Call, e: Explanation | null): HTMLElement {
   const scale = Math.max(1, c.durationMs, ...c.attempts.map((a) => a.durationMs));
   const rows = c.attempts.map((a: Attempt, i) => {
     const bar = h('div', { class: 'phases' });
@@ -138,10 +138,13 @@ function timeline(c: Call): HTMLElement {
       if (v > 0) bar.append(h('div', { class: 'phase', title: `${p}: ${ms(v)}`, style: `width:${Math.max(0.5, (100 * v) / scale)}%;background:${PHASE_COLORS[p]}` }));
     }
     const failed = typeof a.outcome === 'string';
+    // A gRPC attempt: the backend's status and the messages each way (the explanation names the status).
+    const g = e?.timeline?.[i]?.grpc;
+    const grpc = g ? [' ', badge(`grpc ${g.status ?? 'none'}`, g.status === 'OK' ? 'good' : 'bad'), ` · ${g.sent} sent, ${g.received} received`] : [];
     return h(
       'div',
       { class: 'attempt', 'data-attempt': String(i + 1) },
-      h('div', { class: 'attempt-label' }, `#${i + 1} ${a.target}`, h('br'), badge(String(a.outcome), failed ? 'bad' : Number(a.outcome) >= 500 ? 'warn' : 'good'), a.phase ? ` in ${a.phase}` : '', a.reused ? ' · reused conn' : ''),
+      h('div', { class: 'attempt-label' }, `#${i + 1} ${a.target}`, h('br'), badge(String(a.outcome), failed ? 'bad' : Number(a.outcome) >= 500 ? 'warn' : 'good'), ...grpc, a.phase ? ` in ${a.phase}` : '', a.reused ? ' · reused conn' : ''),
       h('div', { class: 'attempt-bar' }, bar, h('div', { class: 'attempt-note' }, `${PHASES.filter((p) => a.timings[p] > 0).map((p) => `${p} ${ms(a.timings[p])}`).join(' · ') || 'no phase reached'} — ${ms(a.durationMs)}${a.error ? ` — ${a.error}` : ''}${a.retry ? ` — retried: ${a.retry}` : ''}`)),
     );
   });
