@@ -97,6 +97,10 @@ export const statsBody = z.looseObject({
   buckets: z.array(z.looseObject({ t: z.number(), requests: z.number(), errors: z.number(), byCode: z.record(z.string(), z.number()), p50: percentile, p95: percentile, p99: percentile })),
   totals: z.looseObject({ requests: z.number(), errors: z.number(), byCode: z.record(z.string(), z.number()), p50: percentile, p95: percentile, p99: percentile }),
   topFailingRoutes: z.array(z.looseObject({ route: z.string(), errors: z.number(), requests: z.number() })),
+  upstreamsByRoute: z
+    .array(z.looseObject({ route: z.string(), upstream: z.string(), requests: z.number(), errors: z.number(), p50: percentile, p95: percentile, p99: percentile }))
+    .optional()
+    .describe("each route's calls by the upstream that served them: a traffic split's sides, side by side"),
 });
 
 export const alertsBody = z.strictObject({ alerts: z.array(z.looseObject({ name: z.string(), state: z.string(), summary: z.string() })) });

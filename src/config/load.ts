@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, Scalar, parseDocument, isMap, isSeq, isScalar, isPair, visit, type Node, type Document } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
-import { configJsonSchema, configSchema, type Config } from './schema.js';
+import { HEADER_VARIABLES, configJsonSchema, configSchema, type Config } from './schema.js';
 import { didYouMean } from './suggest.js';
 import { isLoopback } from '../admin/auth.js';
 
@@ -106,11 +106,15 @@ function unmaskEnv(text: string, refs: readonly string[]): string {
   return text.replace(MASK_RE, (m, hi: string, lo: string) => refs[((hi.charCodeAt(0) - 0xe100) << 12) | (lo.charCodeAt(0) - 0xe100)] ?? m);
 }
 
+/** Names of per-request variables (`headers:` values): they are left in place for the policy to fill. */
+const REQUEST_VARIABLES: ReadonlySet<string> = new Set(HEADER_VARIABLES);
+
 /**
  * Replaces ${NAME} and ${NAME:-default} inside scalar values. Substitution happens after
  * parsing, so a variable can never inject YAML structure, and lines stay exact. A plain
  * (unquoted) value that is a single reference takes the type its text has (`${PORT}` becomes
- * a number); a quoted one stays a string.
+ * a number); a quoted one stays a string. The per-request variables (${consumer}, ...) are
+ * not environment variables and stay as written.
  */
 function substituteEnv(doc: Document, env: Env, refs: readonly string[], fail: (node: Node, message: string) => void): void {
   visit(doc, {
@@ -119,7 +123,8 @@ function substituteEnv(doc: Document, env: Env, refs: readonly string[], fail: (
       const original = unmaskEnv(node.value, refs);
       if (!original.includes('${')) return;
       const whole = node.type === Scalar.PLAIN && /^\$\{[^}]+\}$/.test(original);
-      const replaced = original.replace(ENV_RE, (_m, name: string, fallback: string | undefined) => {
+      const replaced = original.replace(ENV_RE, (m, name: string, fallback: string | undefined) => {
+        if (fallback === undefined && REQUEST_VARIABLES.has(name)) return m;
         const v = env[name];
         if (v !== undefined && v !== '') return v;
         if (fallback !== undefined) return fallback;
@@ -287,9 +292,28 @@ function crossCheck(config: Config): { path: PathSegment[]; message: string }[] 
         message: `no upstream named "${r.upstream}"${hint ? ` — did you mean "${hint}"?` : upstreamNames.length ? ` (upstreams: ${upstreamNames.join(', ')})` : ''}`,
       });
     }
+    out.push(...crossCheckPolicies(config, r, i));
     const prev = seen.get(r.name);
     if (prev !== undefined) out.push({ path: ['routes', i, 'name'], message: `route name "${r.name}" is already used by routes[${prev}]` });
     else seen.set(r.name, i);
   });
+  return out;
+}
+
+/** The new route policies' references: jwt issuers, scopes, the split's upstream. */
+function crossCheckPolicies(config: Config, r: Config['routes'][number], i: number): { path: PathSegment[]; message: string }[] {
+  const out: { path: PathSegment[]; message: string }[] = [];
+  const jwt = r.auth?.includes('jwt') ?? false;
+  if (jwt && !config.jwt) out.push({ path: ['routes', i, 'auth'], message: 'auth: [jwt] needs issuers to trust — add jwt: { issuers: [{ issuer, audience, jwksUrl, algorithms }] } at the top level' });
+  if (r.scopes && !jwt) out.push({ path: ['routes', i, 'scopes'], message: 'scopes are read from a JWT — add jwt to the route\'s auth' });
+  if (r.split) {
+    const names = Object.keys(config.upstreams);
+    if (!config.upstreams[r.split.upstream]) {
+      const hint = didYouMean(r.split.upstream, names);
+      out.push({ path: ['routes', i, 'split', 'upstream'], message: `no upstream named "${r.split.upstream}"${hint ? ` — did you mean "${hint}"?` : ` (upstreams: ${names.join(', ')})`}` });
+    } else if (r.split.upstream === r.upstream) {
+      out.push({ path: ['routes', i, 'split', 'upstream'], message: `the split goes to ${r.upstream}, the route's own upstream — name a second upstream (the canary)` });
+    }
+  }
   return out;
 }

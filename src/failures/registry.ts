@@ -26,6 +26,7 @@ export type FailureCode =
   | 'RATE_LIMITED'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
+  | 'AUTH_PROVIDER_UNAVAILABLE'
   | 'REQUEST_TOO_LARGE'
   | 'BAD_REQUEST'
   | 'REQUEST_TIMEOUT'
@@ -270,8 +271,8 @@ const defs: FailureDef[] = [
     side: 'client',
     origin: 'request',
     title: 'Unauthorized',
-    message: () => 'Unauthorized: credentials are missing or invalid',
-    remedy: 'Send a valid API key in X-API-Key, or sign the request with a valid key pair.',
+    message: (c) => `Unauthorized: credentials are missing or invalid${why(c)}`,
+    remedy: 'Send a valid API key in X-API-Key, sign the request with a valid key pair, or send a valid bearer token (Authorization: Bearer <JWT>) from a trusted issuer; the message says what was wrong with a token.',
   },
   {
     code: 'FORBIDDEN',
@@ -280,8 +281,19 @@ const defs: FailureDef[] = [
     side: 'client',
     origin: 'request',
     title: 'Forbidden',
-    message: (c) => `Forbidden: this consumer may not call route ${c.route ?? '?'}${why(c)}`,
-    remedy: 'Request a subscription to the route and wait for its approval, or use credentials of a consumer that holds one.',
+    message: (c) => `Forbidden: this caller may not call route ${c.route ?? '?'}${why(c)}`,
+    remedy: 'Request a subscription to the route and wait for its approval, use credentials of a consumer that holds one (or a token with the scopes the route requires), or call from an address the route\'s ipRules allow.',
+  },
+  {
+    code: 'AUTH_PROVIDER_UNAVAILABLE',
+    status: 503,
+    proxyStatus: 'proxy_internal_error',
+    side: 'gateway',
+    origin: 'request',
+    grpc: 'UNAVAILABLE',
+    title: 'Authentication provider unavailable',
+    message: (c) => `Authentication provider unavailable: the token could not be verified — ${c.detail ?? "the issuer's signing keys could not be fetched"}`,
+    remedy: 'The gateway could not fetch the issuer\'s keys (jwt.issuers[].jwksUrl): the identity provider is down, slow or unreachable from the gateway, or answers something that is not a JWKS. Check the URL from the gateway host (curl it), its status and latency; raise jwt.jwks.timeout if it is merely slow. Keys fetched once are kept while the provider is unreachable, so this only happens before the first successful fetch or for a key id never seen.',
   },
   {
     code: 'URI_TOO_LONG',

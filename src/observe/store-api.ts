@@ -53,6 +53,11 @@ export interface StatsResult {
   totals: { requests: number; errors: number; byCode: Record<string, number>; p50: number | null; p95: number | null; p99: number | null };
   /** Routes with the most gateway-generated failures in the range. */
   topFailingRoutes: Array<{ route: string; errors: number; requests: number }>;
+  /**
+   * Each route's traffic by the upstream that served it, side by side (a split's two sides):
+   * sorted by route, then by requests. Optional: a store that cannot group so leaves it out.
+   */
+  upstreamsByRoute?: Array<{ route: string; upstream: string; requests: number; errors: number; p50: number | null; p95: number | null; p99: number | null }>;
 }
 
 export type Awaitable<T> = T | Promise<T>;

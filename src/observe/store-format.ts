@@ -211,13 +211,26 @@ export function statementCache(db: Database.Database): (sql: string) => Database
   };
 }
 
-/** Tallies of a stats query being assembled: per bucket index, and per route for the top failing routes. */
+/**
+ * Tallies of a stats query being assembled: per bucket index, per route for the top failing
+ * routes, and per (route, upstream) for each route's sides (a traffic split's, side by side).
+ */
 export interface StatsAccumulator {
   buckets: Map<number, Tally>;
   routes: Map<string, { route: string; errors: number; requests: number }>;
+  pairs: Map<string, { route: string; upstream: string; t: Tally }>;
 }
 
-export const statsAccumulator = (): StatsAccumulator => ({ buckets: new Map(), routes: new Map() });
+export const statsAccumulator = (): StatsAccumulator => ({ buckets: new Map(), routes: new Map(), pairs: new Map() });
+
+/** The tally of `route` served by `upstream` (created empty); null when either is unknown. */
+export function pairTally(acc: StatsAccumulator, route: string | null, upstream: string | null): Tally | null {
+  if (!route || !upstream) return null;
+  const key = `${route}\0${upstream}`;
+  let p = acc.pairs.get(key);
+  if (!p) acc.pairs.set(key, (p = { route, upstream, t: tally() }));
+  return p.t;
+}
 
 /** The tally of bucket `b` (created empty). */
 export function bucketTally(acc: StatsAccumulator, b: number): Tally {
@@ -252,5 +265,8 @@ export function finishStats(acc: StatsAccumulator, since: number, until: number,
     buckets: out,
     totals: { requests: all.requests, errors: all.errors, byCode: all.byCode, p50: percentile(all, 0.5), p95: percentile(all, 0.95), p99: percentile(all, 0.99) },
     topFailingRoutes: top,
+    upstreamsByRoute: [...acc.pairs.values()]
+      .sort((a, b) => (a.route < b.route ? -1 : a.route > b.route ? 1 : b.t.requests - a.t.requests))
+      .map(({ route, upstream, t }) => ({ route, upstream, requests: t.requests, errors: t.errors, p50: percentile(t, 0.5), p95: percentile(t, 0.95), p99: percentile(t, 0.99) })),
   };
 }

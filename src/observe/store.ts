@@ -19,7 +19,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { CallRecord } from './call-record.js';
 import type { CallFilter, CallStore, StatsQuery, StatsResult } from './store-api.js';
-import { COLUMNS, MINUTE, NCOL, SCHEMA, statementCache, addCodes, addPacked, binOf, bucketTally, countRoute, finishStats, isError, pushRow, statsAccumulator, toRecord, where, type Row, type RowValue } from './store-format.js';
+import { COLUMNS, MINUTE, NCOL, SCHEMA, statementCache, addCodes, addPacked, binOf, bucketTally, countRoute, finishStats, pairTally, isError, pushRow, statsAccumulator, toRecord, where, type Row, type RowValue } from './store-format.js';
 import { CallWriter, WriteHealth, type WriteState } from './store-writer.js';
 import { prepareConnection } from '../util/sqlite.js';
 import type { AccessTarget } from './access-log.js';
@@ -221,19 +221,25 @@ export class SqliteCallStore implements CallStore {
     if (rollup) {
       const w = where({ route: q.route, upstream: q.upstream });
       const cond = w.sql ? `${w.sql} AND` : 'WHERE';
-      const rows = this.stmt(`SELECT minute, route, requests, errors, codes, hist FROM minutes ${cond} minute >= ? AND minute < ?`).raw().all(...w.params, since, until) as Array<[number, string, number, number, string, Buffer]>;
-      for (const [minute, route, requests, errors, codes, hist] of rows) {
+      const rows = this.stmt(`SELECT minute, route, upstream, requests, errors, codes, hist FROM minutes ${cond} minute >= ? AND minute < ?`).raw().all(...w.params, since, until) as Array<[number, string, string, number, number, string, Buffer]>;
+      for (const [minute, route, upstream, requests, errors, codes, hist] of rows) {
         const t = bucketTally(acc, Math.floor((minute - since) / bucket));
         t.requests += requests;
         t.errors += errors;
         addCodes(t.byCode, codes);
         addPacked(t.hist, hist);
         countRoute(acc, route, requests, errors);
+        const p = pairTally(acc, route, upstream);
+        if (p) {
+          p.requests += requests;
+          p.errors += errors;
+          addPacked(p.hist, hist);
+        }
       }
     } else {
       const w = where({ route: q.route, upstream: q.upstream, since, until });
-      const rows = this.stmt(`SELECT time, route, code, status, duration FROM calls ${w.sql}`).raw().all(...w.params) as Array<[number, string | null, string | null, number, number]>;
-      for (const [time, route, code, status, duration] of rows) {
+      const rows = this.stmt(`SELECT time, route, upstream, code, status, duration FROM calls ${w.sql}`).raw().all(...w.params) as Array<[number, string | null, string | null, string | null, number, number]>;
+      for (const [time, route, upstream, code, status, duration] of rows) {
         const t = bucketTally(acc, Math.floor((time - since) / bucket));
         const err = isError(code, status) ? 1 : 0;
         t.requests++;
@@ -241,6 +247,12 @@ export class SqliteCallStore implements CallStore {
         if (code) t.byCode[code] = (t.byCode[code] ?? 0) + 1;
         t.hist[binOf(duration)]!++;
         countRoute(acc, route ?? '', 1, err);
+        const p = pairTally(acc, route, upstream);
+        if (p) {
+          p.requests++;
+          p.errors += err;
+          p.hist[binOf(duration)]!++;
+        }
       }
     }
     return finishStats(acc, since, until, bucket);

@@ -18,7 +18,12 @@ import type { ResponseStore } from './cache/store.js';
 import { ConsumerRegistry } from './consumers/registry.js';
 import { SqliteConsumerStore } from './consumers/sqlite-store.js';
 import type { ConsumerStore } from './consumers/store.js';
+import { corsPolicy } from './cors/index.js';
 import { faultsPolicy } from './faults/index.js';
+import { headersPolicy } from './headers/index.js';
+import { globalIpRules, ipRulesPolicy } from './ip-rules/index.js';
+import { JwtIssuers } from './jwt/index.js';
+import { splitPolicy } from './split/index.js';
 import type { PolicyContext, PolicyDef } from './policy.js';
 import type { BucketStore } from './rate-limit/bucket.js';
 import { Limiter } from './rate-limit/limiter.js';
@@ -26,7 +31,7 @@ import { rateLimitPolicy } from './rate-limit/index.js';
 import { subscriptionPolicy } from './subscription/index.js';
 
 /** Every policy, in the order a request meets them (docs/pipeline.md says why). */
-export const POLICIES: readonly PolicyDef[] = [authPolicy, subscriptionPolicy, rateLimitPolicy, cachePolicy, faultsPolicy];
+export const POLICIES: readonly PolicyDef[] = [ipRulesPolicy, corsPolicy, authPolicy, subscriptionPolicy, rateLimitPolicy, headersPolicy, cachePolicy, faultsPolicy, splitPolicy];
 
 /** State kept outside this process: with several workers, the cluster primary's (src/cluster/shared-stores.ts). */
 export interface SharedPolicyState {
@@ -46,10 +51,12 @@ export class Policies {
   /** Where HMAC nonces are checked: `nonces`, or the cluster's shared store. */
   private readonly nonceStore: NonceStore;
   private runtime: Runtime | null = null;
+  /** The trusted JWT issuers and their key caches; rebuilt when a reload changes `jwt:`. */
+  jwt: JwtIssuers | null = null;
 
   constructor(
     private readonly config: () => Config,
-    events: EventLog,
+    private readonly events: EventLog,
     /** The gateway's response store (the cache's, shared with the stale fallback). */
     readonly responses: ResponseStore,
     shared: SharedPolicyState = {},
@@ -73,17 +80,20 @@ export class Policies {
       this.consumersConfig = config.consumers;
       this.consumers = new ConsumerRegistry(config.consumers, this.store);
     }
+    if (!isDeepStrictEqual(config.jwt, this.jwt?.config)) this.jwt = config.jwt ? new JwtIssuers(config.jwt, this.events) : null;
+    // The gateway-wide IP rules run first on every route.
+    const first = globalIpRules(config);
     const byName = new Map(config.routes.map((r) => [r.name, r]));
     for (const route of runtime.routes) {
       const r = byName.get(route.name);
-      const stages = r ? this.stagesFor(r, config) : [];
+      const stages = r ? this.stagesFor(r, config, runtime, first) : [];
       route.pipeline = stages.length ? compose(stages, upstreamCall) : upstreamCall;
     }
   }
 
-  private stagesFor(route: RouteConfig, config: Config): Stage[] {
-    const ctx: PolicyContext = { config, route, consumers: this.consumers, nonces: this.nonceStore, limiter: this.limiter, responses: this.responses };
-    const stages: Stage[] = [];
+  private stagesFor(route: RouteConfig, config: Config, runtime: Runtime, first: Stage | null): Stage[] {
+    const ctx: PolicyContext = { config, route, consumers: this.consumers, nonces: this.nonceStore, limiter: this.limiter, responses: this.responses, jwt: this.jwt, upstreams: runtime.upstreams };
+    const stages: Stage[] = first ? [first] : [];
     for (const p of POLICIES) {
       const value = route[p.key];
       if (value === undefined) continue;

@@ -6,21 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { nextTraceparent, traceOf } from '../observe/trace.js';
 import { formatGrpcTimeout } from '../grpc/status.js';
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-authenticate',
-  'proxy-authorization',
-]);
-
-/** Set by the gateway on the way up; a client's copies are replaced, never passed through. */
-const GATEWAY_SET = new Set(['x-request-id', 'x-request-timeout', 'grpc-timeout', 'traceparent', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect', 'host']);
+import { GATEWAY_SET, HOP_BY_HOP } from './reserved-headers.js';
 
 export const VIA = '1.1 causeway';
 /** Via names the protocol the request was received with (RFC 9110 7.6.3). */

@@ -27,6 +27,7 @@ const TABLE: Record<FailureCode, [boolean, boolean]> = {
   RATE_LIMITED: [false, false],
   UNAUTHORIZED: [false, false],
   FORBIDDEN: [false, false],
+  AUTH_PROVIDER_UNAVAILABLE: [false, false],
   REQUEST_TOO_LARGE: [false, false],
   BAD_REQUEST: [false, false],
   REQUEST_TIMEOUT: [false, false],

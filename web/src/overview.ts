@@ -1,4 +1,4 @@
-/** Overview: requests/s, gateway errors stacked by failure code, latency percentiles, top failing routes, recent events. */
+/** Overview: requests/s, gateway errors stacked by failure code, latency percentiles, top failing routes, traffic splits, recent events. */
 import { api } from './api.js';
 import { TimeChart } from './charts.js';
 import { clock, colorFor, h, ms, pct, table } from './dom.js';
@@ -8,7 +8,7 @@ import type { GatewayEvent, Stats } from './types.js';
 export function overview(range: () => number): Page {
   let charts: TimeChart[] = [];
   let traffic: TimeChart, errors: TimeChart, latency: TimeChart;
-  let kpis: HTMLElement, breakdown: HTMLElement, routes: HTMLElement, events: HTMLElement;
+  let kpis: HTMLElement, breakdown: HTMLElement, routes: HTMLElement, events: HTMLElement, splits: HTMLElement;
   return {
     title: 'Overview',
     mount(el) {
@@ -18,11 +18,13 @@ export function overview(range: () => number): Page {
       breakdown = h('div', { id: 'error-breakdown' });
       routes = h('div', { id: 'top-routes' });
       events = h('div', { id: 'recent-events' });
+      splits = h('div', { id: 'splits' });
       el.append(
         kpis,
         h('div', { class: 'grid2' }, h('section', {}, h('h2', {}, 'Requests per second'), b1), h('section', {}, h('h2', {}, 'Gateway errors per second, by failure code'), b2)),
         h('div', { class: 'grid2' }, h('section', {}, h('h2', {}, 'Latency percentiles'), b3), h('section', {}, h('h2', {}, 'Errors by failure code'), breakdown)),
         h('div', { class: 'grid2' }, h('section', {}, h('h2', {}, 'Top failing routes'), routes), h('section', {}, h('h2', {}, 'Recent events'), events)),
+        h('section', {}, h('h2', {}, 'Traffic splits: each side of a route, side by side'), splits),
       );
       traffic = new TimeChart(b1, 'req/s');
       errors = new TimeChart(b2, 'errors/s', true);
@@ -66,6 +68,7 @@ export function overview(range: () => number): Page {
           ? table(['route', 'errors', 'requests', 'error rate'], s.topFailingRoutes.map((r) => h('tr', {}, h('td', {}, h('a', { href: `#calls?route=${encodeURIComponent(r.route)}` }, r.route)), h('td', { class: 'num' }, r.errors), h('td', { class: 'num' }, r.requests), h('td', { class: 'num' }, pct(r.errors, r.requests)))))
           : h('p', { class: 'muted' }, 'No failing routes in this range.'),
       );
+      splits.replaceChildren(splitTable(s.upstreamsByRoute ?? []));
       events.replaceChildren(
         ev.events.length
           ? table(['time', 'event', 'where', 'why'], ev.events.map((e) => h('tr', {}, h('td', {}, clock(e.at)), h('td', {}, e.type), h('td', {}, [e.upstream, e.target].filter(Boolean).join(' / ')), h('td', {}, e.reason))))
@@ -79,6 +82,33 @@ export function overview(range: () => number): Page {
       for (const c of charts) c.destroy();
     },
   };
+}
+
+/** Routes served by more than one upstream in the range (a split), one row per side. */
+function splitTable(rows: NonNullable<Stats['upstreamsByRoute']>): HTMLElement {
+  const byRoute = new Map<string, typeof rows>();
+  for (const r of rows) byRoute.set(r.route, [...(byRoute.get(r.route) ?? []), r]);
+  const split = [...byRoute.values()].filter((sides) => sides.length > 1);
+  if (!split.length) return h('p', { class: 'muted' }, 'No route was served by more than one upstream in this range (routes[].split sends a share to a second upstream).');
+  return table(
+    ['route', 'upstream', 'requests', 'share', 'error rate', 'p99'],
+    split.flatMap((sides) => {
+      const total = sides.reduce((n, x) => n + x.requests, 0);
+      const worst = Math.max(...sides.map((x) => x.errors / Math.max(1, x.requests)));
+      return sides.map((x) =>
+        h(
+          'tr',
+          { 'data-route': x.route, 'data-upstream': x.upstream, class: x.errors && x.errors / x.requests === worst ? 'bad' : '' },
+          h('td', {}, h('a', { href: `#calls?route=${encodeURIComponent(x.route)}` }, x.route)),
+          h('td', {}, h('a', { href: `#calls?route=${encodeURIComponent(x.route)}&upstream=${encodeURIComponent(x.upstream)}` }, x.upstream)),
+          h('td', { class: 'num' }, x.requests),
+          h('td', { class: 'num' }, pct(x.requests, total)),
+          h('td', { class: 'num' }, pct(x.errors, x.requests)),
+          h('td', { class: 'num' }, ms(x.p99)),
+        ),
+      );
+    }),
+  );
 }
 
 function kpi(label: string, value: string, note = '', kind = ''): HTMLElement {

@@ -45,6 +45,7 @@ export interface Stats {
   buckets: Bucket[];
   totals: Omit<Bucket, 't'>;
   topFailingRoutes: Array<{ route: string; errors: number; requests: number }>;
+  upstreamsByRoute?: Array<{ route: string; upstream: string; requests: number; errors: number; p50: number | null; p95: number | null; p99: number | null }>;
 }
 export interface TargetStats {
   id: string;
