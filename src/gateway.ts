@@ -20,6 +20,7 @@ import type { LookupFn } from './upstream/connector.js';
 import { addressMatcher } from './config/cidr.js';
 import { Policies, type SharedPolicyState } from './policies/index.js';
 import type { Transition, Upstream } from './upstream/upstream.js';
+import { opening } from './startup.js';
 
 export interface GatewayOptions {
   /** Replaces the system resolver (tests inject failures; never the machine's DNS). */
@@ -51,28 +52,6 @@ export interface ReloadSummary {
   added: string[];
   removed: string[];
   restartRequired: string[];
-}
-
-/**
- * One line for an error that stopped a gateway from being built: a file it could not open or
- * create (log.file, storage.path) names the file, the reason and what to do; anything else, its
- * message.
- */
-export function startupFailure(err: unknown): string {
-  const e = err as NodeJS.ErrnoException & { path?: string };
-  if (e.path && e.code) return `cannot open ${e.path} (${e.code}): ${e.code === 'EACCES' || e.code === 'EPERM' ? 'no permission to write it; ' : ''}check log.file and storage.path`;
-  if (e.code === 'SQLITE_CANTOPEN') return `cannot open the call log (storage.path): ${e.message}`;
-  return e.message ?? String(err);
-}
-
-/** Builds what `causeway start` runs; a failure is printed as one line (startupFailure) and gives null. */
-export function buildForStart<T>(make: () => T): T | null {
-  try {
-    return make();
-  } catch (err) {
-    console.error(`causeway start: ${startupFailure(err)}`);
-    return null;
-  }
 }
 
 /** Sections bound to open sockets and the process: a reload reports them instead of applying them. */
@@ -113,14 +92,17 @@ export class Gateway {
     this.current = config;
     this.lookup = options.lookup;
     const cluster = (this.cluster = options.cluster ?? null);
-    this.logger = options.logger ?? createLogger({ level: config.log.level, file: config.log.file });
+    const logFile = config.log.file;
+    this.logger = options.logger ?? opening('log.file', 'the log file', logFile ?? '', () => createLogger({ level: config.log.level, file: logFile }));
     this.events = new EventLog(this.logger, 1000, cluster ? { worker: cluster.worker } : undefined);
     this.shared = { events: this.events, upstream: cluster ? { onTransition: cluster.onTransition, healthChecks: cluster.lead } : undefined };
-    const access = (this.access = config.log.access ? openAccessLog(config.log.file, cluster?.worker) : null);
+    const access = (this.access = config.log.access ? opening('log.file', 'the log file', logFile ?? '', () => openAccessLog(logFile, cluster?.worker)) : null);
     for (const s of options.sinks ?? []) this.sinks.add(s);
     const st = config.storage;
     // Workers share the file: one pruner (the lead) is enough. The call log's writer writes the access log too.
-    this.store = st.enabled ? openCallStore({ path: st.path, maxAgeMs: st.retention.maxAge, maxRows: st.retention.maxRows, prune: !cluster || cluster.lead, accessLog: access ?? undefined }) : null;
+    this.store = st.enabled
+      ? opening('storage.path', 'the call log', st.path, () => openCallStore({ path: st.path, maxAgeMs: st.retention.maxAge, maxRows: st.retention.maxRows, prune: !cluster || cluster.lead, accessLog: access ?? undefined }))
+      : null;
     if (this.store) this.sinks.add(this.store);
     this.accessLog = access && !this.store?.writesAccessLog ? new AccessLog(access) : null;
     if (this.accessLog) this.sinks.add(this.accessLog);
@@ -174,7 +156,7 @@ export class Gateway {
         // Alerts read the call log, which every worker shares: one evaluator, one webhook per alert.
         if (!this.cluster || this.cluster.lead) this.alerts.start();
         const addr = this.server.address() as AddressInfo;
-        this.logger.info({ kind: 'lifecycle', address: `${addr.address}:${addr.port}`, routes: this.runtime.routes.length }, 'gateway listening');
+        this.logger.info({ kind: 'lifecycle', address: `${addr.address}:${addr.port}`, routes: this.runtime.routes.length }, `gateway listening on http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`);
         resolve(addr);
       });
     });

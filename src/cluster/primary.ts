@@ -21,7 +21,8 @@ import { isDeepStrictEqual } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { readReloadable } from '../admin/reload.js';
 import type { Config } from '../config/schema.js';
-import { buildForStart, type ReloadSummary } from '../gateway.js';
+import type { ReloadSummary } from '../gateway.js';
+import { buildForStart, opening } from '../startup.js';
 import { openLogFile } from '../observe/access-log.js';
 import { LEAD, PrimaryBus, type ReadyBody, type Reply } from './bus.js';
 import { relayLines } from './output.js';
@@ -80,7 +81,7 @@ export class Primary {
       opts.logger ??
       pino(
         { level: opts.config.log.level, base: { service: 'causeway', role: 'primary' }, timestamp: pino.stdTimeFunctions.isoTime },
-        opts.config.log.file ? pino.destination({ dest: openLogFile(opts.config.log.file), sync: false }) : this.out,
+        opts.config.log.file ? pino.destination({ dest: opening('log.file', 'the log file', opts.config.log.file, () => openLogFile(opts.config.log.file!)), sync: false }) : this.out,
       );
     this.stores = new StoreHost(opts.config.auth.nonceCache);
     this.slots = Array.from({ length: opts.workers }, (_, i) => ({ n: i + 1, worker: null, pid: 0, startedAt: 0, ready: null, quickExits: 0, restartTimer: null, fatal: null }));
@@ -262,7 +263,7 @@ export class Primary {
 
 /** `causeway start` with several workers: runs until SIGTERM/SIGINT; returns -1 (running) or 1 (could not start). */
 export async function runPrimary(opts: PrimaryOptions): Promise<number> {
-  const primary = buildForStart(() => new Primary(opts));
+  const primary = buildForStart(() => new Primary(opts), opts.file);
   if (!primary) return 1;
   try {
     await primary.start();

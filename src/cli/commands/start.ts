@@ -1,9 +1,12 @@
 /** `causeway start`: run the gateway and its admin listener until SIGTERM/SIGINT; SIGHUP reloads the config. */
 import cluster from 'node:cluster';
+import { resolve } from 'node:path';
 import { AdminServer, baseUrl } from '../../admin/server.js';
 import { reloadFromFile } from '../../admin/reload.js';
 import { ConfigError, loadConfigFile } from '../../config/load.js';
-import { Gateway, buildForStart } from '../../gateway.js';
+import { Gateway } from '../../gateway.js';
+import type { Config } from '../../config/schema.js';
+import { buildForStart, listenFailure, startupFailure } from '../../startup.js';
 import { runPrimary } from '../../cluster/primary.js';
 import { WORKER_ENV, runWorker } from '../../cluster/worker.js';
 import { resolveWorkers } from '../../cluster/workers.js';
@@ -38,18 +41,22 @@ ejections, health, rate limits and the call log; worker 1 serves the admin API (
     }
     const workers = resolveWorkers(config.workers);
     if (workers > 1) return runPrimary({ file, config, workers });
-    const gateway = buildForStart(() => new Gateway(config));
+    const gateway = buildForStart(() => new Gateway(config), file);
     if (!gateway) return 1;
     const adminListen = config.admin ?? { host: '127.0.0.1', port: 9901 };
     const admin = new AdminServer({ gateway, configFile: file }, adminListen);
-    await gateway.listen();
     try {
-      const addr = await admin.listen();
-      gateway.logger.info({ kind: 'lifecycle', admin: baseUrl(addr) }, `admin API and dashboard on ${baseUrl(addr)}`);
+      await gateway.listen().catch((err: unknown) => {
+        throw listenFailure(err, 'data', config.listen.host, config.listen.port);
+      });
+      const adminAddr = await admin.listen().catch((err: unknown) => {
+        throw listenFailure(err, 'admin', adminListen.host, adminListen.port);
+      });
+      for (const line of startupLines(file, config, baseUrl(adminAddr))) gateway.logger.info({ kind: 'lifecycle', ...line.fields }, line.msg);
     } catch (err) {
+      await admin.close().catch(() => undefined);
       await gateway.stop(0);
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-      console.error(`causeway start: the admin port ${adminListen.host}:${adminListen.port} is in use; set admin.port in ${file}`);
+      console.error(`causeway start: ${startupFailure(err, file)}`);
       return 1;
     }
     process.on('SIGHUP', () => {
@@ -67,3 +74,16 @@ ejections, health, rate limits and the call log; worker 1 serves the admin API (
     return -1;
   },
 };
+
+/** What `causeway start` prints once it listens, after "gateway listening on …": the dashboard, and the files it uses. */
+export function startupLines(file: string, config: Config, adminUrl: string): Array<{ msg: string; fields: Record<string, string> }> {
+  const st = config.storage;
+  return [
+    { msg: `admin API and dashboard on ${adminUrl}/`, fields: { admin: adminUrl } },
+    { msg: `config ${file}`, fields: { config: file } },
+    {
+      msg: st.enabled ? `call log ${st.path === ':memory:' ? 'in memory (storage.path: ":memory:")' : resolve(st.path)}` : 'call log off (storage.enabled: false)',
+      fields: { storage: st.enabled ? st.path : 'off' },
+    },
+  ];
+}
