@@ -83,7 +83,27 @@ export function parseConfig(text: string, file = '<config>', env: Env = process.
     problems.push({ file, ...at(node?.range?.[0]), path: formatPath(p.path), message: p.message });
   }
   if (problems.length) throw new ConfigError(problems);
+  WRITTEN.set(config, writtenPaths(raw));
   return config;
+}
+
+/** The paths each parsed config's document wrote (lint names a key the file has, or says it is a default). */
+const WRITTEN = new WeakMap<Config, ReadonlySet<string>>();
+
+function writtenPaths(raw: unknown): ReadonlySet<string> {
+  const out = new Set<string>();
+  const walk = (v: unknown, path: string) => {
+    if (path) out.add(path);
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`));
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, path ? `${path}.${k}` : k);
+  };
+  walk(raw, '');
+  return out;
+}
+
+/** Whether the config's file wrote the key at `path` (`routes[1].timeouts.read`); undefined for a config not parsed from text. */
+export function isWritten(config: Config, path: string): boolean | undefined {
+  return WRITTEN.get(config)?.has(path);
 }
 
 const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
