@@ -75,6 +75,11 @@ export function parseConfig(text: string, file = '<config>', env: Env = process.
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     for (const issue of result.error.issues) problems.push(...describeIssue(issue, doc, file, at));
+    for (const p of routeReferences(raw)) {
+      const path = formatPath(p.path);
+      if (!problems.some((q) => q.path === path)) problems.push({ file, ...at(locate(doc, p.path)?.range?.[0]), path, message: p.message });
+    }
+    problems.sort((a, b) => a.line - b.line || a.column - b.column);
     throw new ConfigError(problems);
   }
   const config = result.data;
@@ -282,6 +287,33 @@ function lookupValue(doc: Document, path: readonly PathSegment[]): unknown {
   return isScalar(node) ? node.value : undefined;
 }
 
+/**
+ * Routes' references to upstreams, and unique route names. Loose about shapes, so that a document
+ * the schema rejects still gets these reported with its other problems, all at once.
+ */
+function routeReferences(raw: unknown): { path: PathSegment[]; message: string }[] {
+  const out: { path: PathSegment[]; message: string }[] = [];
+  const doc = (raw ?? {}) as { upstreams?: unknown; routes?: unknown };
+  if (!Array.isArray(doc.routes) || !doc.upstreams || typeof doc.upstreams !== 'object') return out;
+  const upstreamNames = Object.keys(doc.upstreams);
+  const seen = new Map<string, number>();
+  doc.routes.forEach((r: unknown, i) => {
+    const { upstream, name } = (r ?? {}) as { upstream?: unknown; name?: unknown };
+    if (typeof upstream === 'string' && !upstreamNames.includes(upstream)) {
+      const hint = didYouMean(upstream, upstreamNames);
+      out.push({
+        path: ['routes', i, 'upstream'],
+        message: `no upstream named "${upstream}"${hint ? ` — did you mean "${hint}"?` : upstreamNames.length ? ` (upstreams: ${upstreamNames.join(', ')})` : ''}`,
+      });
+    }
+    if (typeof name !== 'string') return;
+    const prev = seen.get(name);
+    if (prev !== undefined) out.push({ path: ['routes', i, 'name'], message: `route name "${name}" is already used by routes[${prev}]` });
+    else seen.set(name, i);
+  });
+  return out;
+}
+
 /** Checks that reach across the document: references and uniqueness. */
 function crossCheck(config: Config): { path: PathSegment[]; message: string }[] {
   const out: { path: PathSegment[]; message: string }[] = [];
@@ -297,19 +329,6 @@ function crossCheck(config: Config): { path: PathSegment[]; message: string }[] 
       message: `workers: ${config.workers} runs several processes, and an in-memory call log (:memory:) cannot be shared by them — give storage.path a file (e.g. ./data/causeway.db), set storage.enabled: false, or use workers: 1`,
     });
   }
-  const upstreamNames = Object.keys(config.upstreams);
-  const seen = new Map<string, number>();
-  config.routes.forEach((r, i) => {
-    if (!config.upstreams[r.upstream]) {
-      const hint = didYouMean(r.upstream, upstreamNames);
-      out.push({
-        path: ['routes', i, 'upstream'],
-        message: `no upstream named "${r.upstream}"${hint ? ` — did you mean "${hint}"?` : upstreamNames.length ? ` (upstreams: ${upstreamNames.join(', ')})` : ''}`,
-      });
-    }
-    const prev = seen.get(r.name);
-    if (prev !== undefined) out.push({ path: ['routes', i, 'name'], message: `route name "${r.name}" is already used by routes[${prev}]` });
-    else seen.set(r.name, i);
-  });
+  out.push(...routeReferences(config));
   return out;
 }

@@ -7,6 +7,7 @@
 
 export type FailureCode =
   | 'ROUTE_NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
   | 'UPSTREAM_DNS_FAILURE'
   | 'UPSTREAM_CONNECT_TIMEOUT'
   | 'UPSTREAM_CONNECTION_REFUSED'
@@ -71,8 +72,17 @@ const defs: FailureDef[] = [
     proxyStatus: 'destination_not_found',
     side: 'client',
     title: 'No route',
-    message: (c) => `No route: no route matches ${c.method ?? ''} ${c.path ?? ''}${c.host ? ` for host ${c.host}` : ''}${why(c)}`,
+    message: (c) => `No route: no route matches ${[c.method, c.path].filter(Boolean).join(' ') || 'the request'}${c.host ? ` for host ${c.host}` : ''}${why(c)}`,
     remedy: 'Check the request path, method and Host against `routes[].match`; `causeway check` lists the routes and GET /api/routes on the admin port shows the running ones.',
+  },
+  {
+    code: 'METHOD_NOT_ALLOWED',
+    status: 405,
+    proxyStatus: 'http_request_denied',
+    side: 'client',
+    title: 'Method not allowed',
+    message: (c) => `Method not allowed: ${c.method ?? 'this method'} is not allowed on ${c.path ?? 'this path'}${c.route ? ` (route ${c.route})` : ''}; allowed: ${c.detail ?? 'none'}`,
+    remedy: 'Send one of the methods in the `Allow` header, or add the method to `routes[].match.methods` of the route that matches the path.',
   },
   {
     code: 'UPSTREAM_DNS_FAILURE',

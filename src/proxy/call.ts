@@ -298,6 +298,8 @@ export class Call implements AttemptOwner {
       durationMs: Math.round((t.dns + t.connect + t.tls + t.send + t.ttfb + t.body) * 100) / 100,
     };
     if (error) rec.error = error;
+    // The budget that ran out, as the response said it: explain names it, not the time measured.
+    if (outcome === 'GATEWAY_TIMEOUT') rec.error = `budget ${Math.round(this.budget)} ms${this.clientBudget ? ' (X-Request-Timeout)' : ''}`;
     this.records.push(rec);
     return rec;
   }

@@ -41,8 +41,8 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
     (req, res) => handle(req, res),
   );
 
-  function early(req: IncomingMessage, res: ServerResponse, requestId: string, code: FailureCode, phase: 'route' | 'request', ctx: FailureContext): void {
-    sendFailure(res, { code, requestId, phase, context: ctx }, env.expose);
+  function early(req: IncomingMessage, res: ServerResponse, requestId: string, code: FailureCode, phase: 'route' | 'request', ctx: FailureContext, headers?: Record<string, string>): void {
+    sendFailure(res, { code, requestId, phase, context: ctx, ...(headers ? { headers } : {}) }, env.expose);
     env.sink.record({
       requestId,
       time: Date.now(),
@@ -79,8 +79,9 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
     const method = req.method ?? 'GET';
     const m = rt.router.match(method, path, req.headers.host);
     if ('kind' in m) {
-      const detail = m.kind === 'method' ? `route ${m.route} matches the path but allows only ${m.allowed.join(', ')}` : undefined;
-      return early(req, res, requestId, 'ROUTE_NOT_FOUND', 'route', { method, path, host: req.headers.host, detail });
+      if (m.kind === 'none') return early(req, res, requestId, 'ROUTE_NOT_FOUND', 'route', { method, path, host: req.headers.host });
+      const allow = m.allowed.join(', ');
+      return early(req, res, requestId, 'METHOD_NOT_ALLOWED', 'route', { method, path, route: m.route, detail: allow }, { allow });
     }
     const route = m.route;
     const declared = req.headers['content-length'];
