@@ -10,7 +10,7 @@
  * Names (all prefixed causeway_): requests_total{route,upstream,status}, errors_total{route,
  * upstream,code}, request_duration_seconds{route,upstream}, attempts_total{upstream,target,outcome},
  * upstream_active_requests, upstream_active_retries, target_inflight, target_ewma_seconds,
- * target_up, target_healthy, target_ejected, target_ejections_total, pool_in_use, pool_idle,
+ * target_up, target_healthy, target_ejected, target_ejection_streak, pool_in_use, pool_idle,
  * pool_queued, pool_connected, pool_max_connections, pool_exhausted_total, breaker_state,
  * breaker_rejected_total, events_total{type,upstream}; plus prom-client's process and nodejs_ metrics.
  *
@@ -134,6 +134,9 @@ export class Metrics implements CallSink {
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    // prom-client's nodejs_active_{handles,requests,resources}_total are gauges (with a twin of
+    // the same value without the suffix): a name ending in _total is a counter (Prometheus naming).
+    for (const m of this.registry.getMetricsAsArray()) if (m instanceof Gauge && m.name.endsWith('_total')) this.registry.removeSingleMetric(m.name);
     // Every call counter is brought up to date when any of them is read.
     const fold = () => this.fold();
     this.requests = new Counter({ name: 'causeway_requests_total', help: 'Calls finished, by route, upstream and status sent to the client.', labelNames: ['route', 'upstream', 'status'], registers, collect: fold });
@@ -202,6 +205,18 @@ export class Metrics implements CallSink {
           fill(this, read());
         },
       });
+    // A count the upstreams keep (pools, breakers): a counter, set to their running total when scraped.
+    const counter = <L extends string>(name: string, help: string, labelNames: L[], fill: (set: (labels: Record<L, string>, total: number) => void, ups: UpstreamStatsLike[]) => void) =>
+      new Counter<L>({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          fill((labels, total) => this.inc(labels as Parameters<Counter<L>['inc']>[0] & object, total), read());
+        },
+      });
     const perTarget = (name: string, help: string, value: (t: TargetStatsLike) => number | undefined) =>
       gauge(name, help, ['upstream', 'target'], (g, ups) => {
         for (const u of ups)
@@ -219,21 +234,23 @@ export class Metrics implements CallSink {
     perTarget('causeway_target_up', '1 when the target is in rotation (healthy and not ejected).', (t) => (t.state === undefined ? undefined : t.state === 'up' ? 1 : 0));
     perTarget('causeway_target_healthy', '1 when the target passes active health checks.', (t) => bool(t.healthy));
     perTarget('causeway_target_ejected', '1 while passive outlier detection keeps the target out.', (t) => bool(t.ejected));
-    perTarget('causeway_target_ejections_total', 'Ejections of the target in its current streak.', (t) => t.ejections);
+    perTarget('causeway_target_ejection_streak', 'Ejections of the target in its current streak (each one ejects it for longer).', (t) => t.ejections);
     perTarget('causeway_pool_in_use', 'Connections leased to attempts.', (t) => t.pool.inUse);
     perTarget('causeway_pool_idle', 'Connections open and idle.', (t) => t.pool.idle);
     perTarget('causeway_pool_queued', 'Calls waiting for a connection.', (t) => t.pool.queued);
     perTarget('causeway_pool_connected', 'Connections open.', (t) => t.pool.connected);
     perTarget('causeway_pool_max_connections', 'pool.maxConnections.', (t) => t.pool.maxConnections);
-    perTarget('causeway_pool_exhausted_total', 'Leases refused: queue full or queueTimeout passed (UPSTREAM_POOL_EXHAUSTED).', (t) => t.pool.exhausted);
+    counter('causeway_pool_exhausted_total', 'Leases refused: queue full or queueTimeout passed (UPSTREAM_POOL_EXHAUSTED).', ['upstream', 'target'], (set, ups) => {
+      for (const u of ups) for (const t of u.targets) set({ upstream: u.name, target: t.id }, t.pool.exhausted);
+    });
     gauge('causeway_breaker_state', 'Circuit breaker state: 1 for the current one of closed, open, half-open.', ['upstream', 'state'], (g, ups) => {
       for (const u of ups) {
         if (!u.breaker) continue;
         for (const s of BREAKER_STATES) g.set({ upstream: u.name, state: s }, u.breaker.state === s ? 1 : 0);
       }
     });
-    gauge('causeway_breaker_rejected_total', 'Calls failed fast by an open breaker (CIRCUIT_OPEN).', ['upstream'], (g, ups) => {
-      for (const u of ups) if (u.breaker?.rejected !== undefined) g.set({ upstream: u.name }, u.breaker.rejected);
+    counter('causeway_breaker_rejected_total', 'Calls failed fast by an open breaker (CIRCUIT_OPEN).', ['upstream'], (set, ups) => {
+      for (const u of ups) if (u.breaker?.rejected !== undefined) set({ upstream: u.name }, u.breaker.rejected);
     });
   }
 
