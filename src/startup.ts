@@ -3,6 +3,9 @@
  * is not this machine's, a file that cannot be opened. `causeway start` prints it (never a stack);
  * the same text reaches the primary from a worker that could not start.
  */
+import type { Config } from './config/schema.js';
+import { isWritten } from './config/load.js';
+import { CertError } from './edge/tls.js';
 
 /** A start failure attributed to one config setting (`listen.port`, `storage.path`, ...). */
 export class StartupError extends Error {
@@ -56,10 +59,12 @@ export function opening<T>(setting: string, what: string, path: string, open: ()
 /** Which listener a listen failure is about, for the words and the setting. */
 export type ListenerKind = 'data' | 'admin';
 
-/** A listener that could not listen, in words naming the setting: `the admin port 127.0.0.1:9901 is in use`. */
-export function listenFailure(err: unknown, kind: ListenerKind, host: string, port: number): StartupError {
+/**
+ * A listener that could not listen, in words naming the setting: `the admin port 127.0.0.1:9901
+ * is in use`. `section` is where the listener is configured: `admin`, `listen`, `listen[1]`.
+ */
+export function listenFailure(err: unknown, kind: ListenerKind, host: string, port: number, section: string = kind === 'data' ? 'listen' : 'admin'): StartupError {
   const code = (err as NodeJS.ErrnoException).code ?? '';
-  const section = kind === 'data' ? 'listen' : 'admin';
   const at = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   switch (code) {
     case 'EADDRINUSE':
@@ -80,20 +85,49 @@ export function listenFailure(err: unknown, kind: ListenerKind, host: string, po
 }
 
 /**
+ * A data listener's listen failure: which of `listen` it was (node's error carries the address),
+ * named the way the file writes it (`listen.port` for one listener, `listen[1].port` in a list).
+ */
+export function dataListenFailure(err: unknown, config: Config): StartupError {
+  const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
+  const i = Math.max(0, config.listen.findIndex((l) => l.port === e.port && (e.address === undefined || l.host === e.address)));
+  const l = config.listen[i]!;
+  const single = isWritten(config, 'listen.port') || isWritten(config, 'listen.host') || !isWritten(config, 'listen[0]');
+  return listenFailure(err, 'data', e.address ?? l.host, e.port ?? l.port, single && i === 0 ? 'listen' : `listen[${i}]`);
+}
+
+/** The config path that names a TLS file (a listener's cert, key, clientCa or extra certificate). */
+function tlsSetting(config: Config, file: string): string {
+  const single = !isWritten(config, 'listen[0]');
+  for (const [i, l] of config.listen.entries()) {
+    const at = single ? 'listen.tls' : `listen[${i}].tls`;
+    const t = l.tls;
+    if (!t) continue;
+    if (t.cert === file) return `${at}.cert`;
+    if (t.key === file) return `${at}.key`;
+    if (t.clientCa === file) return `${at}.clientCa`;
+    const j = t.certificates.findIndex((c) => c.cert === file || c.key === file);
+    if (j >= 0) return `${at}.certificates[${j}].${t.certificates[j]!.cert === file ? 'cert' : 'key'}`;
+  }
+  return 'listen.tls';
+}
+
+/**
  * One line for an error that stopped a start: a StartupError ends with the setting to change
  * (`; set listen.port in ./causeway.yaml`); any other error is its message.
  */
-export function startupFailure(err: unknown, file?: string): string {
+export function startupFailure(err: unknown, file?: string, config?: Config): string {
+  if (config && err instanceof CertError) err = new StartupError(tlsSetting(config, err.file), err.message);
   if (err instanceof StartupError) return `${err.message}; set ${err.setting}${file ? ` in ${file}` : ''}`;
   return (err as Error)?.message ?? String(err);
 }
 
 /** Builds what `causeway start` runs; a failure is printed as one line (startupFailure) and gives null. */
-export function buildForStart<T>(make: () => T, file?: string): T | null {
+export function buildForStart<T>(make: () => T, file?: string, config?: Config): T | null {
   try {
     return make();
   } catch (err) {
-    console.error(`causeway start: ${startupFailure(err, file)}`);
+    console.error(`causeway start: ${startupFailure(err, file, config)}`);
     return null;
   }
 }

@@ -20,7 +20,7 @@ describe('the default ports are held while the tests run', { skip }, () => {
 
   it('names the config defaults', () => {
     const c = parseConfig('upstreams: {}\nadmin: {}\n', 'defaults.yaml', {});
-    assert.ok(ports.includes(c.listen.port), `data port ${c.listen.port}`);
+    assert.ok(ports.includes(c.listen[0]!.port), `data port ${c.listen[0]!.port}`);
     assert.ok(ports.includes(c.admin!.port), `admin port ${c.admin!.port}`);
   });
 

@@ -263,7 +263,7 @@ export class Primary {
 
 /** `causeway start` with several workers: runs until SIGTERM/SIGINT; returns -1 (running) or 1 (could not start). */
 export async function runPrimary(opts: PrimaryOptions): Promise<number> {
-  const primary = buildForStart(() => new Primary(opts), opts.file);
+  const primary = buildForStart(() => new Primary(opts), opts.file, opts.config);
   if (!primary) return 1;
   try {
     await primary.start();

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { AdminServer, baseUrl } from '../admin/server.js';
 import type { Config } from '../config/schema.js';
 import { Gateway } from '../gateway.js';
-import { listenFailure, opening, startupFailure } from '../startup.js';
+import { dataListenFailure, listenFailure, opening, startupFailure } from '../startup.js';
 import { createLogger } from '../observe/access-log.js';
 import { LEAD, WorkerBus, type InitReply } from './bus.js';
 import { aggregateMetrics } from './metrics.js';
@@ -56,7 +56,7 @@ export async function runWorker(): Promise<number> {
     });
   } catch (err) {
     // The primary reports it ("worker N could not start: …") and stops the others.
-    await bus.request('primary', 'fatal', { message: startupFailure(err, init.file) }, 2000).catch(() => undefined);
+    await bus.request('primary', 'fatal', { message: startupFailure(err, init.file, config) }, 2000).catch(() => undefined);
     bus.close();
     process.exit(1);
   }
@@ -122,7 +122,7 @@ export async function runWorker(): Promise<number> {
   let adminUrl: string | null = null;
   try {
     const addr = await gateway.listen().catch((err: unknown) => {
-      throw listenFailure(err, 'data', config.listen.host, config.listen.port);
+      throw dataListenFailure(err, config);
     });
     if (lead) {
       const adminListen = config.admin ?? { host: '127.0.0.1', port: 9901 };
@@ -149,7 +149,7 @@ export async function runWorker(): Promise<number> {
   } catch (err) {
     stopping = true;
     // A request, not a message: the primary has it before this process exits.
-    await bus.request('primary', 'fatal', { message: startupFailure(err, init.file) }, 2000).catch(() => undefined);
+    await bus.request('primary', 'fatal', { message: startupFailure(err, init.file, config) }, 2000).catch(() => undefined);
     await admin?.close().catch(() => undefined);
     await gateway.stop(0).catch(() => undefined);
     bus.close();

@@ -78,6 +78,16 @@ describe('causeway start: every start failure is one line naming the setting', (
     { name: 'storage.path is a directory', yaml: () => ports() + `storage: { path: ${join(dir, 'a-dir')} }\n`, line: (f) => new RegExp(`^cannot open the call log ${re(join(dir, 'a-dir'))} \\(SQLITE_CANTOPEN: .+\\); set storage\\.path in ${re(f)}$`) },
     { name: 'storage.path is not a SQLite file', yaml: () => ports() + `storage: { path: ${join(dir, 'not-sqlite.db')} }\n`, line: (f) => new RegExp(`^cannot open the call log .* \\(SQLITE_NOTADB: it is not a SQLite database\\); set storage\\.path in ${re(f)}$`) },
     { name: 'storage.path in a directory this user cannot write', yaml: () => ports() + `storage: { path: ${join(dir, 'locked', 'sub', 'c.db')} }\n`, line: (f) => new RegExp(`^cannot open the call log .* \\(EACCES: no permission to create or write it\\); set storage\\.path in ${re(f)}$`), nonRoot: true },
+    {
+      name: 'a TLS certificate that does not exist',
+      yaml: () => `listen: { host: 127.0.0.1, port: 0, tls: { cert: ${join(dir, 'missing.pem')}, key: ${join(dir, 'missing.key')} } }\nadmin: { host: 127.0.0.1, port: 0 }\nstorage: { path: ":memory:" }\n`,
+      line: (f) => new RegExp(`^cannot read the certificate ${re(join(dir, 'missing.pem'))} \\(ENOENT\\); set listen\\.tls\\.cert in ${re(f)}$`),
+    },
+    {
+      name: 'the second of two listeners on a busy port',
+      yaml: () => `listen:\n  - { host: 127.0.0.1, port: 0 }\n  - { host: 127.0.0.1, port: ${busy} }\nadmin: { host: 127.0.0.1, port: 0 }\nstorage: { path: ":memory:" }\n`,
+      line: (f) => new RegExp(`^the data port 127\\.0\\.0\\.1:${busy} is in use; set listen\\[1\\]\\.port in ${re(f)}$`),
+    },
     { name: 'log.file is a directory', yaml: () => ports() + `storage: { path: ":memory:" }\nlog: { file: ${join(dir, 'a-dir')} }\n`, line: (f) => new RegExp(`^cannot open the log file ${re(join(dir, 'a-dir'))} \\(EISDIR: it is a directory\\); set log\\.file in ${re(f)}$`) },
     { name: 'log.file under a regular file', yaml: () => ports() + `storage: { path: ":memory:" }\nlog: { file: ${join(dir, 'a-file', 'x.log')} }\n`, line: (f) => new RegExp(`^cannot open the log file .* \\((EEXIST|ENOTDIR): .*\\); set log\\.file in ${re(f)}$`) },
   ];

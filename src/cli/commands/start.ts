@@ -6,7 +6,7 @@ import { reloadFromFile } from '../../admin/reload.js';
 import { ConfigError, loadConfigFile } from '../../config/load.js';
 import { Gateway } from '../../gateway.js';
 import type { Config } from '../../config/schema.js';
-import { buildForStart, listenFailure, startupFailure } from '../../startup.js';
+import { buildForStart, dataListenFailure, listenFailure, startupFailure } from '../../startup.js';
 import { runPrimary } from '../../cluster/primary.js';
 import { WORKER_ENV, runWorker } from '../../cluster/worker.js';
 import { resolveWorkers } from '../../cluster/workers.js';
@@ -41,13 +41,13 @@ ejections, health, rate limits and the call log; worker 1 serves the admin API (
     }
     const workers = resolveWorkers(config.workers);
     if (workers > 1) return runPrimary({ file, config, workers });
-    const gateway = buildForStart(() => new Gateway(config), file);
+    const gateway = buildForStart(() => new Gateway(config), file, config);
     if (!gateway) return 1;
     const adminListen = config.admin ?? { host: '127.0.0.1', port: 9901 };
     const admin = new AdminServer({ gateway, configFile: file }, adminListen);
     try {
       await gateway.listen().catch((err: unknown) => {
-        throw listenFailure(err, 'data', config.listen.host, config.listen.port);
+        throw dataListenFailure(err, config);
       });
       const adminAddr = await admin.listen().catch((err: unknown) => {
         throw listenFailure(err, 'admin', adminListen.host, adminListen.port);
@@ -56,7 +56,7 @@ ejections, health, rate limits and the call log; worker 1 serves the admin API (
     } catch (err) {
       await admin.close().catch(() => undefined);
       await gateway.stop(0);
-      console.error(`causeway start: ${startupFailure(err, file)}`);
+      console.error(`causeway start: ${startupFailure(err, file, config)}`);
       return 1;
     }
     process.on('SIGHUP', () => {
