@@ -69,6 +69,7 @@ export const callRecord = z.looseObject({
       reused: z.boolean(),
       timings: phaseTimings,
       durationMs: z.number(),
+      startMs: z.number().optional().describe('when the attempt\'s first phase began, in ms since the call started'),
     }),
   ),
   durationMs: z.number(),
