@@ -213,29 +213,20 @@ export class Metrics implements CallSink, EdgeObserver {
   /** Gauges whose values are read from the upstreams at scrape time. */
   private defineStateMetrics(registers: Registry[]): void {
     const read = () => this.upstreamStats();
-    const gauge = <L extends string>(name: string, help: string, labelNames: L[], fill: (g: Gauge<L>, ups: UpstreamStatsLike[]) => void) =>
-      new Gauge<L>({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          fill(this, read());
-        },
-      });
-    // A count the upstreams keep (pools, breakers): a counter, set to their running total when scraped.
-    const counter = <L extends string>(name: string, help: string, labelNames: L[], fill: (set: (labels: Record<L, string>, total: number) => void, ups: UpstreamStatsLike[]) => void) =>
-      new Counter<L>({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          fill((labels, total) => this.inc(labels as Parameters<Counter<L>['inc']>[0] & object, total), read());
-        },
-      });
+    // Emptied and filled again from what the upstreams report, at every scrape.
+    const scraped = <L extends string, M extends { reset(): void }>(name: string, help: string, labelNames: L[], fill: (m: M, ups: UpstreamStatsLike[]) => void) => ({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect(this: M) {
+        this.reset();
+        fill(this, read());
+      },
+    });
+    const gauge = <L extends string>(name: string, help: string, labelNames: L[], fill: (g: Gauge<L>, ups: UpstreamStatsLike[]) => void) => new Gauge<L>(scraped(name, help, labelNames, fill));
+    // A count the upstreams keep (pools, breakers) is a counter: its running total, added to an emptied counter.
+    const counter = <L extends string>(name: string, help: string, labelNames: L[], fill: (c: Counter<L>, ups: UpstreamStatsLike[]) => void) => new Counter<L>(scraped(name, help, labelNames, fill));
     const perTarget = (name: string, help: string, value: (t: TargetStatsLike) => number | undefined) =>
       gauge(name, help, ['upstream', 'target'], (g, ups) => {
         for (const u of ups)
@@ -259,8 +250,8 @@ export class Metrics implements CallSink, EdgeObserver {
     perTarget('causeway_pool_queued', 'Calls waiting for a connection.', (t) => t.pool.queued);
     perTarget('causeway_pool_connected', 'Connections open.', (t) => t.pool.connected);
     perTarget('causeway_pool_max_connections', 'pool.maxConnections.', (t) => t.pool.maxConnections);
-    counter('causeway_pool_exhausted_total', 'Leases refused: queue full or queueTimeout passed (UPSTREAM_POOL_EXHAUSTED).', ['upstream', 'target'], (set, ups) => {
-      for (const u of ups) for (const t of u.targets) set({ upstream: u.name, target: t.id }, t.pool.exhausted);
+    counter('causeway_pool_exhausted_total', 'Leases refused: queue full or queueTimeout passed (UPSTREAM_POOL_EXHAUSTED).', ['upstream', 'target'], (c, ups) => {
+      for (const u of ups) for (const t of u.targets) c.inc({ upstream: u.name, target: t.id }, t.pool.exhausted);
     });
     gauge('causeway_breaker_state', 'Circuit breaker state: 1 for the current one of closed, open, half-open.', ['upstream', 'state'], (g, ups) => {
       for (const u of ups) {
@@ -268,8 +259,8 @@ export class Metrics implements CallSink, EdgeObserver {
         for (const s of BREAKER_STATES) g.set({ upstream: u.name, state: s }, u.breaker.state === s ? 1 : 0);
       }
     });
-    counter('causeway_breaker_rejected_total', 'Calls failed fast by an open breaker (CIRCUIT_OPEN).', ['upstream'], (set, ups) => {
-      for (const u of ups) if (u.breaker?.rejected !== undefined) set({ upstream: u.name }, u.breaker.rejected);
+    counter('causeway_breaker_rejected_total', 'Calls failed fast by an open breaker (CIRCUIT_OPEN).', ['upstream'], (c, ups) => {
+      for (const u of ups) if (u.breaker?.rejected !== undefined) c.inc({ upstream: u.name }, u.breaker.rejected);
     });
   }
 

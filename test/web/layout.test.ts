@@ -10,17 +10,14 @@
 /// <reference lib="dom.iterable" />
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { startDemo, type RunningDemo } from '../../src/demo/demo.js';
+import { OUT, browserMissing, launchBrowser, type Browser } from '../helpers/browser.js';
 import { send } from '../helpers/wire.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const OUT = join(process.cwd(), 'test-output');
-const missing = !existsSync(CHROMIUM);
-if (missing && process.env['CI'] === 'true') throw new Error(`${CHROMIUM} is missing: CI must install chromium (.ci/run) for the dashboard tests`);
+const missing = browserMissing();
 
 const WIDTHS = [1280, 420] as const;
 
@@ -78,8 +75,8 @@ function defects(): string[] {
   return out;
 }
 
-describe('dashboard layout in a browser, at 1280 px and at 420 px', { skip: missing ? `${CHROMIUM} is not installed` : false, timeout: 180_000 }, () => {
-  let demo: RunningDemo, context: BrowserContext, page: Page, profile: string;
+describe('dashboard layout in a browser, at 1280 px and at 420 px', { skip: missing, timeout: 180_000 }, () => {
+  let demo: RunningDemo, browser: Browser, page: Page;
   let retriedId = '';
   let timeoutId = '';
 
@@ -99,21 +96,13 @@ describe('dashboard layout in a browser, at 1280 px and at 420 px', { skip: miss
     assert.ok(retriedId, 'a /flaky call was retried');
     demo.gateway.store!.flush();
     mkdirSync(OUT, { recursive: true });
-    profile = mkdtempSync(join(tmpdir(), 'causeway-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1280, height: 900 },
-      locale: 'en-GB',
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    browser = await launchBrowser({ width: 1280, height: 900, locale: 'en-GB' });
+    page = browser.page;
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await demo?.stop();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   const views: Array<{ name: string; hash: () => string; ready: string }> = [
