@@ -3,6 +3,7 @@
  * is not this machine's, a file that cannot be opened. `causeway start` prints it (never a stack);
  * the same text reaches the primary from a worker that could not start.
  */
+import { resolve } from 'node:path';
 import type { Config } from './config/schema.js';
 import { isWritten } from './config/load.js';
 import { CertError } from './edge/tls.js';
@@ -130,4 +131,17 @@ export function buildForStart<T>(make: () => T, file?: string, config?: Config):
     console.error(`causeway start: ${startupFailure(err, file, config)}`);
     return null;
   }
+}
+
+/** What `causeway start` prints once it listens, after "gateway listening on …": the dashboard, and the files it uses. */
+export function startupLines(file: string, config: Config, adminUrl: string): Array<{ msg: string; fields: Record<string, string> }> {
+  const st = config.storage;
+  return [
+    { msg: `admin API and dashboard on ${adminUrl}/`, fields: { admin: adminUrl } },
+    { msg: `config ${file}`, fields: { config: file } },
+    {
+      msg: st.enabled ? `call log ${st.path === ':memory:' ? 'in memory (storage.path: ":memory:")' : resolve(st.path)}` : 'call log off (storage.enabled: false)',
+      fields: { storage: st.enabled ? st.path : 'off' },
+    },
+  ];
 }

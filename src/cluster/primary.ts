@@ -22,7 +22,7 @@ import pino, { type Logger } from 'pino';
 import { readReloadable } from '../admin/reload.js';
 import type { Config } from '../config/schema.js';
 import type { ReloadSummary } from '../gateway.js';
-import { buildForStart, opening } from '../startup.js';
+import { buildForStart, opening, startupLines } from '../startup.js';
 import { openLogFile } from '../observe/access-log.js';
 import { LEAD, PrimaryBus, type ReadyBody, type Reply } from './bus.js';
 import { relayLines } from './output.js';
@@ -150,7 +150,10 @@ export class Primary {
     this.logger.info({ kind: 'lifecycle', worker: n, pid: body.pid, address: body.address, ...(body.admin ? { admin: body.admin } : {}) }, `worker ${n} (pid ${body.pid}) ready${n === LEAD ? ' (lead: admin API, health checks, alerts, call-log retention)' : ''}`);
     if (!this.started && this.slots.every((x) => x.ready)) {
       this.started = true;
-      this.logger.info({ kind: 'lifecycle', workers: this.slots.length, address: body.address, admin: this.slots[0]!.ready!.admin }, `${this.slots.length} workers serving on ${body.address}`);
+      const admin = this.slots[0]!.ready!.admin;
+      this.logger.info({ kind: 'lifecycle', workers: this.slots.length, address: body.address, admin }, `${this.slots.length} workers serving on ${body.address}`);
+      // The lead worker has printed the dashboard's URL; the files are the primary's to name.
+      for (const line of startupLines(this.file, this.config, admin ?? '')) if (!line.fields['admin']) this.logger.info({ kind: 'lifecycle', ...line.fields }, line.msg);
       this.onStarted?.resolve();
       this.onStarted = null;
     }

@@ -143,7 +143,7 @@ export async function runWorker(): Promise<number> {
           throw listenFailure(err, 'admin', adminListen.host, adminListen.port);
         }),
       );
-      logger.info({ kind: 'lifecycle', admin: adminUrl }, `admin API and dashboard on ${adminUrl}`);
+      logger.info({ kind: 'lifecycle', admin: adminUrl }, `admin API and dashboard on ${adminUrl}/`);
     }
     bus.send('primary', 'ready', { pid: process.pid, address: `${addr.address}:${addr.port}`, admin: adminUrl });
   } catch (err) {

@@ -45,6 +45,31 @@ describe('causeway start: the startup lines', () => {
   });
 });
 
+describe('causeway start with workers: the startup lines', () => {
+  it('names the address, the dashboard, the config file and the call log once every worker is ready', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'causeway-start-workers-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, `listen: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\nworkers: 2\nstorage: { path: ${join(dir, 'calls.db')} }\n${UPSTREAMS}`);
+    const child = spawn(process.execPath, [BIN, 'start', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    try {
+      const started = Date.now();
+      while (!out.includes('"msg":"call log') && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 50));
+      const msgs = out.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { msg: string }).msg);
+      assert.ok(msgs.some((m) => /^admin API and dashboard on http:\/\/127\.0\.0\.1:\d+\/$/.test(m)), msgs.join('\n'));
+      assert.ok(msgs.some((m) => /^2 workers serving on 127\.0\.0\.1:\d+$/.test(m)), msgs.join('\n'));
+      assert.ok(msgs.includes(`config ${file}`), msgs.join('\n'));
+      assert.ok(msgs.includes(`call log ${join(dir, 'calls.db')}`), msgs.join('\n'));
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('causeway start: every start failure is one line naming the setting', () => {
   let dir: string;
   let blocker: net.Server;

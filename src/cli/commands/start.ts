@@ -1,12 +1,10 @@
 /** `causeway start`: run the gateway and its admin listener until SIGTERM/SIGINT; SIGHUP reloads the config. */
 import cluster from 'node:cluster';
-import { resolve } from 'node:path';
 import { AdminServer, baseUrl } from '../../admin/server.js';
 import { reloadFromFile } from '../../admin/reload.js';
 import { ConfigError, loadConfigFile } from '../../config/load.js';
 import { Gateway } from '../../gateway.js';
-import type { Config } from '../../config/schema.js';
-import { buildForStart, dataListenFailure, listenFailure, startupFailure } from '../../startup.js';
+import { buildForStart, dataListenFailure, listenFailure, startupFailure, startupLines } from '../../startup.js';
 import { runPrimary } from '../../cluster/primary.js';
 import { WORKER_ENV, runWorker } from '../../cluster/worker.js';
 import { resolveWorkers } from '../../cluster/workers.js';
@@ -75,15 +73,3 @@ ejections, health, rate limits and the call log; worker 1 serves the admin API (
   },
 };
 
-/** What `causeway start` prints once it listens, after "gateway listening on …": the dashboard, and the files it uses. */
-export function startupLines(file: string, config: Config, adminUrl: string): Array<{ msg: string; fields: Record<string, string> }> {
-  const st = config.storage;
-  return [
-    { msg: `admin API and dashboard on ${adminUrl}/`, fields: { admin: adminUrl } },
-    { msg: `config ${file}`, fields: { config: file } },
-    {
-      msg: st.enabled ? `call log ${st.path === ':memory:' ? 'in memory (storage.path: ":memory:")' : resolve(st.path)}` : 'call log off (storage.enabled: false)',
-      fields: { storage: st.enabled ? st.path : 'off' },
-    },
-  ];
-}
