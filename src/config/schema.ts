@@ -201,7 +201,11 @@ const rateLimit = z.strictObject({
 });
 
 const routeCache = z.strictObject({
-  ttl: duration.describe('Freshness when the response states none (RFC 9111 directives still win).'),
+  ttl: duration.describe('Freshness of a response that states none (no max-age, s-maxage or Expires), when `heuristic` is ttl; the most `last-modified` may give.'),
+  heuristic: z
+    .enum(['ttl', 'last-modified', 'none'])
+    .default('ttl')
+    .describe('Freshness of responses without explicit freshness: ttl (fresh for ttl), last-modified (10% of the time since Last-Modified, at most ttl) or none (stored, but revalidated before every use).'),
 });
 
 const faultPercent = z.number().min(0).max(100).default(100);

@@ -1,16 +1,17 @@
 /**
- * The downstream side: the node:http server, slow-client guards, the per-request entry point
- * (request id, path normalisation, routing, body limit) and malformed requests answered from
- * the failure registry instead of node's bare 400.
+ * The downstream side: the node:http server, slow-client guards, the stages every request
+ * goes through before its route's pipeline (the request target and its normalisation, routing
+ * with the body limit), and malformed requests answered from the failure registry instead of
+ * node's bare 400.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Config } from '../config/schema.js';
-import type { FailureCode, FailureContext } from '../failures/registry.js';
+import type { FailureCode } from '../failures/registry.js';
 import { rawFailure } from '../failures/respond.js';
 import { normalizePath, stripPathPrefix } from '../routing/router.js';
 import { uuidv7 } from '../util/random.js';
-import { Exchange, type CallEnv } from './exchange.js';
+import { compose, Exchange, type CallEnv, type Stage } from './exchange.js';
 import { acceptRequestId, clientBudget } from './headers.js';
 import type { Runtime } from './runtime.js';
 
@@ -43,40 +44,11 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, a
     (req, res) => handle(req, res),
   );
 
-  function early(x: Exchange, code: FailureCode, phase: 'route' | 'request', context: FailureContext, headers?: Record<string, string>): void {
-    x.fail(code, { phase, context, ...(headers ? { headers } : {}) });
-  }
+  // The stages every request goes through before its route's own pipeline (docs/pipeline.md).
+  const entry = compose([requestTarget(s.maxUrlLength), routing(() => rt)], toRoute);
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const x = new Exchange(req, res, env, acceptRequestId(req.headers['x-request-id']) ?? uuidv7());
-    let url = req.url ?? '/';
-    if (url.length > s.maxUrlLength) return early(x, 'URI_TOO_LONG', 'request', { limit: s.maxUrlLength });
-    if (url.charCodeAt(0) !== 47 /* / */) {
-      // absolute-form (RFC 9112 3.2.2): keep only the path and query.
-      const abs = URL.canParse(url) ? new URL(url) : null;
-      if (!abs) return early(x, 'BAD_REQUEST', 'request', { detail: 'the request target is not a path' });
-      url = abs.pathname + abs.search;
-    }
-    const q = url.indexOf('?');
-    const rawPath = q === -1 ? url : url.slice(0, q);
-    const query = q === -1 ? '' : url.slice(q);
-    const path = normalizePath(rawPath);
-    if (path === null) return early(x, 'BAD_REQUEST', 'request', { detail: 'the path climbs above the root' });
-    const method = x.method;
-    const m = rt.router.match(method, path, req.headers.host);
-    if ('kind' in m) {
-      if (m.kind === 'none') return early(x, 'ROUTE_NOT_FOUND', 'route', { method, path, host: req.headers.host });
-      const allow = m.allowed.join(', ');
-      return early(x, 'METHOD_NOT_ALLOWED', 'route', { method, path, route: m.route, detail: allow }, { allow });
-    }
-    const route = m.route;
-    x.routeTo(route, (route.stripPrefix ? stripPathPrefix(path, route.stripPrefix) : path) + query, clientBudget(req.headers['x-request-timeout']));
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > route.maxBodySize) {
-      res.shouldKeepAlive = false;
-      return early(x, 'REQUEST_TOO_LARGE', 'request', { route: route.name, limit: route.maxBodySize });
-    }
-    route.pipeline(x);
+    entry(new Exchange(req, res, env, acceptRequestId(req.headers['x-request-id']) ?? uuidv7()));
   }
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -105,6 +77,53 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, a
     },
   };
 }
+
+/**
+ * The request target: within `maxUrlLength`, a path (absolute-form reduced to path and query,
+ * RFC 9112 3.2.2), normalised without climbing above the root.
+ */
+function requestTarget(maxUrlLength: number): Stage {
+  return (x, next) => {
+    let url = x.req.url ?? '/';
+    if (url.length > maxUrlLength) return void x.fail('URI_TOO_LONG', { phase: 'request', context: { limit: maxUrlLength } });
+    if (url.charCodeAt(0) !== 47 /* / */) {
+      const abs = URL.canParse(url) ? new URL(url) : null;
+      if (!abs) return void x.fail('BAD_REQUEST', { phase: 'request', context: { detail: 'the request target is not a path' } });
+      url = abs.pathname + abs.search;
+    }
+    const q = url.indexOf('?');
+    const path = normalizePath(q === -1 ? url : url.slice(0, q));
+    if (path === null) return void x.fail('BAD_REQUEST', { phase: 'request', context: { detail: 'the path climbs above the root' } });
+    x.path = path;
+    x.query = q === -1 ? '' : url.slice(q);
+    next(x);
+  };
+}
+
+/** Routing: the route matching method, path and host (405 when only the method misses), then its body limit for a declared length. */
+function routing(runtime: () => Runtime): Stage {
+  return (x, next) => {
+    const req = x.req;
+    const m = runtime().router.match(x.method, x.path, req.headers.host);
+    if ('kind' in m) {
+      if (m.kind === 'none') return void x.fail('ROUTE_NOT_FOUND', { phase: 'route', context: { method: x.method, path: x.path, host: req.headers.host } });
+      // A route takes the path but not the method: 405 with the methods the path takes (RFC 9110 15.5.6).
+      const allow = m.allowed.join(', ');
+      return void x.fail('METHOD_NOT_ALLOWED', { phase: 'route', context: { method: x.method, path: x.path, route: m.route, detail: allow }, headers: { allow } });
+    }
+    const route = m.route;
+    x.routeTo(route, (route.stripPrefix ? stripPathPrefix(x.path, route.stripPrefix) : x.path) + x.query, clientBudget(req.headers['x-request-timeout']));
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > route.maxBodySize) {
+      (x.res as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
+      return void x.fail('REQUEST_TOO_LARGE', { phase: 'request', context: { route: route.name, limit: route.maxBodySize } });
+    }
+    next(x);
+  };
+}
+
+/** Hands the exchange to its route's pipeline. */
+const toRoute = (x: Exchange): void => x.route!.pipeline(x);
 
 /** Words for the ways node's HTTP parser refuses a request. */
 function clientErrorDetail(err: NodeJS.ErrnoException, maxHeader: number, requestTimeout: number): { text: string; timeout?: boolean } {

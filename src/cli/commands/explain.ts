@@ -7,7 +7,7 @@ import { openCallStore } from '../../observe/store.js';
 import { configPath, parse, UsageError, type Command } from '../args.js';
 
 /** The call log file: --db, else the config's storage.path (relative to the working directory, as the gateway opens it). */
-export function callLogPath(db: string | undefined, config: string | undefined): string {
+function callLogPath(db: string | undefined, config: string | undefined): string {
   if (db) return resolve(db);
   const cfg = loadConfigFile(configPath(config));
   if (!cfg.storage.enabled || cfg.storage.path === ':memory:') throw new UsageError('the config keeps no call log file (storage.enabled is false or storage.path is :memory:)');
