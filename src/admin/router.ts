@@ -36,11 +36,12 @@ export interface ClusterAdmin {
 }
 
 /** Codes of admin API failures (the data plane has its own registry: src/failures/registry.ts). */
-export type AdminErrorCode = 'BAD_REQUEST' | 'UNAUTHORIZED' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'CONFLICT' | 'UNAVAILABLE' | 'INVALID_CONFIG' | 'INTERNAL';
+export type AdminErrorCode = 'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'CONFLICT' | 'UNAVAILABLE' | 'INVALID_CONFIG' | 'INTERNAL';
 
 const STATUS: Record<AdminErrorCode, number> = {
   BAD_REQUEST: 400,
   UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,

@@ -2,9 +2,11 @@
  * The configuration schema: one zod schema is both the validator (with unit strings turned into
  * numbers and defaults filled in) and the source of schema/causeway.schema.json for editors.
  */
+import { GRPC_RETRY_NAMES } from '../grpc/status.js';
 import { z } from 'zod';
 import { parseCidr } from './cidr.js';
 import { DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN, parseDuration, parsePercent, parseSize } from './units.js';
+import { ESCAPED_SLASH_ACTIONS, PATH_PARAMETER_ACTIONS } from '../routing/path.js';
 
 /** The message for a value of the wrong type where a unit-bearing string is expected. */
 const unitHint = (what: string) => ({ error: (iss: { input?: unknown }) => (iss.input === undefined ? undefined : `expected ${what}`) });
@@ -79,6 +81,7 @@ const notRetriable = (iss: { input?: unknown }) =>
 const retryOn = z.union([
   z.enum(RETRY_CONDITIONS),
   z.number().int().min(500, { error: notRetriable }).max(599, { error: notRetriable }),
+  z.enum(GRPC_RETRY_NAMES as [string, ...string[]]),
 ]);
 
 const backoff = z
@@ -102,14 +105,14 @@ const hedgeConnect = duration.describe(
 
 const retries = z.strictObject({
   attempts: attempts.default(2).describe('Tries in all, the first included (1: never retry).'),
-  on: z.array(retryOn).default(['connect-failure', 'stale-connection', 'reset']).describe('When to retry: connect-failure, stale-connection, reset, response-timeout, or a 5xx status.'),
+  on: z.array(retryOn).default(['connect-failure', 'stale-connection', 'reset']).describe('When to retry: connect-failure, stale-connection, reset, response-timeout, a 5xx status, or for gRPC calls a gRPC status (unavailable, resource-exhausted, ...).'),
   backoff: backoff.prefault('25ms..250ms'),
   budget: percent.prefault('20%').describe('Retries at most this share of active requests.'),
   hedgeConnect: hedgeConnect.prefault('250ms'),
 });
 
 const target = z.strictObject({
-  url: z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' }),
+  url: z.url({ protocol: /^(https?|h2c?)$/, message: 'expected an http:// or https:// URL (h2c:// or h2:// for HTTP/2)' }),
   weight: z.number().int().min(1).max(1000).default(1),
 });
 
@@ -248,6 +251,11 @@ const route = z.strictObject({
   upstream: z.string().min(1),
   stripPrefix: z.string().regex(/^\//, { message: 'a path prefix starts with /' }).optional(),
   preserveHost: z.boolean().default(false).describe('Send the client Host header upstream instead of the target host.'),
+  escapedSlashes: z
+    .enum(ESCAPED_SLASH_ACTIONS)
+    .default('reject')
+    .describe('%2F and %5C in the path: reject (400), keep (forward as they are), decode (into /, when the decoded path is still this route\'s).'),
+  pathParameters: z.enum(PATH_PARAMETER_ACTIONS).default('reject').describe('Path segments with ;parameters: reject (400) or keep.'),
   timeouts: timeouts.optional(),
   // No defaults here: a key the route leaves out keeps the upstream's value.
   retries: z.strictObject({ attempts, on: z.array(retryOn), backoff, budget: percent, hedgeConnect }).partial().optional(),

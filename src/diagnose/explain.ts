@@ -12,6 +12,7 @@
 import { failure, REGISTRY, type FailureCode } from '../failures/registry.js';
 import type { AttemptRecord, CallRecord } from '../observe/call-record.js';
 import type { CallStore } from '../observe/store-api.js';
+import { GRPC_BACKEND_FAILURES, GRPC_CODES, grpcCodeName, grpcMethodOf } from '../grpc/status.js';
 
 /** The context window: 5 minutes centred on the call. */
 const AROUND_MS = 150_000;
@@ -30,6 +31,8 @@ export interface ExplainedAttempt {
   phases: Array<{ name: (typeof PHASES)[number]; ms: number }>;
   /** Why the next attempt happened. */
   retry: string | null;
+  /** gRPC calls: the backend's status on this attempt and the messages each way. */
+  grpc: { status: string | null; message: string | null; sent: number; received: number } | null;
   /** The attempt in plain words. */
   summary: string;
 }
@@ -45,8 +48,13 @@ export interface Explanation {
   status: number;
   code: string | null;
   durationMs: number;
-  /** `ok`, `backend-error` (the backend answered 5xx, passed through) or `failure` (a Causeway code). */
+  /**
+   * `ok`, `backend-error` (the backend answered 5xx, or a gRPC status that says it failed,
+   * passed through) or `failure` (a Causeway code).
+   */
   verdict: 'ok' | 'backend-error' | 'failure';
+  /** gRPC calls: the method, the status the client received, and the messages each way. */
+  grpc: { service: string | null; method: string | null; status: string | null; message: string | null; sent: number; received: number } | null;
   headline: string;
   timeline: ExplainedAttempt[];
   classification: { code: string; status: number; title: string; side: string; proxyStatus: string | null; cause: string; remedy: string } | null;
@@ -57,7 +65,9 @@ export interface Explanation {
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
 function attemptSummary(a: AttemptRecord): string {
-  if (typeof a.outcome === 'number') return `${a.target} answered ${a.outcome} in ${round(a.durationMs)} ms${a.reused ? ' (reused connection)' : ''}`;
+  const g = a.grpc;
+  const grpc = g ? `, grpc-status ${g.status === null ? 'none' : grpcCodeName(g.status)}${g.message && g.status !== 0 ? ` "${g.message}"` : ''}; ${g.sent} message(s) sent, ${g.received} received` : '';
+  if (typeof a.outcome === 'number') return `${a.target} answered ${a.outcome}${grpc} in ${round(a.durationMs)} ms${a.reused ? ' (reused connection)' : ''}`;
   const def = REGISTRY.get(a.outcome as FailureCode);
   return `${a.target}: ${def ? def.title.toLowerCase() : a.outcome} — ${a.outcome} in ${a.phase ?? 'unknown phase'}${a.error ? ` (${a.error})` : ''} after ${round(a.durationMs)} ms`;
 }
@@ -99,6 +109,7 @@ export function explainCall(store: CallStore, requestId: string): Explanation | 
     durationMs: a.durationMs,
     phases: PHASES.map((name) => ({ name, ms: a.timings[name] })).filter((p) => p.ms > 0),
     retry: a.retry ?? null,
+    grpc: a.grpc ? { status: a.grpc.status === null ? null : grpcCodeName(a.grpc.status), message: a.grpc.message ?? null, sent: a.grpc.sent, received: a.grpc.received } : null,
     summary: attemptSummary(a),
   }));
   const def = c.code ? REGISTRY.get(c.code) : undefined;
@@ -116,7 +127,9 @@ export function explainCall(store: CallStore, requestId: string): Explanation | 
         remedy: def.remedy,
       }
     : null;
-  const verdict = c.code ? 'failure' : c.status >= 500 ? 'backend-error' : 'ok';
+  const grpc = grpcOf(c);
+  const backendGrpcFailure = grpc !== null && c.code === null && grpc.statusCode !== null && grpc.statusCode !== 0;
+  const verdict = c.code ? 'failure' : c.status >= 500 || backendGrpcFailure ? 'backend-error' : 'ok';
   return {
     requestId: c.requestId,
     time: new Date(c.time).toISOString(),
@@ -129,8 +142,14 @@ export function explainCall(store: CallStore, requestId: string): Explanation | 
     code: c.code,
     durationMs: c.durationMs,
     verdict,
-    headline:
-      verdict === 'ok'
+    grpc: grpc && { service: grpc.service, method: grpc.method, status: grpc.status, message: grpc.message, sent: grpc.sent, received: grpc.received },
+    headline: grpc
+      ? verdict === 'ok'
+        ? `gRPC ${grpc.service}/${grpc.method} → ${grpc.status ?? 'no grpc-status'} from the backend after ${c.attempts.length} attempt(s) in ${round(c.durationMs)} ms (${grpc.sent} message(s) sent, ${grpc.received} received)`
+        : verdict === 'backend-error'
+          ? `gRPC ${grpc.service}/${grpc.method} → ${grpc.status}${grpc.message ? ` "${grpc.message}"` : ''}: the backend's own status, passed through unchanged${grpc.statusCode !== null && GRPC_BACKEND_FAILURES.has(grpc.statusCode) ? ' (counted as a backend failure for health and the breaker)' : ''}`
+          : `gRPC ${grpc.service}/${grpc.method} → ${grpc.status} (HTTP ${c.status}) ${c.code}: ${def?.title ?? ''}`
+      : verdict === 'ok'
         ? `${c.method} ${c.path} → ${c.status} from the backend after ${c.attempts.length} attempt(s) in ${round(c.durationMs)} ms`
         : verdict === 'backend-error'
           ? `${c.method} ${c.path} → ${c.status}: the backend's own error response, passed through unchanged`
@@ -139,6 +158,27 @@ export function explainCall(store: CallStore, requestId: string): Explanation | 
     classification,
     context: context(store, c),
     call: c,
+  };
+}
+
+/**
+ * The gRPC side of a logged call, rebuilt from what the call log keeps: the method from the
+ * path, the status from the code (a gateway failure) or from the last attempt (the backend's).
+ * A call is gRPC when its attempts carry gRPC facts, or when a gateway failure answered 200.
+ */
+function grpcOf(c: CallRecord) {
+  const last = c.attempts[c.attempts.length - 1];
+  if (!c.grpc && !last?.grpc && !(c.code !== null && c.status === 200)) return null;
+  const m = grpcMethodOf(c.path);
+  const statusCode = c.code !== null ? GRPC_CODES[failure(c.code).grpc] : (c.grpc?.status ?? last?.grpc?.status ?? null);
+  return {
+    service: m?.service ?? null,
+    method: m?.method ?? null,
+    statusCode,
+    status: statusCode === null ? null : grpcCodeName(statusCode),
+    message: c.code === null ? (last?.grpc?.message ?? null) : null,
+    sent: c.grpc?.sent ?? last?.grpc?.sent ?? 0,
+    received: c.grpc?.received ?? last?.grpc?.received ?? 0,
   };
 }
 

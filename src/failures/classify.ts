@@ -45,6 +45,10 @@ const CERT_ERRORS = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
   'HOSTNAME_MISMATCH',
 ]);
+/** An h2c target that answered the HTTP/2 preface as something else, or an h2 one that refused ALPN h2. */
+const H2_MISMATCH_ERRORS = new Set(['CAUSEWAY_NOT_H2', 'CAUSEWAY_NO_ALPN_H2', 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL']);
+/** RST_STREAM codes that name a malformed exchange rather than a backend giving up. */
+const H2_FRAMING_ERRORS = new Set(['H2_RST_PROTOCOL_ERROR', 'H2_RST_FRAME_SIZE_ERROR', 'H2_RST_COMPRESSION_ERROR', 'H2_RST_FLOW_CONTROL_ERROR', 'H2_PROTOCOL_ERROR']);
 /** The peer closed (FIN) before the response was complete. */
 const CLOSED_ERRORS = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ERR_STREAM_PREMATURE_CLOSE']);
 
@@ -67,11 +71,12 @@ export function classify(e: Evidence): Classification {
       if (DNS_ERRORS.has(code)) return result('UPSTREAM_DNS_FAILURE');
       if (RESET_ERRORS.has(code)) return result('UPSTREAM_CONNECTION_RESET');
       if (REFUSED_ERRORS.has(code)) return result('UPSTREAM_CONNECTION_REFUSED');
+      if (H2_MISMATCH_ERRORS.has(code)) return result('UPSTREAM_PROTOCOL_MISMATCH');
       // Any other connect error (a socket error the kernel names differently) still means no connection.
       return result('UPSTREAM_CONNECTION_REFUSED');
     case 'tls':
       if (e.timeout) return result('UPSTREAM_CONNECT_TIMEOUT');
-      if (PLAINTEXT_PEER_ERRORS.has(code)) return result('UPSTREAM_PROTOCOL_MISMATCH');
+      if (PLAINTEXT_PEER_ERRORS.has(code) || H2_MISMATCH_ERRORS.has(code)) return result('UPSTREAM_PROTOCOL_MISMATCH');
       if (CERT_ERRORS.has(code) || code.startsWith('CERT_') || code.startsWith('ERR_TLS_CERT')) {
         return result('UPSTREAM_TLS_ERROR', 'tls_certificate_error');
       }
@@ -95,6 +100,12 @@ export function classify(e: Evidence): Classification {
       }
       if (RESET_ERRORS.has(code)) return result('UPSTREAM_CONNECTION_RESET');
       if (CLOSED_ERRORS.has(code)) return result('UPSTREAM_CONNECTION_CLOSED');
+      // HTTP/2 (src/upstream/h2-pool.ts): a stream the backend never processed (GOAWAY, REFUSED_STREAM)
+      // or a session that ended is a close; a stream reset for a framing fault is a bad response;
+      // any other RST_STREAM is a reset.
+      if (code === 'H2_GOAWAY' || code === 'H2_RST_REFUSED_STREAM' || code === 'H2_SESSION_CLOSED') return result('UPSTREAM_CONNECTION_CLOSED');
+      if (H2_FRAMING_ERRORS.has(code)) return result('UPSTREAM_INVALID_RESPONSE');
+      if (code.startsWith('H2_RST_')) return result('UPSTREAM_CONNECTION_RESET');
       return result('UPSTREAM_CONNECTION_CLOSED');
     }
   }

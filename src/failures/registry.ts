@@ -4,6 +4,7 @@
  * FAQs our users know ("Backend unavailable", "Backend timeout"), and the remedy.
  * docs/errors.md documents each code; test/failures/registry.test.ts keeps the two in step.
  */
+import type { GrpcCodeName } from '../grpc/status.js';
 
 export type FailureCode =
   | 'ROUTE_NOT_FOUND'
@@ -50,6 +51,8 @@ export interface FailureContext {
 export interface FailureDef {
   code: FailureCode;
   status: number;
+  /** The gRPC status a gRPC caller receives instead (docs/errors.md, docs/grpc.md). */
+  grpc: GrpcCodeName;
   /** RFC 9209 error type; absent for failures that are not the proxy's (auth). */
   proxyStatus?: string;
   /** Which side is at fault, for operators scanning a dashboard. */
@@ -77,6 +80,7 @@ const defs: FailureDef[] = [
   {
     code: 'ROUTE_NOT_FOUND',
     status: 404,
+    grpc: 'UNIMPLEMENTED',
     proxyStatus: 'destination_not_found',
     side: 'client',
     origin: 'request',
@@ -87,6 +91,7 @@ const defs: FailureDef[] = [
   {
     code: 'METHOD_NOT_ALLOWED',
     status: 405,
+    grpc: 'UNIMPLEMENTED',
     proxyStatus: 'http_request_denied',
     side: 'client',
     title: 'Method not allowed',
@@ -97,6 +102,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_DNS_FAILURE',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'dns_error',
     side: 'network',
     origin: 'exchange',
@@ -107,6 +113,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECT_TIMEOUT',
     status: 504,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_timeout',
     side: 'network',
     origin: 'exchange',
@@ -117,6 +124,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_REFUSED',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_refused',
     side: 'backend',
     origin: 'exchange',
@@ -127,6 +135,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_CLOSED',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_terminated',
     side: 'backend',
     origin: 'exchange',
@@ -137,6 +146,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_RESET',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_terminated',
     side: 'backend',
     origin: 'exchange',
@@ -147,6 +157,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_TLS_ERROR',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'tls_protocol_error',
     side: 'backend',
     origin: 'exchange',
@@ -157,6 +168,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_PROTOCOL_MISMATCH',
     status: 502,
+    grpc: 'INTERNAL',
     proxyStatus: 'tls_protocol_error',
     side: 'gateway',
     origin: 'exchange',
@@ -167,6 +179,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_SEND_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'connection_write_timeout',
     side: 'backend',
     origin: 'exchange',
@@ -177,6 +190,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_RESPONSE_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_response_timeout',
     side: 'backend',
     origin: 'exchange',
@@ -187,6 +201,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_BODY_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'connection_read_timeout',
     side: 'backend',
     origin: 'exchange',
@@ -197,6 +212,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_INVALID_RESPONSE',
     status: 502,
+    grpc: 'INTERNAL',
     proxyStatus: 'http_protocol_error',
     side: 'backend',
     origin: 'exchange',
@@ -207,6 +223,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_POOL_EXHAUSTED',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_limit_reached',
     side: 'gateway',
     origin: 'refusal',
@@ -217,6 +234,7 @@ const defs: FailureDef[] = [
   {
     code: 'NO_HEALTHY_TARGET',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'destination_unavailable',
     side: 'backend',
     origin: 'refusal',
@@ -227,6 +245,7 @@ const defs: FailureDef[] = [
   {
     code: 'CIRCUIT_OPEN',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'destination_unavailable',
     side: 'backend',
     origin: 'refusal',
@@ -237,6 +256,7 @@ const defs: FailureDef[] = [
   {
     code: 'GATEWAY_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_response_timeout',
     side: 'gateway',
     origin: 'exchange',
@@ -247,6 +267,7 @@ const defs: FailureDef[] = [
   {
     code: 'RATE_LIMITED',
     status: 429,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'connection_limit_reached',
     side: 'client',
     origin: 'request',
@@ -257,6 +278,7 @@ const defs: FailureDef[] = [
   {
     code: 'UNAUTHORIZED',
     status: 401,
+    grpc: 'UNAUTHENTICATED',
     side: 'client',
     origin: 'request',
     title: 'Unauthorized',
@@ -266,6 +288,7 @@ const defs: FailureDef[] = [
   {
     code: 'FORBIDDEN',
     status: 403,
+    grpc: 'PERMISSION_DENIED',
     side: 'client',
     origin: 'request',
     title: 'Forbidden',
@@ -275,6 +298,7 @@ const defs: FailureDef[] = [
   {
     code: 'URI_TOO_LONG',
     status: 414,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'http_request_error',
     side: 'client',
     origin: 'request',
@@ -285,6 +309,7 @@ const defs: FailureDef[] = [
   {
     code: 'FAULT_INJECTED',
     status: 503,
+    grpc: 'UNAVAILABLE',
     side: 'gateway',
     origin: 'request',
     title: 'Fault injected',
@@ -294,6 +319,7 @@ const defs: FailureDef[] = [
   {
     code: 'REQUEST_TOO_LARGE',
     status: 413,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'http_request_error',
     side: 'client',
     origin: 'request',
@@ -304,6 +330,7 @@ const defs: FailureDef[] = [
   {
     code: 'BAD_REQUEST',
     status: 400,
+    grpc: 'INTERNAL',
     proxyStatus: 'http_request_error',
     side: 'client',
     origin: 'request',
@@ -314,6 +341,7 @@ const defs: FailureDef[] = [
   {
     code: 'REQUEST_TIMEOUT',
     status: 408,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_request_error',
     side: 'client',
     origin: 'request',
@@ -324,6 +352,7 @@ const defs: FailureDef[] = [
   {
     code: 'CLIENT_CLOSED_REQUEST',
     status: 499,
+    grpc: 'CANCELLED',
     side: 'client',
     origin: 'request',
     title: 'Client closed request',

@@ -18,6 +18,30 @@ export interface AttemptRecord {
   durationMs: number;
   /** When its first phase began, in ms since the call started: the gaps between attempts (pool waits, backoff) show. */
   startMs?: number;
+  /** gRPC calls: the backend's status on this attempt and the messages each way. */
+  grpc?: AttemptGrpc;
+}
+
+/** One attempt of a gRPC call. */
+export interface AttemptGrpc {
+  /** The backend's grpc-status (null: it sent none, the attempt failed first). */
+  status: number | null;
+  /** The backend's grpc-message, decoded. */
+  message?: string;
+  /** Request messages sent, response messages received. */
+  sent: number;
+  received: number;
+}
+
+/** A gRPC call as a whole. */
+export interface CallGrpc {
+  /** From the path `/package.Service/Method` (null when the path has another shape). */
+  service: string | null;
+  method: string | null;
+  /** The status the client received: the backend's, or the gateway's own for a failure it generated. */
+  status: number | null;
+  sent: number;
+  received: number;
 }
 
 export interface CallRecord {
@@ -43,6 +67,8 @@ export interface CallRecord {
   spanId?: string;
   /** The client's span id, when it sent a valid `traceparent`. */
   parentSpanId?: string | null;
+  /** gRPC calls only. */
+  grpc?: CallGrpc;
 }
 
 /** Anything that wants every finished call: the access log, the call log store, metrics. */
@@ -68,6 +94,7 @@ function attemptJson(a: AttemptRecord): string {
   if (a.startMs !== undefined) out += `,"startMs":${num(a.startMs)}`;
   if (a.error !== undefined) out += `,"error":${str(a.error)}`;
   if (a.retry !== undefined) out += `,"retry":${str(a.retry)}`;
+  if (a.grpc !== undefined) out += `,"grpc":${JSON.stringify(a.grpc)}`;
   return out + '}';
 }
 

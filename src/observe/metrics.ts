@@ -9,6 +9,7 @@
  *
  * Names (all prefixed causeway_): requests_total{route,upstream,status}, errors_total{route,
  * upstream,code}, request_duration_seconds{route,upstream}, attempts_total{upstream,target,outcome},
+ * grpc_calls_total{route,upstream,grpc_status},
  * upstream_active_requests, upstream_active_retries, target_inflight, target_ewma_seconds,
  * target_up, target_healthy, target_ejected, target_ejection_streak, pool_in_use, pool_idle,
  * pool_queued, pool_connected, pool_max_connections, pool_exhausted_total, breaker_state,
@@ -21,6 +22,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallRecord, CallSink } from './call-record.js';
+import { grpcCodeName } from '../grpc/status.js';
 import type { EventLog, GatewayEvent } from './events.js';
 import type { EdgeObserver } from '../edge/listeners.js';
 
@@ -50,6 +52,8 @@ export interface MetricsSources {
   /** Read at every scrape: a reload may replace the upstreams. */
   upstreams: () => Iterable<UpstreamLike> | ReadonlyMap<string, UpstreamLike>;
   events?: EventLog;
+  /** The call log's writing state (absent: no call log). */
+  callLog?: () => { ok: boolean; dropped: number };
   /** The certificates the listeners serve (src/edge/), read at every scrape: a reload may replace them. */
   certificates?: () => { listener: string; cert: { file: string; names: string[]; notAfter: Date } }[];
 }
@@ -63,6 +67,8 @@ class CallTally {
   readonly labels: { route: string; upstream: string };
   statuses = new Map<number, number>();
   codes = new Map<string, number>();
+  /** gRPC calls by the grpc-status the client received (UNAVAILABLE...). */
+  grpc = new Map<string, number>();
   /** target → outcome → attempts. */
   attempts = new Map<string, Map<string | number, number>>();
   /** Calls per latency bucket (not cumulative); the last is +Inf. */
@@ -129,6 +135,7 @@ export class Metrics implements CallSink, EdgeObserver {
   private readonly requests: Counter<'route' | 'upstream' | 'status'>;
   private readonly errors: Counter<'route' | 'upstream' | 'code'>;
   private readonly attempts: Counter<'upstream' | 'target' | 'outcome'>;
+  private readonly grpcCalls: Counter<'route' | 'upstream' | 'grpc_status'>;
   private readonly events: Counter<'type' | 'upstream'>;
   private readonly tlsFailures: Counter<'listener' | 'reason'>;
   private readonly onEvent = (e: GatewayEvent) => this.events.inc({ type: e.type, upstream: e.upstream ?? '' });
@@ -147,8 +154,20 @@ export class Metrics implements CallSink, EdgeObserver {
     this.errors = new Counter({ name: 'causeway_errors_total', help: 'Calls that ended with a Causeway failure code.', labelNames: ['route', 'upstream', 'code'], registers, collect: fold });
     this.registry.registerMetric(new DurationHistogram(() => this.allTallies()) as unknown as Parameters<Registry['registerMetric']>[0]);
     this.attempts = new Counter({ name: 'causeway_attempts_total', help: 'Attempts on each target, by outcome (HTTP status or failure code).', labelNames: ['upstream', 'target', 'outcome'], registers, collect: fold });
+    this.grpcCalls = new Counter({
+      name: 'causeway_grpc_calls_total',
+      help: 'gRPC calls finished, by the grpc-status the client received (the backend\'s, or the gateway\'s own for a failure it generated; the HTTP status of both is 200).',
+      labelNames: ['route', 'upstream', 'grpc_status'],
+      registers,
+      collect: fold,
+    });
     this.events = new Counter({ name: 'causeway_events_total', help: 'Gateway state changes (target.ejected, health.down, breaker.open, ...).', labelNames: ['type', 'upstream'], registers });
     this.defineStateMetrics(registers);
+    const callLog = sources.callLog;
+    if (callLog) {
+      new Gauge({ name: 'causeway_call_log_up', help: 'Whether the call log is being written (0: writes fail, e.g. the disk is full; proxying goes on).', registers, collect() { this.set(callLog().ok ? 1 : 0); } });
+      new Gauge({ name: 'causeway_call_log_dropped_calls', help: 'Calls not written to the call log because writing failed, since start.', registers, collect() { this.set(callLog().dropped); } });
+    }
     this.tlsFailures = new Counter({ name: 'causeway_tls_handshake_failures_total', help: 'TLS handshakes with clients that failed (a client-side failure: no backend was involved), by listener and OpenSSL/node error code.', labelNames: ['listener', 'reason'], registers });
     const certificates = sources.certificates;
     new Gauge({
@@ -176,6 +195,7 @@ export class Metrics implements CallSink, EdgeObserver {
     if (!t) byUpstream.set(upstream, (t = new CallTally(route, upstream)));
     add(t.statuses, c.status);
     if (c.code) add(t.codes, c.code);
+    if (c.grpc) add(t.grpc, c.grpc.status === null ? 'NONE' : grpcCodeName(c.grpc.status));
     const seconds = c.durationMs / 1000;
     t.buckets[bucketOf(seconds)]!++;
     t.sum += seconds;
@@ -197,9 +217,11 @@ export class Metrics implements CallSink, EdgeObserver {
       const { route, upstream } = t.labels;
       for (const [status, n] of t.statuses) this.requests.inc({ route, upstream, status }, n);
       for (const [code, n] of t.codes) this.errors.inc({ route, upstream, code }, n);
+      for (const [status, n] of t.grpc) this.grpcCalls.inc({ route, upstream, grpc_status: status }, n);
       for (const [target, outcomes] of t.attempts) for (const [outcome, n] of outcomes) this.attempts.inc({ upstream, target, outcome: String(outcome) }, n);
       t.statuses = new Map();
       t.codes = new Map();
+      t.grpc = new Map();
       t.attempts = new Map();
     }
   }

@@ -6,20 +6,22 @@
  * Flow: start → next() → lease → (connect) → dispatch → headers → body → complete
  *                  ↑______ retry (backoff) ______|  any failure → classify → retry or respond
  */
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { classify, type Evidence, type Phase } from '../failures/classify.js';
 import { failure, type FailureCode } from '../failures/registry.js';
 import type { AttemptRecord } from '../observe/call-record.js';
 import { Attempt, type AttemptOwner } from '../upstream/attempt.js';
 import { probeSpeaksTls, type ConnectFailure } from '../upstream/connector.js';
-import type { Slot } from '../upstream/pool.js';
+import type { PoolSlot } from '../upstream/pool.js';
 import type { Permit } from '../upstream/breaker.js';
 import type { AttemptVerdict, TargetState, Upstream } from '../upstream/upstream.js';
-import { backoffDelay, mayRetry, retryCondition, safeToRepeat, type Condition } from '../upstream/retry.js';
+import { backoffDelay, budgetExempt, mayRetry, retryCondition, safeToRepeat, type Condition } from '../upstream/retry.js';
 import { breakerOutcome, countsAgainstBackend, fallbackMayAnswer, unavailableStatus } from '../upstream/verdict.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
+import { BodyLimit, limitedBody, refusedWith } from './limits.js';
 import type { FailureReport } from '../failures/respond.js';
 import type { CallEnv, Exchange, RouteRuntime } from './exchange.js';
+import { GrpcCall } from './grpc-call.js';
 
 const CLOSED_OR_RESET = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
@@ -31,19 +33,6 @@ const failureReason = (code: FailureCode, lowLevel: string | undefined) => `${co
 /** A TLS record header (handshake 0x16 or alert 0x15, version 3.x) where HTTP was expected. */
 function looksLikeTls(data: string | undefined): boolean {
   return !!data && data.length >= 2 && (data.charCodeAt(0) === 0x15 || data.charCodeAt(0) === 0x16) && data.charCodeAt(1) === 0x03;
-}
-
-/** Counts request body bytes and fails the stream past the limit (chunked uploads have no length up front). */
-class BodyLimit extends Transform {
-  seen = 0;
-  constructor(private readonly limit: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.seen > this.limit) cb(Object.assign(new Error('request body over the limit'), { code: 'CAUSEWAY_BODY_LIMIT' }));
-    else cb(null, chunk);
-  }
 }
 
 /** The pipeline's last stage: proxies the exchange to its upstream. */
@@ -74,14 +63,19 @@ export class Call implements AttemptOwner {
   private readonly clientBudget: boolean;
   /** The breaker's permit for this call (null without a breaker). */
   private permit: Permit = null;
+  /** gRPC semantics of the call (content-type application/grpc*), null for plain HTTP. */
+  private readonly grpc: GrpcCall | null;
 
   constructor(private readonly x: Exchange) {
     this.req = x.req;
     this.route = x.route!;
     this.up = x.upstream!;
     this.env = x.env;
+    this.grpc = x.isGrpc ? new GrpcCall(x.req, this.route) : null;
     const total = this.route.timeouts.total;
-    const clientBudgetMs = x.clientBudget;
+    // grpc-timeout is the client's deadline, as X-Request-Timeout is: the shorter of the two counts.
+    const deadline = this.grpc?.deadline;
+    const clientBudgetMs = deadline !== undefined && !(x.clientBudget !== undefined && x.clientBudget <= deadline) ? deadline : x.clientBudget;
     this.clientBudget = clientBudgetMs !== undefined && clientBudgetMs < total;
     this.budget = this.clientBudget ? clientBudgetMs! : total;
     this.deadline = x.t0 + this.budget;
@@ -90,15 +84,13 @@ export class Call implements AttemptOwner {
 
   private makeBody(): Readable | null {
     const h = this.req.headers;
+    if (this.grpc) return (this.req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders ? null : this.grpc.body(this.req, this.route.maxBodySize);
     // HTTP/2 frames its body by END_STREAM: a request with data and no length is streamed like chunked.
     const chunked = h['transfer-encoding'] !== undefined || (this.req.httpVersionMajor === 2 && h['content-length'] === undefined && !(this.req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders);
     if (!chunked && (h['content-length'] === undefined || h['content-length'] === '0')) return null;
     // A declared length over the limit was refused before the call; chunked bodies are counted.
     if (!chunked) return this.req;
-    const limiter = new BodyLimit(this.route.maxBodySize);
-    this.req.pipe(limiter);
-    this.req.once('error', (err) => limiter.destroy(err));
-    return limiter;
+    return limitedBody(this.req, this.route.maxBodySize);
   }
 
   start(): void {
@@ -133,6 +125,7 @@ export class Call implements AttemptOwner {
       return;
     }
     this.targetState = state;
+    this.grpc?.startAttempt();
     this.lastTarget = state.target.id;
     const attempt = new Attempt(state.target, this, { send: this.route.timeouts.send, read: this.route.timeouts.read }, this.body);
     this.attempt = attempt;
@@ -150,7 +143,7 @@ export class Call implements AttemptOwner {
     });
   }
 
-  private withSlot(attempt: Attempt, state: TargetState, slot: Slot): void {
+  private withSlot(attempt: Attempt, state: TargetState, slot: PoolSlot): void {
     state.inflight++;
     state.requests++;
     attempt.slot = slot;
@@ -240,8 +233,9 @@ export class Call implements AttemptOwner {
     }
   }
 
-  private dispatch(attempt: Attempt, slot: Slot): void {
+  private dispatch(attempt: Attempt, slot: PoolSlot): void {
     const t = attempt.target;
+    const body = this.bodyDispatched && this.grpc ? this.grpc.replay() : this.body;
     if (this.body) this.bodyDispatched = true;
     attempt.dispatch(slot, {
       path: t.basePath + this.x.upstreamPath,
@@ -253,8 +247,9 @@ export class Call implements AttemptOwner {
         proto: (this.req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
         hostHeader: this.route.preserveHost && this.req.headers.host ? this.req.headers.host : t.hostHeader,
         budgetMs: this.remaining(),
+        grpc: this.grpc !== null,
       }),
-      body: this.body,
+      body,
       // Body silence is timed by the attempt itself (finer than undici's 1 s timer wheel).
       bodyTimeout: 0,
       headersTimeout: 0,
@@ -285,6 +280,7 @@ export class Call implements AttemptOwner {
     if (error) rec.error = error;
     // The budget that ran out, as the response said it: explain names it, not the time measured.
     if (outcome === 'GATEWAY_TIMEOUT') rec.error = `budget ${Math.round(this.budget)} ms${this.clientBudget ? ' (X-Request-Timeout)' : ''}`;
+    if (this.grpc) rec.grpc = this.grpc.attemptInfo();
     this.records.push(rec);
     return rec;
   }
@@ -294,7 +290,13 @@ export class Call implements AttemptOwner {
   onAttemptHeaders(_attempt: Attempt, status: number, rawHeaders: Buffer[], statusText: string): boolean {
     if (this.finished) return false;
     if (this.route.retryStatuses.has(status) && this.canRetry('status', this.safeToRepeat('status'))) return false;
-    this.x.head(status, downstreamHeaders(rawHeaders, this.x.requestId), 'backend', statusText);
+    // A trailers-only answer with a status the route lists is retried as gRPC's retry design allows.
+    const trailersOnly = this.grpc?.headers(rawHeaders) === true;
+    if (trailersOnly && this.grpc!.retryable() && this.canRetry('status', this.safeToRepeat('status'))) return false;
+    const headers = downstreamHeaders(rawHeaders, this.x.requestId);
+    // Trailers-only is one HEADERS frame that ends the stream: held until the attempt completes.
+    if (trailersOnly) this.grpc!.hold(status, headers);
+    else this.x.head(status, headers, 'backend', statusText);
     return true;
   }
 
@@ -303,6 +305,7 @@ export class Call implements AttemptOwner {
   }
 
   onAttemptData(chunk: Buffer): boolean {
+    this.grpc?.received.push(chunk);
     return this.x.data(chunk);
   }
 
@@ -315,14 +318,18 @@ export class Call implements AttemptOwner {
     state.observeLatency(attempt.timings.ttfb + attempt.timings.send);
     this.releaseSlot(attempt);
     if (this.finished) return;
+    if (attempt.trailers) this.grpc?.trailers(attempt.trailers);
     const rec = this.recordAttempt(attempt, attempt.status, null);
-    this.up.report(state, unavailableStatus(attempt.status) ? 'failure' : 'success', `answered ${attempt.status}`);
+    const backendFailed = unavailableStatus(attempt.status) || this.grpc?.backendFailed() === true;
+    this.up.report(state, backendFailed ? 'failure' : 'success', this.grpc?.failureReason() ?? `answered ${attempt.status}`);
     if (attempt.discarding) {
-      rec.retry = `status ${attempt.status}`;
+      rec.retry = this.grpc?.retryReason() ?? `status ${attempt.status}`;
       this.retry('status');
       return;
     }
-    this.x.end();
+    const held = this.grpc?.held;
+    if (held) this.x.headOnly(held.status, held.headers, 'backend');
+    else this.x.end(attempt.trailers);
     this.finish(attempt.status, null);
   }
 
@@ -393,18 +400,19 @@ export class Call implements AttemptOwner {
   /** Which configured retry condition, if any, this failure falls under. */
   private retryCondition(attempt: Attempt, e: Evidence, code: FailureCode): Condition | null {
     const answered = attempt.status !== 0 || attempt.bytesReceived !== 0;
-    return retryCondition({ evidence: e, code, answered, reused: attempt.reused }, this.route.retryOn, this.up.targets.length);
+    return retryCondition({ evidence: e, code, answered, reused: attempt.reused }, this.route.retryOn, this.up.targets.length, this.grpc ? this.route.retryGrpc : null);
   }
 
   private safeToRepeat(condition: Condition): boolean {
-    return safeToRepeat(condition, this.x.method, this.req.headers['idempotency-key'] !== undefined, this.bodyDispatched);
+    const replayable = this.grpc?.replayable() === true;
+    return safeToRepeat(condition, this.x.method, this.req.headers['idempotency-key'] !== undefined, this.bodyDispatched, { grpc: this.grpc !== null, replayable });
   }
 
   private canRetry(condition: Condition, safe: boolean): boolean {
     if (!safe) return false;
     // `attempts` counts tries in all. A status retry is decided before its attempt is recorded.
     const tries = this.records.length + (condition === 'status' ? 1 : 0);
-    const budgetAllows = condition === 'stale-connection' || condition === 'connect-failure' || this.up.retryAllowed(this.route.retries.budget);
+    const budgetAllows = budgetExempt(condition) || this.up.retryAllowed(this.route.retries.budget);
     return mayRetry(condition, { tries, attempts: this.route.retries.attempts, remainingMs: this.remaining(), budgetAllows });
   }
 
@@ -481,7 +489,8 @@ export class Call implements AttemptOwner {
     const permit = this.permit;
     if (!permit) return;
     const breaker = this.up.breaker!;
-    const outcome = breakerOutcome(status, code, this.clientBudget);
+    // A gRPC call that completed can still be the backend's failure: its grpc-status says so.
+    const outcome = code === null && this.grpc?.backendFailed() ? 'failure' : breakerOutcome(status, code, this.clientBudget);
     if (outcome === 'release') breaker.release(permit);
     else breaker.record(permit, outcome === 'success');
   }
@@ -492,7 +501,8 @@ export class Call implements AttemptOwner {
       this.finish(499, 'CLIENT_CLOSED_REQUEST');
       return;
     }
-    if (fallbackMayAnswer(code) && !this.x.headersSent && (this.x.rescue?.(this.x, code) || this.route.fallback?.answer(this.x, code))) {
+    // A fallback's HTTP body would be no gRPC response: gRPC callers get the failure itself.
+    if (fallbackMayAnswer(code) && !this.x.headersSent && !this.grpc && (this.x.rescue?.(this.x, code) || this.route.fallback?.answer(this.x, code))) {
       this.finish(this.x.res.statusCode, code);
       return;
     }
@@ -500,6 +510,7 @@ export class Call implements AttemptOwner {
     this.release(failure(code).status, code);
     this.x.attempts = this.records;
     this.x.bytesIn = this.bytesIn();
+    if (this.grpc) this.x.grpc = this.grpc.callInfo(this.x.upstreamPath, code);
     this.x.fail(code, {
       proxyStatus,
       phase,
@@ -517,13 +528,21 @@ export class Call implements AttemptOwner {
   private finish(status: number, code: FailureCode | null): void {
     if (this.finished) return;
     this.finished = true;
+    const refused = code === 'CLIENT_CLOSED_REQUEST' ? refusedWith(this.x.res) : undefined;
+    if (refused) {
+      // The parser answered this exchange (a malformed chunk in its body): record what the client got.
+      code = refused;
+      status = failure(refused).status;
+    }
     this.release(status, code);
     this.x.attempts = this.records;
     this.x.bytesIn = this.bytesIn();
+    if (this.grpc) this.x.grpc = this.grpc.callInfo(this.x.upstreamPath, code);
     this.x.finish(status, code);
   }
 
   private bytesIn(): number {
+    if (this.grpc) return this.grpc.bytesIn();
     return this.body instanceof BodyLimit ? this.body.seen : Number(this.req.headers['content-length'] ?? 0);
   }
 

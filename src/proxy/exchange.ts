@@ -15,12 +15,14 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { RetryCondition, RetryPolicy } from '../config/schema.js';
 import { failure, type FailureCode, type FailureContext } from '../failures/registry.js';
-import { renderFailure, type FailureReport } from '../failures/respond.js';
-import type { AttemptRecord, CallSink } from '../observe/call-record.js';
+import { renderFailure, renderGrpcFailure, type FailureReport } from '../failures/respond.js';
+import { grpcMethodOf, isGrpcContentType } from '../grpc/status.js';
+import type { AttemptRecord, CallGrpc, CallSink } from '../observe/call-record.js';
 import { traceFields, traceOf } from '../observe/trace.js';
 import type { LookupFn } from '../upstream/connector.js';
 import type { EffectiveTimeouts } from '../upstream/policy.js';
 import type { Upstream } from '../upstream/upstream.js';
+import type { EscapedSlashAction, NormalPath, PathParameterAction } from '../routing/path.js';
 
 /** The rest of a pipeline, from one stage on. */
 export type Next = (x: Exchange) => void;
@@ -76,7 +78,12 @@ export interface RouteRuntime {
   retries: RetryPolicy;
   retryOn: Set<RetryCondition>;
   retryStatuses: Set<number>;
+  /** gRPC status codes `retries.on` names (src/grpc/status.ts), for gRPC calls. */
+  retryGrpc: Set<number>;
   maxBodySize: number;
+  /** What the route does with %2F/%5C and ;parameters in paths (src/routing/path.ts). */
+  escapedSlashes: EscapedSlashAction;
+  pathParameters: PathParameterAction;
   /** What answers a failure in place of the gateway's error (`fallback:`); null: nothing. */
   fallback: Rescuer | null;
   /** The route's stages composed with the upstream call; a route without policies is the call alone. */
@@ -108,7 +115,11 @@ export interface DownstreamResponse {
   readonly headersSent: boolean;
   readonly destroyed: boolean;
   readonly writableFinished: boolean;
+  readonly writableEnded: boolean;
   statusCode: number;
+  /** Headers of a response sent by end() alone (gRPC's trailers-only: Exchange.headOnly). */
+  setHeader(name: string, value: string | string[]): unknown;
+  addTrailers(trailers: Record<string, string>): void;
   writeHead(status: number, statusText: string, headers: string[]): unknown;
   writeHead(status: number, headers: string[]): unknown;
   write(chunk: Buffer): boolean;
@@ -125,6 +136,13 @@ export class DetachedResponse extends EventEmitter implements DownstreamResponse
   destroyed = false;
   writableFinished = false;
   statusCode = 200;
+  get writableEnded(): boolean {
+    return this.writableFinished;
+  }
+  setHeader(): this {
+    return this;
+  }
+  addTrailers(): void {}
   writeHead(status: number): this {
     this.statusCode = status;
     this.headersSent = true;
@@ -161,6 +179,10 @@ export class Exchange {
   /** The normalised path the route was chosen by, and the query (with its `?`, or empty). */
   path = '';
   query = '';
+  /** The Host header normalised for matching (case, trailing dot, port: src/routing/path.ts). */
+  hostname = '';
+  /** The path's escaped separators or parameters, for the route's path policy; null when it has none. */
+  escapes: NormalPath | null = null;
   /** Path and query sent upstream (after stripPrefix; key auth removes `api_key`). */
   upstreamPath = '';
   route: RouteRuntime | null = null;
@@ -177,6 +199,10 @@ export class Exchange {
   storing = false;
   /** Answers an upstream failure before the route's fallback does (the cache's stale-if-error). */
   rescue: ((x: Exchange, code: FailureCode) => boolean) | null = null;
+  /** A gRPC request (content-type application/grpc*): failures are answered in gRPC terms (docs/grpc.md). */
+  readonly isGrpc: boolean;
+  /** The gRPC side of the call, for its record (set by the upstream call). */
+  grpc: CallGrpc | null = null;
   private taps: ResponseTap[] | null = null;
   /** Headers the gateway adds to whatever answer is sent (rate-limit state, X-Cache). */
   private extra: string[] | null = null;
@@ -192,6 +218,7 @@ export class Exchange {
     readonly requestId: string,
   ) {
     this.method = req.method ?? 'GET';
+    this.isGrpc = isGrpcContentType(req.headers['content-type']);
     // Read now: the socket leaves the request once the response is done.
     this.peer = req.socket.remoteAddress ?? '';
     const url = req.url ?? '/';
@@ -242,6 +269,34 @@ export class Exchange {
     return this.res.headersSent;
   }
 
+  /**
+   * A response that is its head alone, sent as one HEADERS frame that ends the stream over
+   * HTTP/2 (node's compat API sends END_STREAM with the headers only when they were not written
+   * before end): gRPC's trailers-only response.
+   */
+  headOnly(status: number, headers: string[], source: ResponseSource): void {
+    if (this.extra) headers.push(...this.extra);
+    const taps = this.taps;
+    if (taps) {
+      const h: ResponseHead = { status, statusText: '', headers, source, body: null };
+      for (let i = taps.length - 1; i >= 0; i--) taps[i]!.onHeaders?.(this, h);
+      status = h.status;
+      headers = h.headers;
+    }
+    const res = this.res;
+    res.statusCode = status;
+    const merged = new Map<string, string[]>();
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!.toLowerCase();
+      const list = merged.get(name);
+      if (list) list.push(headers[i + 1]!);
+      else merged.set(name, [headers[i + 1]!]);
+    }
+    for (const [name, values] of merged) res.setHeader(name, values.length === 1 ? values[0]! : values);
+    if (this.req.httpVersionMajor !== 2) res.setHeader('content-length', '0');
+    this.end();
+  }
+
   /** Sends the response head; `headers` is handed to the taps, then to the client as it is. */
   head(status: number, headers: string[], source: ResponseSource, statusText = ''): void {
     if (this.extra) headers.push(...this.extra);
@@ -287,8 +342,9 @@ export class Exchange {
     return this.res.write(chunk);
   }
 
-  /** The response is complete. */
-  end(): void {
+  /** The response is complete; `trailers` (a flat name/value list) go with its end (HTTP/2, or chunked HTTP/1.1). */
+  end(trailers?: Buffer[] | string[] | null): void {
+    if (trailers && trailers.length) this.res.addTrailers(trailerObject(trailers));
     this.res.end();
     const taps = this.taps;
     if (taps) for (let i = taps.length - 1; i >= 0; i--) taps[i]!.onEnd?.(this);
@@ -313,6 +369,7 @@ export class Exchange {
    * has started) and records the call. Returns the status sent.
    */
   fail(code: FailureCode, report: Omit<FailureReport, 'code' | 'requestId'> = { context: {} }): number {
+    if (this.isGrpc) return this.failGrpc(code, report);
     if (this.res.headersSent) {
       this.abort(Object.assign(new Error(code), { code }));
       this.finish(failure(code).status, code);
@@ -326,6 +383,24 @@ export class Exchange {
     this.send(r.status, headers, body, 'gateway');
     this.finish(r.status, code);
     return r.status;
+  }
+
+  /**
+   * A gRPC caller's failure: trailers-only (HTTP 200, grpc-status, grpc-message), or, when the
+   * response has started over HTTP/2, the same in trailers that end it. The record says 200:
+   * what the client received; the code and the gRPC status say what failed.
+   */
+  private failGrpc(code: FailureCode, report: Omit<FailureReport, 'code' | 'requestId'>): number {
+    const r = renderGrpcFailure({ ...report, code, requestId: this.requestId }, this.env.expose);
+    this.grpc ??= { ...(grpcMethodOf(this.rawPath) ?? { service: null, method: null }), status: null, sent: 0, received: 0 };
+    this.grpc.status = Number(r.trailers['grpc-status']);
+    if (!this.res.headersSent) this.headOnly(200, r.headers, 'gateway');
+    else if (this.req.httpVersionMajor === 2 && !this.res.writableEnded) {
+      this.res.addTrailers(r.trailers);
+      this.res.end();
+    } else this.abort(Object.assign(new Error(code), { code }));
+    this.finish(200, code);
+    return 200;
   }
 
   /** A stage refused the request (phase `request`), with the route and upstream named. */
@@ -354,6 +429,7 @@ export class Exchange {
       durationMs: Math.round((performance.now() - this.t0) * 100) / 100,
       clientIp: this.clientIp,
       ...(route ? traceFields(traceOf(this.req)) : undefined),
+      ...(this.grpc ? { grpc: this.grpc } : undefined),
     });
   }
 
@@ -365,6 +441,17 @@ export class Exchange {
     }
     this.fail('BAD_REQUEST', { phase: 'request', context: { route: this.route?.name, detail: 'the request could not be processed' } });
   }
+}
+
+/** Response trailers as node's addTrailers takes them (repeated names joined, as HTTP allows). */
+function trailerObject(raw: Buffer[] | string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = String(raw[i]).toLowerCase();
+    const value = String(raw[i + 1]);
+    out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
+  }
+  return out;
 }
 
 /** See Exchange.clientIp. */

@@ -9,6 +9,7 @@ import { Upstream, type UpstreamOptions } from '../upstream/upstream.js';
 import { upstreamCall } from './call.js';
 import type { RouteRuntime } from './exchange.js';
 import { routeFallback } from './fallback.js';
+import { grpcCodeOfRetryName } from '../grpc/status.js';
 
 /** What the runtime shares with the gateway around it. */
 export interface RuntimeShared {
@@ -46,7 +47,10 @@ export function buildRuntime(
       retries,
       retryOn: new Set(retries.on.filter((c): c is RetryCondition => typeof c === 'string')),
       retryStatuses: new Set(retries.on.filter((c): c is number => typeof c === 'number')),
+      retryGrpc: new Set(retries.on.map((c) => (typeof c === 'string' ? grpcCodeOfRetryName(c) : undefined)).filter((c): c is number => c !== undefined)),
       maxBodySize: r.maxBodySize ?? config.server.maxBodySize,
+      escapedSlashes: r.escapedSlashes,
+      pathParameters: r.pathParameters,
       fallback: routeFallback(r.name, r.fallback, shared.responses),
       pipeline: upstreamCall,
     };

@@ -9,10 +9,12 @@ import type { Socket } from 'node:net';
 import type { Config } from '../config/schema.js';
 import type { FailureCode } from '../failures/registry.js';
 import { rawFailure } from '../failures/respond.js';
-import { normalizePath, stripPathPrefix } from '../routing/router.js';
+import { stripPathPrefix } from '../routing/router.js';
+import { applyRoutePathPolicy, normalizeHost, normalizeRequestPath } from '../routing/path.js';
 import { uuidv7 } from '../util/random.js';
 import { compose, Exchange, type CallEnv, type Stage } from './exchange.js';
 import { acceptRequestId, clientBudget } from './headers.js';
+import { guardExchange, markRefused } from './limits.js';
 import type { Runtime } from './runtime.js';
 
 export interface Frontend {
@@ -48,6 +50,7 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, a
   const entry = compose([requestTarget(s.maxUrlLength), routing(() => rt)], toRoute);
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
+    guardExchange(req, res);
     entry(new Exchange(req, res, env, acceptRequestId(req.headers['x-request-id']) ?? uuidv7()));
   }
 
@@ -55,12 +58,14 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, a
     // A slow upload can time out while its response is already streaming: an error spliced into
     // that body would corrupt it, so the only honest signal is to cut the connection (as node does).
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (!socket.writable || err.code === 'ECONNRESET' || inFlight?.headersSent) {
+    // The client's end of the stream came mid-request: it left, and nothing it could read is owed.
+    if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || inFlight?.headersSent) {
       socket.destroy();
       return;
     }
     const detail = clientErrorDetail(err, s.maxHeaderSize, s.requestTimeout);
     const code: FailureCode = detail.timeout ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST';
+    if (inFlight) markRefused(inFlight, code);
     socket.end(rawFailure({ code, requestId: uuidv7(), phase: 'request', context: { detail: detail.text } }, env.expose));
   });
 
@@ -92,9 +97,14 @@ function requestTarget(maxUrlLength: number): Stage {
       url = abs.pathname + abs.search;
     }
     const q = url.indexOf('?');
-    const path = normalizePath(q === -1 ? url : url.slice(0, q));
-    if (path === null) return void x.fail('BAD_REQUEST', { phase: 'request', context: { detail: 'the path climbs above the root' } });
-    x.path = path;
+    // One form of the path and the host for routing, every policy and the backend (src/routing/path.ts).
+    const normal = normalizeRequestPath(q === -1 ? url : url.slice(0, q));
+    if ('refused' in normal) return void x.fail('BAD_REQUEST', { phase: 'request', context: { detail: normal.refused } });
+    const hostname = normalizeHost(x.req.headers.host);
+    if (hostname === null) return void x.fail('BAD_REQUEST', { phase: 'request', context: { detail: 'the Host header is not a host name' } });
+    x.path = normal.path;
+    x.hostname = hostname;
+    x.escapes = normal.escapedSlash || normal.parameters ? normal : null;
     x.query = q === -1 ? '' : url.slice(q);
     next(x);
   };
@@ -104,7 +114,8 @@ function requestTarget(maxUrlLength: number): Stage {
 function routing(runtime: () => Runtime): Stage {
   return (x, next) => {
     const req = x.req;
-    const m = runtime().router.match(x.method, x.path, req.headers.host);
+    const router = runtime().router;
+    const m = router.match(x.method, x.path, x.hostname);
     if ('kind' in m) {
       if (m.kind === 'none') return void x.fail('ROUTE_NOT_FOUND', { phase: 'route', context: { method: x.method, path: x.path, host: req.headers.host } });
       // A route takes the path but not the method: 405 with the methods the path takes (RFC 9110 15.5.6).
@@ -112,6 +123,11 @@ function routing(runtime: () => Runtime): Stage {
       return void x.fail('METHOD_NOT_ALLOWED', { phase: 'route', context: { method: x.method, path: x.path, route: m.route, detail: allow }, headers: { allow } });
     }
     const route = m.route;
+    if (x.escapes) {
+      const d = applyRoutePathPolicy(x.escapes, route, (p) => (router.match(x.method, p, x.hostname) as { route?: unknown }).route === route);
+      if ('refused' in d) return void x.fail('BAD_REQUEST', { phase: 'request', context: { route: route.name, detail: d.refused } });
+      x.path = d.path;
+    }
     x.routeTo(route, (route.stripPrefix ? stripPathPrefix(x.path, route.stripPrefix) : x.path) + x.query, clientBudget(req.headers['x-request-timeout']));
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > route.maxBodySize) {

@@ -97,11 +97,11 @@ function renderCall(c: Call, explanation: Explanation | null): HTMLElement {
   return h(
     'section',
     { class: 'call', id: 'call-timeline' },
-    h('h2', {}, `${c.method} ${c.path} → ${c.status}`, ' ', c.code ? h('span', { class: 'code', style: `border-color:${colorFor(c.code)}` }, c.code) : badge('passed through', 'good')),
+    h('h2', {}, `${c.method} ${c.path} → ${c.status}`, explanation?.grpc?.status ? ` grpc-status ${explanation.grpc.status}` : '', ' ', c.code ? h('span', { class: 'code', style: `border-color:${colorFor(c.code)}` }, c.code) : badge('passed through', 'good')),
     h('p', { class: 'muted' }, `request ${c.requestId} · ${new Date(c.time).toLocaleDateString()} ${clock(c.time)} · route ${c.route ?? '–'} · upstream ${c.upstream ?? '–'} · ${c.attempts.length} attempt(s) · ${msFine(c.durationMs)}`),
     renderExplanation(explanation),
     h('h3', {}, 'Timeline'),
-    timeline(c),
+    timeline(c, explanation),
     h('div', { class: 'legend' }, ...PHASES.map((p) => h('span', { class: 'nowrap' }, h('span', { class: 'swatch', style: `background:${PHASE_COLORS[p]}` }), p)), h('span', { class: 'nowrap' }, h('span', { class: 'swatch gap-swatch' }), 'between attempts')),
   );
 }
@@ -140,7 +140,7 @@ export function withCode(text: string): Node[] {
  * One row per attempt on the call's own time scale: each bar starts where the attempt started,
  * so the gaps between attempts (waiting for a connection, backoff before a retry) show as gaps.
  */
-function timeline(c: Call): HTMLElement {
+function timeline(c: Call, e: Explanation | null): HTMLElement {
   let end = 0;
   const starts = c.attempts.map((a) => {
     const start = a.startMs ?? end;
@@ -158,10 +158,13 @@ function timeline(c: Call): HTMLElement {
     const failed = typeof a.outcome === 'string';
     const phases = PHASES.filter((p) => a.timings[p] > 0).map((p) => h('span', { class: 'nowrap' }, `${p} ${msFine(a.timings[p])}`));
     const note: Array<Node | string> = phases.length ? phases.flatMap((x, j) => (j ? [' · ', x] : [x])) : ['no phase reached'];
+    // A gRPC attempt: the backend's status and the messages each way (the explanation names the status).
+    const g = e?.timeline?.[i]?.grpc;
+    const grpc = g ? [' ', badge(`grpc ${g.status ?? 'none'}`, g.status === 'OK' ? 'good' : 'bad'), ` · ${g.sent} sent, ${g.received} received`] : [];
     return h(
       'div',
       { class: 'attempt', 'data-attempt': String(i + 1) },
-      h('div', { class: 'attempt-label' }, `#${i + 1} ${a.target}`, h('br'), badge(String(a.outcome), failed ? 'bad' : Number(a.outcome) >= 500 ? 'warn' : 'good'), a.phase ? ` in ${a.phase}` : '', a.reused ? ' · reused conn' : ''),
+      h('div', { class: 'attempt-label' }, `#${i + 1} ${a.target}`, h('br'), badge(String(a.outcome), failed ? 'bad' : Number(a.outcome) >= 500 ? 'warn' : 'good'), ...grpc, a.phase ? ` in ${a.phase}` : '', a.reused ? ' · reused conn' : ''),
       h(
         'div',
         { class: 'attempt-bar' },

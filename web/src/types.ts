@@ -79,9 +79,18 @@ export interface Finding {
   message: string;
   fix: string;
 }
+/** gRPC facts of one attempt, as the explanation names them. */
+export interface AttemptGrpc {
+  status: string | null;
+  message: string | null;
+  sent: number;
+  received: number;
+}
 export interface Explanation {
   verdict: 'ok' | 'backend-error' | 'failure';
   headline: string;
+  timeline?: Array<{ grpc: AttemptGrpc | null }>;
+  grpc?: { service: string | null; method: string | null; status: string | null } | null;
   classification: { code: string; status: number; title: string; cause: string; remedy: string } | null;
   context: { sentence: string } | null;
 }
