@@ -20,6 +20,7 @@ import { buildRuntime, type Runtime, type RuntimeShared } from './proxy/runtime.
 import { ResponseStore } from './policies/cache/store.js';
 import { createFrontend, type Frontend } from './proxy/server.js';
 import { Edge } from './edge/listeners.js';
+import type { Tunnel } from './proxy/tunnel.js';
 import { createH2Server, type H2Server } from './edge/http2.js';
 import type { LookupFn } from './upstream/connector.js';
 import { addressMatcher } from './config/cidr.js';
@@ -92,6 +93,8 @@ export class Gateway {
   private readonly env: CallEnv;
   private readonly lookup: LookupFn | undefined;
   private readonly inflight = { calls: 0 };
+  /** Upgraded sessions (WebSocket) past their 101. */
+  private readonly tunnels = new Set<Tunnel>();
   /** Shared by every runtime this gateway builds (reloads keep the stored responses and the event log). */
   private readonly shared: RuntimeShared;
   /** Upstreams replaced by a reload, closing once their in-flight calls finish. */
@@ -141,11 +144,15 @@ export class Gateway {
       isTrustedPeer: isTrusted,
       inflight: this.inflight,
       draining: () => this.stopping,
+      tunnels: this.tunnels,
+      closeGrace: config.server.websocketCloseGrace,
     });
     this.policies = new Policies(() => this.current, this.events, responses, cluster?.policies);
     this.frontend = createFrontend(config, this.runtime, env, (r) => this.policies.attach(r));
-    this.h2 = createH2Server(config, this.frontend.handle as unknown as Parameters<typeof createH2Server>[1]);
-    this.edge = new Edge(config.listen, { logger: this.logger, h1: this.frontend.server, h2: this.h2.server, sniffTimeout: config.server.headersTimeout, observer: this.metrics });
+    this.h2 = createH2Server(config, this.frontend.handle as unknown as Parameters<typeof createH2Server>[1], (kind, session) => {
+      this.logger.warn({ kind: 'http2', abuse: kind, client: session.socket?.remoteAddress }, 'HTTP/2 client abuse: connection closed (ENHANCE_YOUR_CALM)');
+    });
+    this.edge = new Edge(config.listen, { logger: this.logger, h1: this.frontend.server, h2: (socket) => this.h2.accept(socket), sniffTimeout: config.server.headersTimeout, observer: this.metrics });
   }
 
   /** The config in force (a reload replaces it). */
@@ -247,6 +254,8 @@ export class Gateway {
   /** Closes an upstream no route uses any more once its in-flight calls are done (bounded by shutdownTimeout). */
   private retire(u: Upstream): void {
     const deadline = Date.now() + this.current.server.shutdownTimeout;
+    // Sessions on it are told (a close frame) and given the grace; then it closes.
+    for (const t of this.tunnels) if (t.upstream === u) t.closeSession('reload', 1001, this.current.server.websocketCloseGrace);
     const done = (async () => {
       while (u.activeRequests > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       await u.close().catch((err: Error) => this.logger.warn({ kind: 'lifecycle', upstream: u.name, err: err.message }, 'closing a replaced upstream failed'));
@@ -270,6 +279,9 @@ export class Gateway {
     this.server.closeIdleConnections();
     // GOAWAY: HTTP/2 clients open no new streams here; the open ones finish.
     this.h2.closeSessions();
+    // WebSocket sessions get a close frame (1001 going away) and the grace to close.
+    const grace = Math.min(this.current.server.websocketCloseGrace, timeoutMs);
+    for (const t of this.tunnels) t.closeSession('shutdown', 1001, grace);
     const deadline = Date.now() + timeoutMs;
     while (this.inflight.calls > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));

@@ -18,8 +18,18 @@ export interface AttemptRecord {
   durationMs: number;
   /** When its first phase began, in ms since the call started: the gaps between attempts (pool waits, backoff) show. */
   startMs?: number;
+  /** After a 101: the upgraded session (WebSocket), how it ended (src/proxy/tunnel.ts). */
+  session?: SessionRecord;
   /** gRPC calls: the backend's status on this attempt and the messages each way. */
   grpc?: AttemptGrpc;
+}
+
+/** An upgraded connection's life: who closed it and how, and how long it lasted after the 101. */
+export interface SessionRecord {
+  closedBy: 'client' | 'backend' | 'gateway';
+  /** `close` (FIN), `reset`, `close frame <code>`, `idle-timeout`, `max-lifetime`, `shutdown`. */
+  how: string;
+  durationMs: number;
 }
 
 /** One attempt of a gRPC call. */
@@ -94,6 +104,7 @@ function attemptJson(a: AttemptRecord): string {
   if (a.startMs !== undefined) out += `,"startMs":${num(a.startMs)}`;
   if (a.error !== undefined) out += `,"error":${str(a.error)}`;
   if (a.retry !== undefined) out += `,"retry":${str(a.retry)}`;
+  if (a.session !== undefined) out += `,"session":{"closedBy":${str(a.session.closedBy)},"how":${str(a.session.how)},"durationMs":${num(a.session.durationMs)}}`;
   if (a.grpc !== undefined) out += `,"grpc":${JSON.stringify(a.grpc)}`;
   return out + '}';
 }

@@ -21,6 +21,7 @@ import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { BodyLimit, limitedBody, refusedWith } from './limits.js';
 import type { FailureReport } from '../failures/respond.js';
 import type { CallEnv, Exchange, RouteRuntime } from './exchange.js';
+import { Tunnel } from './tunnel.js';
 import { GrpcCall } from './grpc-call.js';
 
 const CLOSED_OR_RESET = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
@@ -37,7 +38,8 @@ function looksLikeTls(data: string | undefined): boolean {
 
 /** The pipeline's last stage: proxies the exchange to its upstream. */
 export function upstreamCall(x: Exchange): void {
-  new Call(x).start();
+  if (x.upgrade) new Tunnel(x).start();
+  else new Call(x).start();
 }
 
 export class Call implements AttemptOwner {

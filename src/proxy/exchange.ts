@@ -88,6 +88,8 @@ export interface RouteRuntime {
   fallback: Rescuer | null;
   /** The route's stages composed with the upstream call; a route without policies is the call alone. */
   pipeline: Next;
+  /** Upgrades (WebSocket) allowed, with the session limits; null: refused with 400 (src/proxy/tunnel.ts). */
+  websocket: { idleTimeout: number; maxLifetime: number } | null;
 }
 
 /** What every exchange shares with the gateway around it. */
@@ -105,6 +107,17 @@ export interface CallEnv {
   inflight: { calls: number };
   /** The gateway is shutting down: responses close their connection. */
   draining(): boolean;
+  /** Upgraded sessions past their 101, for draining (src/proxy/tunnel.ts). */
+  tunnels?: Set<{ closeSession(reason: string, code?: number, graceMs?: number): void }>;
+  /** How long a half-closed or draining upgraded session gets before it is cut (ms). */
+  closeGrace?: number;
+}
+
+/** What node:http hands over with a request to upgrade the connection (WebSocket). */
+export interface UpgradeRequest {
+  socket: import('node:net').Socket;
+  /** Bytes the client sent after the request head. */
+  head: Buffer;
 }
 
 /**
@@ -197,6 +210,8 @@ export class Exchange {
   bytesOut = 0;
   /** Set by a stage that stores the response itself (the cache), so a stale fallback does not store it again. */
   storing = false;
+  /** Set for a request to upgrade the connection: the upstream call becomes a tunnel (src/proxy/tunnel.ts). */
+  upgrade: UpgradeRequest | null = null;
   /** Answers an upstream failure before the route's fallback does (the cache's stale-if-error). */
   rescue: ((x: Exchange, code: FailureCode) => boolean) | null = null;
   /** A gRPC request (content-type application/grpc*): failures are answered in gRPC terms (docs/grpc.md). */

@@ -20,6 +20,9 @@ export interface RuntimeShared {
   upstream?: UpstreamOptions | undefined;
 }
 
+/** Session limits of `websocket: true` (docs/edge.md). */
+const WEBSOCKET_DEFAULTS = { idleTimeout: 300_000, maxLifetime: 86_400_000 };
+
 export interface Runtime {
   router: Router<RouteRuntime>;
   upstreams: Map<string, Upstream>;
@@ -53,6 +56,7 @@ export function buildRuntime(
       pathParameters: r.pathParameters,
       fallback: routeFallback(r.name, r.fallback, shared.responses),
       pipeline: upstreamCall,
+      websocket: r.websocket === false ? null : r.websocket === true ? WEBSOCKET_DEFAULTS : r.websocket,
     };
   });
   const router = new Router(config.routes.map((r, i) => ({ spec: { name: r.name, ...r.match }, value: routes[i]! })));

@@ -3,6 +3,7 @@ import { ConfigError, loadConfigFile } from '../../config/load.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { findingPath, lintConfig, type Finding } from '../../config/lint.js';
+import { tlsFindings } from '../../edge/check.js';
 import type { Config } from '../../config/schema.js';
 import { parseDuration } from '../../config/units.js';
 import { adviseFromCallLog, probeHosts } from '../../diagnose/advisors.js';
@@ -38,6 +39,8 @@ declared clientTimeout, retries that cannot fit in total, https on port 80...).
 When the config's call log (storage.path) exists, advisors compare the config with the traffic
 of the last --since (default 24h): a read timeout below a route's observed p99 latency, and a
 pool smaller than the peak concurrency by Little's law (requests/s × latency).
+Listener certificates (listen[].tls) must exist, parse and match their keys; one that expired
+is an error, one that expires within 14 days a warning (with its name and date).
 --probe also resolves every target host name.
 Exit status: 0 valid (warnings may be printed), 1 errors.`,
   async run(argv) {
@@ -47,7 +50,7 @@ Exit status: 0 valid (warnings may be printed), 1 errors.`,
     const file = configPath(values.config as string | undefined);
     try {
       const config = loadConfigFile(file);
-      const findings = [...lintConfig(config), ...(await callLogAdvice(config, since)), ...(values.probe ? await probeHosts(config) : [])];
+      const findings = [...lintConfig(config), ...tlsFindings(config), ...(await callLogAdvice(config, since)), ...(values.probe ? await probeHosts(config) : [])];
       const errors = findings.filter((f) => f.severity === 'error').length;
       if (values.json) console.log(JSON.stringify({ file, valid: errors === 0, problems: [], findings }, null, 2));
       else {
