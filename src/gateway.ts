@@ -27,6 +27,7 @@ import type { LookupFn } from './upstream/connector.js';
 import { addressMatcher } from './config/cidr.js';
 import { Policies, type SharedPolicyState } from './policies/index.js';
 import type { Transition, Upstream } from './upstream/upstream.js';
+import { opening } from './startup.js';
 
 export interface GatewayOptions {
   /** Replaces the system resolver (tests inject failures; never the machine's DNS). */
@@ -60,28 +61,6 @@ export interface ReloadSummary {
   added: string[];
   removed: string[];
   restartRequired: string[];
-}
-
-/**
- * One line for an error that stopped a gateway from being built: a file it could not open or
- * create (log.file, storage.path) names the file, the reason and what to do; anything else, its
- * message.
- */
-export function startupFailure(err: unknown): string {
-  const e = err as NodeJS.ErrnoException & { path?: string };
-  if (e.path && e.code) return `cannot open ${e.path} (${e.code}): ${e.code === 'EACCES' || e.code === 'EPERM' ? 'no permission to write it; ' : ''}check log.file and storage.path`;
-  if (e.code === 'SQLITE_CANTOPEN') return `cannot open the call log (storage.path): ${e.message}`;
-  return e.message ?? String(err);
-}
-
-/** Builds what `causeway start` runs; a failure is printed as one line (startupFailure) and gives null. */
-export function buildForStart<T>(make: () => T): T | null {
-  try {
-    return make();
-  } catch (err) {
-    console.error(`causeway start: ${startupFailure(err)}`);
-    return null;
-  }
 }
 
 /** What of `listen` a reload cannot apply: the sockets and their protocols (certificates it can). */
@@ -137,11 +116,12 @@ export class Gateway {
     this.current = config;
     this.lookup = options.lookup;
     const cluster = (this.cluster = options.cluster ?? null);
-    this.logger = options.logger ?? createLogger({ level: config.log.level, file: config.log.file });
+    const logFile = config.log.file;
+    this.logger = options.logger ?? opening('log.file', 'the log file', logFile ?? '', () => createLogger({ level: config.log.level, file: logFile }));
     this.events = new EventLog(this.logger, 1000, cluster ? { worker: cluster.worker } : undefined);
     const responses = new ResponseStore(config.cache.maxSize, config.cache.maxEntrySize);
     this.shared = { events: this.events, responses, upstream: cluster ? { onTransition: cluster.onTransition, healthChecks: cluster.lead } : undefined };
-    const access = (this.access = config.log.access ? openAccessLog(config.log.file, cluster?.worker) : null);
+    const access = (this.access = config.log.access ? opening('log.file', 'the log file', logFile ?? '', () => openAccessLog(logFile, cluster?.worker)) : null);
     for (const s of options.sinks ?? []) this.sinks.add(s);
     const st = config.storage;
     // Workers share the file: one pruner (the lead) is enough. The call log's writer writes the access log too.
@@ -224,7 +204,8 @@ export class Gateway {
     this.edge.listeners.forEach((l, i) => {
       const a = addrs[i]!;
       const protocols = l.config.tls ? (l.config.http2 ? 'https (h2, http/1.1)' : 'https (http/1.1)') : l.config.h2c ? 'http (http/1.1, h2c)' : 'http (http/1.1)';
-      this.logger.info({ kind: 'lifecycle', address: `${a.address}:${a.port}`, protocols, routes: this.runtime.routes.length }, 'gateway listening');
+      const url = `${l.config.tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+      this.logger.info({ kind: 'lifecycle', address: `${a.address}:${a.port}`, protocols, routes: this.runtime.routes.length }, `gateway listening on ${url}`);
     });
     return addrs[0]!;
   }

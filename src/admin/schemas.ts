@@ -68,6 +68,7 @@ const callRecord = z.looseObject({
       reused: z.boolean(),
       timings: phaseTimings,
       durationMs: z.number(),
+      startMs: z.number().optional().describe('when the attempt\'s first phase began, in ms since the call started'),
     }),
   ),
   durationMs: z.number(),
@@ -109,7 +110,7 @@ export const eventsBody = z.strictObject({
   events: z.array(z.looseObject({ type: z.string(), at: z.number(), reason: z.string(), upstream: z.string().optional(), target: z.string().optional() })),
 });
 
-const finding = z.strictObject({ severity: z.enum(['error', 'warning', 'info']), path: z.string(), message: z.string(), fix: z.string() });
+const finding = z.strictObject({ severity: z.enum(['error', 'warning', 'info']), path: z.string(), message: z.string(), fix: z.string(), fromDefault: z.literal(true).optional() });
 
 export const configBody = z.strictObject({
   file: z.string().nullable(),

@@ -75,6 +75,11 @@ export function parseConfig(text: string, file = '<config>', env: Env = process.
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     for (const issue of result.error.issues) problems.push(...describeIssue(issue, doc, file, at));
+    for (const p of routeReferences(raw)) {
+      const path = formatPath(p.path);
+      if (!problems.some((q) => q.path === path)) problems.push({ file, ...at(locate(doc, p.path)?.range?.[0]), path, message: p.message });
+    }
+    problems.sort((a, b) => a.line - b.line || a.column - b.column);
     throw new ConfigError(problems);
   }
   const config = result.data;
@@ -83,7 +88,27 @@ export function parseConfig(text: string, file = '<config>', env: Env = process.
     problems.push({ file, ...at(node?.range?.[0]), path: formatPath(p.path), message: p.message });
   }
   if (problems.length) throw new ConfigError(problems);
+  WRITTEN.set(config, writtenPaths(raw));
   return config;
+}
+
+/** The paths each parsed config's document wrote (lint names a key the file has, or says it is a default). */
+const WRITTEN = new WeakMap<Config, ReadonlySet<string>>();
+
+function writtenPaths(raw: unknown): ReadonlySet<string> {
+  const out = new Set<string>();
+  const walk = (v: unknown, path: string) => {
+    if (path) out.add(path);
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`));
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, path ? `${path}.${k}` : k);
+  };
+  walk(raw, '');
+  return out;
+}
+
+/** Whether the config's file wrote the key at `path` (`routes[1].timeouts.read`); undefined for a config not parsed from text. */
+export function isWritten(config: Config, path: string): boolean | undefined {
+  return WRITTEN.get(config)?.has(path);
 }
 
 const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -267,6 +292,33 @@ function lookupValue(doc: Document, path: readonly PathSegment[]): unknown {
   return isScalar(node) ? node.value : undefined;
 }
 
+/**
+ * Routes' references to upstreams, and unique route names. Loose about shapes, so that a document
+ * the schema rejects still gets these reported with its other problems, all at once.
+ */
+function routeReferences(raw: unknown): { path: PathSegment[]; message: string }[] {
+  const out: { path: PathSegment[]; message: string }[] = [];
+  const doc = (raw ?? {}) as { upstreams?: unknown; routes?: unknown };
+  if (!Array.isArray(doc.routes) || !doc.upstreams || typeof doc.upstreams !== 'object') return out;
+  const upstreamNames = Object.keys(doc.upstreams);
+  const seen = new Map<string, number>();
+  doc.routes.forEach((r: unknown, i) => {
+    const { upstream, name } = (r ?? {}) as { upstream?: unknown; name?: unknown };
+    if (typeof upstream === 'string' && !upstreamNames.includes(upstream)) {
+      const hint = didYouMean(upstream, upstreamNames);
+      out.push({
+        path: ['routes', i, 'upstream'],
+        message: `no upstream named "${upstream}"${hint ? ` — did you mean "${hint}"?` : upstreamNames.length ? ` (upstreams: ${upstreamNames.join(', ')})` : ''}`,
+      });
+    }
+    if (typeof name !== 'string') return;
+    const prev = seen.get(name);
+    if (prev !== undefined) out.push({ path: ['routes', i, 'name'], message: `route name "${name}" is already used by routes[${prev}]` });
+    else seen.set(name, i);
+  });
+  return out;
+}
+
 /** Checks that reach across the document: references and uniqueness. */
 function crossCheck(config: Config): { path: PathSegment[]; message: string }[] {
   const out: { path: PathSegment[]; message: string }[] = [];
@@ -282,21 +334,8 @@ function crossCheck(config: Config): { path: PathSegment[]; message: string }[] 
       message: `workers: ${config.workers} runs several processes, and an in-memory call log (:memory:) cannot be shared by them — give storage.path a file (e.g. ./data/causeway.db), set storage.enabled: false, or use workers: 1`,
     });
   }
-  const upstreamNames = Object.keys(config.upstreams);
-  const seen = new Map<string, number>();
-  config.routes.forEach((r, i) => {
-    if (!config.upstreams[r.upstream]) {
-      const hint = didYouMean(r.upstream, upstreamNames);
-      out.push({
-        path: ['routes', i, 'upstream'],
-        message: `no upstream named "${r.upstream}"${hint ? ` — did you mean "${hint}"?` : upstreamNames.length ? ` (upstreams: ${upstreamNames.join(', ')})` : ''}`,
-      });
-    }
-    out.push(...crossCheckPolicies(config, r, i));
-    const prev = seen.get(r.name);
-    if (prev !== undefined) out.push({ path: ['routes', i, 'name'], message: `route name "${r.name}" is already used by routes[${prev}]` });
-    else seen.set(r.name, i);
-  });
+  out.push(...routeReferences(config));
+  config.routes.forEach((r, i) => out.push(...crossCheckPolicies(config, r, i)));
   return out;
 }
 

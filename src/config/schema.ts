@@ -75,7 +75,15 @@ const timeoutsShape = {
 const timeouts = z.strictObject(timeoutsShape);
 
 export const RETRY_CONDITIONS = ['connect-failure', 'stale-connection', 'reset', 'response-timeout'] as const;
-const retryOn = z.union([z.enum(RETRY_CONDITIONS), z.number().int().min(500).max(599), z.enum(GRPC_RETRY_NAMES as [string, ...string[]])]);
+/** A status outside 5xx is the backend's answer, not a failure: repeating the request gets the same one. */
+const notRetriable = (iss: { input?: unknown }) =>
+  `${String(iss.input)} is not a 5xx status: retries.on takes 5xx statuses (500-599) and ${RETRY_CONDITIONS.join(', ')}` +
+  (Number(iss.input) < 500 ? `; a ${String(iss.input).slice(0, 1)}xx is the backend's answer, and a retry would get the same one` : '');
+const retryOn = z.union([
+  z.enum(RETRY_CONDITIONS),
+  z.number().int().min(500, { error: notRetriable }).max(599, { error: notRetriable }),
+  z.enum(GRPC_RETRY_NAMES as [string, ...string[]]),
+]);
 
 const backoff = z
   .string()

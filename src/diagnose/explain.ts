@@ -83,8 +83,12 @@ function limitOf(c: CallRecord): number | undefined {
       return Math.round(last.timings.ttfb);
     case 'UPSTREAM_SEND_TIMEOUT':
       return Math.round(last.timings.send);
-    case 'GATEWAY_TIMEOUT':
-      return Math.round(c.durationMs);
+    case 'GATEWAY_TIMEOUT': {
+      // The call records the budget that ran out on the attempt it cut (call.ts); the time
+      // measured runs a little past it.
+      const budget = c.attempts.map((a) => /^budget (\d+) ms/.exec(a.error ?? '')?.[1]).find(Boolean);
+      return budget ? Number(budget) : Math.round(c.durationMs);
+    }
     default:
       return undefined;
   }

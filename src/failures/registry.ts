@@ -8,6 +8,7 @@ import type { GrpcCodeName } from '../grpc/status.js';
 
 export type FailureCode =
   | 'ROUTE_NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
   | 'UPSTREAM_DNS_FAILURE'
   | 'UPSTREAM_CONNECT_TIMEOUT'
   | 'UPSTREAM_CONNECTION_REFUSED'
@@ -85,8 +86,19 @@ const defs: FailureDef[] = [
     side: 'client',
     origin: 'request',
     title: 'No route',
-    message: (c) => `No route: no route matches ${c.method ?? ''} ${c.path ?? ''}${c.host ? ` for host ${c.host}` : ''}${why(c)}`,
+    message: (c) => `No route: no route matches ${[c.method, c.path].filter(Boolean).join(' ') || 'the request'}${c.host ? ` for host ${c.host}` : ''}${why(c)}`,
     remedy: 'Check the request path, method and Host against `routes[].match`; `causeway check` lists the routes and GET /api/routes on the admin port shows the running ones.',
+  },
+  {
+    code: 'METHOD_NOT_ALLOWED',
+    status: 405,
+    grpc: 'UNIMPLEMENTED',
+    proxyStatus: 'http_request_denied',
+    side: 'client',
+    title: 'Method not allowed',
+    origin: 'request',
+    message: (c) => `Method not allowed: ${c.method ?? 'this method'} is not allowed on ${c.path ?? 'this path'}${c.route ? ` (route ${c.route})` : ''}; allowed: ${c.detail ?? 'none'}`,
+    remedy: 'Send one of the methods in the `Allow` header, or add the method to `routes[].match.methods` of the route that matches the path.',
   },
   {
     code: 'UPSTREAM_DNS_FAILURE',

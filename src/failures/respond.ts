@@ -35,9 +35,16 @@ export interface ErrorBody {
   };
 }
 
+/** ASCII for the non-ASCII a message may hold (a header value is ASCII): `—` becomes `-`, not a gap. */
+const ASCII: Record<string, string> = { '—': '-', '–': '-', '‐': '-', '…': '...', '×': 'x', '→': '->', '≥': '>=', '≤': '<=', '‘': "'", '’': "'", '“': '"', '”': '"', 'µ': 'u', '\u00a0': ' ', '\n': ' ', '\t': ' ' };
+
 /** The Proxy-Status value: `causeway; error=<type>; details="<message>"`. */
 export function proxyStatusValue(type: string, details: string): string {
-  return `causeway; error=${type}; details="${details.replace(/["\\]/g, '\\$&').replace(/[^\x20-\x7e]/g, '')}"`;
+  const ascii = details
+    .replace(/[^\x20-\x7e]/g, (c) => ASCII[c] ?? '')
+    .replace(/ {2,}/g, ' ')
+    .trim();
+  return `causeway; error=${type}; details="${ascii.replace(/["\\]/g, '\\$&')}"`;
 }
 
 export function errorBody(r: FailureReport, expose: boolean): ErrorBody {

@@ -16,6 +16,8 @@ export interface AttemptRecord {
   retry?: string;
   timings: PhaseTimings;
   durationMs: number;
+  /** When its first phase began, in ms since the call started: the gaps between attempts (pool waits, backoff) show. */
+  startMs?: number;
   /** After a 101: the upgraded session (WebSocket), how it ended (src/proxy/tunnel.ts). */
   session?: SessionRecord;
   /** gRPC calls: the backend's status on this attempt and the messages each way. */
@@ -101,6 +103,7 @@ function attemptJson(a: AttemptRecord): string {
     `{"target":${str(a.target)},"outcome":${typeof a.outcome === 'number' ? num(a.outcome) : str(a.outcome)},"phase":${a.phase === null ? 'null' : str(a.phase)}` +
     `,"reused":${a.reused},"timings":{"dns":${num(t.dns)},"connect":${num(t.connect)},"tls":${num(t.tls)},"send":${num(t.send)},"ttfb":${num(t.ttfb)},"body":${num(t.body)}}` +
     `,"durationMs":${num(a.durationMs)}`;
+  if (a.startMs !== undefined) out += `,"startMs":${num(a.startMs)}`;
   if (a.error !== undefined) out += `,"error":${str(a.error)}`;
   if (a.retry !== undefined) out += `,"retry":${str(a.retry)}`;
   if (a.session !== undefined) out += `,"session":{"closedBy":${str(a.session.closedBy)},"how":${str(a.session.how)},"durationMs":${num(a.session.durationMs)}}`;

@@ -11,7 +11,7 @@
  * upstream,code}, request_duration_seconds{route,upstream}, attempts_total{upstream,target,outcome},
  * grpc_calls_total{route,upstream,grpc_status},
  * upstream_active_requests, upstream_active_retries, target_inflight, target_ewma_seconds,
- * target_up, target_healthy, target_ejected, target_ejections_total, pool_in_use, pool_idle,
+ * target_up, target_healthy, target_ejected, target_ejection_streak, pool_in_use, pool_idle,
  * pool_queued, pool_connected, pool_max_connections, pool_exhausted_total, breaker_state,
  * breaker_rejected_total, events_total{type,upstream}; plus prom-client's process and nodejs_ metrics.
  *
@@ -148,6 +148,9 @@ export class Metrics implements CallSink, EdgeObserver {
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    // prom-client's nodejs_active_{handles,requests,resources}_total are gauges (with a twin of
+    // the same value without the suffix): a name ending in _total is a counter (Prometheus naming).
+    for (const m of this.registry.getMetricsAsArray()) if (m instanceof Gauge && m.name.endsWith('_total')) this.registry.removeSingleMetric(m.name);
     // Every call counter is brought up to date when any of them is read.
     const fold = () => this.fold();
     this.requests = new Counter({ name: 'causeway_requests_total', help: 'Calls finished, by route, upstream and status sent to the client.', labelNames: ['route', 'upstream', 'status'], registers, collect: fold });
@@ -231,17 +234,20 @@ export class Metrics implements CallSink, EdgeObserver {
   /** Gauges whose values are read from the upstreams at scrape time. */
   private defineStateMetrics(registers: Registry[]): void {
     const read = () => this.upstreamStats();
-    const gauge = <L extends string>(name: string, help: string, labelNames: L[], fill: (g: Gauge<L>, ups: UpstreamStatsLike[]) => void) =>
-      new Gauge<L>({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          fill(this, read());
-        },
-      });
+    // Emptied and filled again from what the upstreams report, at every scrape.
+    const scraped = <L extends string, M extends { reset(): void }>(name: string, help: string, labelNames: L[], fill: (m: M, ups: UpstreamStatsLike[]) => void) => ({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect(this: M) {
+        this.reset();
+        fill(this, read());
+      },
+    });
+    const gauge = <L extends string>(name: string, help: string, labelNames: L[], fill: (g: Gauge<L>, ups: UpstreamStatsLike[]) => void) => new Gauge<L>(scraped(name, help, labelNames, fill));
+    // A count the upstreams keep (pools, breakers) is a counter: its running total, added to an emptied counter.
+    const counter = <L extends string>(name: string, help: string, labelNames: L[], fill: (c: Counter<L>, ups: UpstreamStatsLike[]) => void) => new Counter<L>(scraped(name, help, labelNames, fill));
     const perTarget = (name: string, help: string, value: (t: TargetStatsLike) => number | undefined) =>
       gauge(name, help, ['upstream', 'target'], (g, ups) => {
         for (const u of ups)
@@ -259,21 +265,23 @@ export class Metrics implements CallSink, EdgeObserver {
     perTarget('causeway_target_up', '1 when the target is in rotation (healthy and not ejected).', (t) => (t.state === undefined ? undefined : t.state === 'up' ? 1 : 0));
     perTarget('causeway_target_healthy', '1 when the target passes active health checks.', (t) => bool(t.healthy));
     perTarget('causeway_target_ejected', '1 while passive outlier detection keeps the target out.', (t) => bool(t.ejected));
-    perTarget('causeway_target_ejections_total', 'Ejections of the target in its current streak.', (t) => t.ejections);
+    perTarget('causeway_target_ejection_streak', 'Ejections of the target in its current streak (each one ejects it for longer).', (t) => t.ejections);
     perTarget('causeway_pool_in_use', 'Connections leased to attempts.', (t) => t.pool.inUse);
     perTarget('causeway_pool_idle', 'Connections open and idle.', (t) => t.pool.idle);
     perTarget('causeway_pool_queued', 'Calls waiting for a connection.', (t) => t.pool.queued);
     perTarget('causeway_pool_connected', 'Connections open.', (t) => t.pool.connected);
     perTarget('causeway_pool_max_connections', 'pool.maxConnections.', (t) => t.pool.maxConnections);
-    perTarget('causeway_pool_exhausted_total', 'Leases refused: queue full or queueTimeout passed (UPSTREAM_POOL_EXHAUSTED).', (t) => t.pool.exhausted);
+    counter('causeway_pool_exhausted_total', 'Leases refused: queue full or queueTimeout passed (UPSTREAM_POOL_EXHAUSTED).', ['upstream', 'target'], (c, ups) => {
+      for (const u of ups) for (const t of u.targets) c.inc({ upstream: u.name, target: t.id }, t.pool.exhausted);
+    });
     gauge('causeway_breaker_state', 'Circuit breaker state: 1 for the current one of closed, open, half-open.', ['upstream', 'state'], (g, ups) => {
       for (const u of ups) {
         if (!u.breaker) continue;
         for (const s of BREAKER_STATES) g.set({ upstream: u.name, state: s }, u.breaker.state === s ? 1 : 0);
       }
     });
-    gauge('causeway_breaker_rejected_total', 'Calls failed fast by an open breaker (CIRCUIT_OPEN).', ['upstream'], (g, ups) => {
-      for (const u of ups) if (u.breaker?.rejected !== undefined) g.set({ upstream: u.name }, u.breaker.rejected);
+    counter('causeway_breaker_rejected_total', 'Calls failed fast by an open breaker (CIRCUIT_OPEN).', ['upstream'], (c, ups) => {
+      for (const u of ups) if (u.breaker?.rejected !== undefined) c.inc({ upstream: u.name }, u.breaker.rejected);
     });
   }
 

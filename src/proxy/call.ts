@@ -278,7 +278,10 @@ export class Call implements AttemptOwner {
       timings: t,
       durationMs: Math.round((t.dns + t.connect + t.tls + t.send + t.ttfb + t.body) * 100) / 100,
     };
+    rec.startMs = Math.max(0, Math.round((performance.now() - this.x.t0 - rec.durationMs) * 100) / 100);
     if (error) rec.error = error;
+    // The budget that ran out, as the response said it: explain names it, not the time measured.
+    if (outcome === 'GATEWAY_TIMEOUT') rec.error = `budget ${Math.round(this.budget)} ms${this.clientBudget ? ' (X-Request-Timeout)' : ''}`;
     if (this.grpc) rec.grpc = this.grpc.attemptInfo();
     this.records.push(rec);
     return rec;

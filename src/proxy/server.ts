@@ -118,15 +118,17 @@ function requestTarget(maxUrlLength: number): Stage {
   };
 }
 
-/** Routing: the route matching method, path and host, then its body limit for a declared length. */
+/** Routing: the route matching method, path and host (405 when only the method misses), then its body limit for a declared length. */
 function routing(runtime: () => Runtime): Stage {
   return (x, next) => {
     const req = x.req;
     const router = runtime().router;
     const m = router.match(x.method, x.path, x.hostname);
     if ('kind' in m) {
-      const detail = m.kind === 'method' ? `route ${m.route} matches the path but allows only ${m.allowed.join(', ')}` : undefined;
-      return void x.fail('ROUTE_NOT_FOUND', { phase: 'route', context: { method: x.method, path: x.path, host: req.headers.host, detail } });
+      if (m.kind === 'none') return void x.fail('ROUTE_NOT_FOUND', { phase: 'route', context: { method: x.method, path: x.path, host: req.headers.host } });
+      // A route takes the path but not the method: 405 with the methods the path takes (RFC 9110 15.5.6).
+      const allow = m.allowed.join(', ');
+      return void x.fail('METHOD_NOT_ALLOWED', { phase: 'route', context: { method: x.method, path: x.path, route: m.route, detail: allow }, headers: { allow } });
     }
     const route = m.route;
     if (x.escapes) {

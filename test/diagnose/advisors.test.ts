@@ -105,9 +105,9 @@ routes:
     assert.match(f[0]!.message, /route a: total \(15s\) is longer than the client's own timeout \(10s\)/);
   });
 
-  it('retries × per-try time beyond total', () => {
+  it('retries × per-try time beyond total, when a try that timed out is retried', () => {
     const config = parseConfig(
-      `upstreams: { u: { targets: [{ url: "http://127.0.0.1:9001" }], timeouts: { connect: 1s, read: 5s, total: 8s }, retries: { attempts: 3, backoff: 100ms..1s } } }
+      `upstreams: { u: { targets: [{ url: "http://127.0.0.1:9001" }], timeouts: { connect: 1s, read: 5s, total: 8s }, retries: { attempts: 3, on: [response-timeout], backoff: 100ms..1s } } }
 routes: [{ name: a, match: { path: /a }, upstream: u }]`,
       'c.yaml',
       {},
@@ -116,6 +116,43 @@ routes: [{ name: a, match: { path: /a }, upstream: u }]`,
     assert.ok(f);
     assert.equal(f.severity, 'info');
     assert.match(f.message, /3 attempts × \(connect \+ read = 6s\) plus backoff need 20s, more than total \(8s\); only 1 of 3 slow tries fit/);
+  });
+
+  it('without response-timeout in retries.on a slow try is never retried: nothing to say', () => {
+    const config = parseConfig(
+      `upstreams: { u: { targets: [{ url: "http://127.0.0.1:9001" }], timeouts: { connect: 1s, read: 5s, total: 8s }, retries: { attempts: 3, backoff: 100ms..1s } } }
+routes: [{ name: a, match: { path: /a }, upstream: u }]`,
+      'c.yaml',
+      {},
+    );
+    assert.deepEqual(lintConfig(config), []);
+  });
+
+  it('a finding names the key where the file sets the value in force, or says it is the default', () => {
+    const lint = (yaml: string) => lintConfig(parseConfig(yaml, 'c.yaml', {}));
+    const route = (timeouts: string) => `upstreams: { u: { targets: [{ url: "http://127.0.0.1:9001" }, { url: "http://127.0.0.1:9002" }], retries: { on: [response-timeout] }, timeouts: { connect: 1s, read: 5s } } }
+routes: [{ name: a, match: { path: /a }, upstream: u }, { name: b, match: { path: /b }, upstream: u, timeouts: ${timeouts} }]`;
+    // The route sets read, nobody sets total: the total in force is the default.
+    const slow = lint(route('{ read: 20s }'));
+    assert.deepEqual(slow.map((f) => [f.path, f.fromDefault ?? false]), [['upstreams.u.timeouts.total', true]]);
+    const over = lint(route('{ read: 40s }'));
+    assert.deepEqual(over.map((f) => [f.path, f.fromDefault ?? false]), [['routes[1].timeouts.read', false]]);
+    const total = lint(route('{ read: 20s, total: 30s }'));
+    assert.deepEqual(total.map((f) => [f.path, f.fromDefault ?? false]), [['routes[1].timeouts.total', false]]);
+    // connect comes from the default (2s), read from the upstream.
+    const connect = lint(`upstreams: { u: { targets: [{ url: "http://127.0.0.1:9001" }], timeouts: { read: 1s } } }
+routes: [{ name: a, match: { path: /a }, upstream: u }]`);
+    assert.deepEqual(connect.map((f) => [f.path, f.fromDefault ?? false]), [['upstreams.u.timeouts.connect', true]]);
+  });
+
+  it('read reaching total with retries off: total is the budget, nothing to say', () => {
+    const config = parseConfig(
+      `upstreams: { u: { targets: [{ url: "http://127.0.0.1:9001" }], timeouts: { read: 10s, total: 500ms }, retries: { attempts: 1 } } }
+routes: [{ name: a, match: { path: /a }, upstream: u }]`,
+      'c.yaml',
+      {},
+    );
+    assert.deepEqual(lintConfig(config), []);
   });
 
   it('hedgeConnect not below connect: hanging connects are never raced', () => {

@@ -101,6 +101,21 @@ ${['refused', 'hole', 'closing', 'reset', 'stall', 'stallbody', 'bad', 'plain', 
     });
   }
 
+  it('GATEWAY_TIMEOUT names the budget the response named: the configured total, or the client\'s X-Request-Timeout', async () => {
+    for (const [headers, budget, source] of [[{}, 200, ''], [{ 'x-request-timeout': '120' }, 120, ' (X-Request-Timeout)']] as const) {
+      const res = await fetch(`${gw.url}/budget/x`, { headers });
+      await res.arrayBuffer();
+      assert.equal(res.status, 504);
+      assert.match(res.headers.get('proxy-status')!, new RegExp(`the ${budget} ms budget`));
+      const id = res.headers.get('x-request-id')!;
+      await gw.record(id);
+      gw.gateway.store!.flush();
+      const e = (await explainCall(gw.gateway.store!, id))!;
+      assert.match(e.classification!.cause, new RegExp(`^Backend timeout: the ${budget} ms budget for this request ran out calling budget`));
+      assert.equal(e.timeline[e.timeline.length - 1]!.error, `budget ${budget} ms${source}`);
+    }
+  });
+
   it('UPSTREAM_POOL_EXHAUSTED (a second call while the only connection is busy)', async () => {
     const first = fetch(`${gw.url}/busy/1`).catch(() => null);
     await new Promise((r) => setTimeout(r, 50));

@@ -9,6 +9,7 @@ const CODES = [...REGISTRY.keys()];
 /** The expected answers, one row per code: counts against the backend / a fallback may answer. */
 const TABLE: Record<FailureCode, [boolean, boolean]> = {
   ROUTE_NOT_FOUND: [false, false],
+  METHOD_NOT_ALLOWED: [false, false],
   UPSTREAM_DNS_FAILURE: [true, true],
   UPSTREAM_CONNECT_TIMEOUT: [true, true],
   UPSTREAM_CONNECTION_REFUSED: [true, true],

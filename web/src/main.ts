@@ -5,7 +5,7 @@ import { ApiError, setToken, whenUnauthorized } from './api.js';
 import { calls } from './calls.js';
 import { config } from './config.js';
 import { fleet } from './fleet.js';
-import { h } from './dom.js';
+import { clock, h } from './dom.js';
 import { overview } from './overview.js';
 import type { Page } from './page.js';
 import { upstreams } from './upstreams.js';
@@ -56,7 +56,7 @@ async function tick(): Promise<void> {
   try {
     await page.refresh();
     if (mine !== generation) return;
-    status.replaceChildren(h('span', { class: 'live' }, '● live'), ` updated ${new Date().toLocaleTimeString([], { hour12: false })}`);
+    status.replaceChildren(h('span', { class: 'live' }, '● live'), ` updated ${clock(Date.now())}`);
   } catch (err) {
     if (mine !== generation) return;
     const text = err instanceof ApiError ? err.message : `admin API unreachable (${(err as Error).message})`;

@@ -33,12 +33,18 @@ export function overview(range: () => number): Page {
     },
     async refresh() {
       const span = range();
-      const bucket = Math.max(1000, Math.round(span / 90 / 1000) * 1000);
-      const [s, ev] = await Promise.all([api<Stats>(`/api/stats?since=${Date.now() - span}&bucket=${bucket}`), api<{ events: GatewayEvent[] }>('/api/events?limit=8')]);
+      // Buckets on round times (a multiple of their size since the epoch): a refresh adds a bucket
+      // at the right instead of shifting every bucket's edges, so the charts hold still.
+      const bucket = BUCKETS.find((b) => span / b <= 120) ?? BUCKETS[BUCKETS.length - 1]!;
+      const since = Math.floor((Date.now() - span) / bucket) * bucket;
+      const [s, ev] = await Promise.all([api<Stats>(`/api/stats?since=${since}&bucket=${bucket}`), api<{ events: GatewayEvent[] }>('/api/events?limit=8')]);
       const secs = s.bucket / 1000;
       const xs = s.buckets.map((b) => b.t / 1000);
       traffic.update(xs, [{ label: 'requests', color: '#30638e', fill: true }, { label: 'errors', color: '#d1495b' }], [s.buckets.map((b) => b.requests / secs), s.buckets.map((b) => b.errors / secs)]);
-      const codes = Object.keys(s.totals.byCode).sort();
+      // Only the codes that happened in the range: the legend lists what the chart shows.
+      const codes = Object.keys(s.totals.byCode)
+        .filter((c) => s.totals.byCode[c]! > 0)
+        .sort();
       if (codes.length) errors.update(xs, codes.map((c) => ({ label: c, color: colorFor(c) })), codes.map((c) => s.buckets.map((b) => (b.byCode[c] ?? 0) / secs)));
       else errors.update(xs, [{ label: 'no errors', color: '#66a182' }], [s.buckets.map(() => 0)]);
       latency.update(xs, [{ label: 'p50', color: '#66a182' }, { label: 'p95', color: '#edae49' }, { label: 'p99', color: '#d1495b' }], [s.buckets.map((b) => b.p50), s.buckets.map((b) => b.p95), s.buckets.map((b) => b.p99)]);
@@ -58,7 +64,7 @@ export function overview(range: () => number): Page {
           ? table(
               ['code', 'calls', 'share of errors', ''],
               byCode.map(([code, n]) =>
-                h('tr', { 'data-code': code }, h('td', {}, h('span', { class: 'swatch', style: `background:${colorFor(code)}` }), h('a', { href: `#calls?code=${code}` }, code)), h('td', { class: 'num' }, n), h('td', { class: 'num' }, pct(n, t.errors)), h('td', { class: 'barcell' }, h('div', { class: 'bar', style: `width:${Math.round((100 * n) / byCode[0]![1])}%;background:${colorFor(code)}` }))),
+                h('tr', { 'data-code': code }, h('td', { class: 'nowrap' }, h('span', { class: 'swatch', style: `background:${colorFor(code)}` }), h('a', { href: `#calls?code=${code}` }, code)), h('td', { class: 'num' }, n), h('td', { class: 'num' }, pct(n, t.errors)), h('td', { class: 'barcell' }, h('div', { class: 'bar', style: `width:${Math.round((100 * n) / byCode[0]![1])}%;background:${colorFor(code)}` }))),
               ),
             )
           : h('p', { class: 'muted' }, 'No gateway-generated errors in this range.'),
@@ -110,6 +116,9 @@ function splitTable(rows: NonNullable<Stats['upstreamsByRoute']>): HTMLElement {
     }),
   );
 }
+
+/** Bucket sizes, ms: round ones, so bucket edges fall on round times. */
+const BUCKETS = [1000, 2000, 5000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000];
 
 function kpi(label: string, value: string, note = '', kind = ''): HTMLElement {
   return h('div', { class: `kpi ${kind}` }, h('div', { class: 'kpi-label' }, label), h('div', { class: 'kpi-value' }, value), h('div', { class: 'kpi-note' }, note));

@@ -16,6 +16,8 @@ export interface Attempt {
   retry?: string;
   timings: Phases;
   durationMs: number;
+  /** When its first phase began, in ms since the call started. */
+  startMs?: number;
 }
 export interface Call {
   requestId: string;

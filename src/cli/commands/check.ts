@@ -2,7 +2,7 @@
 import { ConfigError, loadConfigFile } from '../../config/load.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { lintConfig, type Finding } from '../../config/lint.js';
+import { findingPath, lintConfig, type Finding } from '../../config/lint.js';
 import { tlsFindings } from '../../edge/check.js';
 import type { Config } from '../../config/schema.js';
 import { parseDuration } from '../../config/units.js';
@@ -13,7 +13,7 @@ import { connect, describeDbError } from '../../fleet/db.js';
 import { configPath, parse, UsageError, type Command } from '../args.js';
 
 function printFindings(findings: Finding[]): void {
-  for (const f of findings) console.log(`${f.severity}: ${f.path}: ${f.message}\n  fix: ${f.fix}`);
+  for (const f of findings) console.log(`${f.severity}: ${findingPath(f)}: ${f.message}\n  fix: ${f.fix}`);
 }
 
 /** Advice from the call log of the config, when one exists on disk (or, with storage.url, from the fleet's). */

@@ -3,7 +3,8 @@ import cluster from 'node:cluster';
 import { AdminServer, baseUrl } from '../../admin/server.js';
 import { reloadFromFile } from '../../admin/reload.js';
 import { ConfigError, loadConfigFile } from '../../config/load.js';
-import { Gateway, buildForStart } from '../../gateway.js';
+import { Gateway } from '../../gateway.js';
+import { buildForStart, dataListenFailure, listenFailure, startupFailure, startupLines } from '../../startup.js';
 import { runPrimary } from '../../cluster/primary.js';
 import { WORKER_ENV, runWorker } from '../../cluster/worker.js';
 import { resolveWorkers } from '../../cluster/workers.js';
@@ -59,31 +60,35 @@ config published with \`causeway config push\` are shared by every node (docs/fl
     }
     if (workers > 1) return runPrimary({ file, config, workers });
     const startConfig = config;
-    const gateway = buildForStart(() => new Gateway(startConfig, fleet ? { fleet } : {}));
+    const gateway = buildForStart(() => new Gateway(startConfig, fleet ? { fleet } : {}), file, config);
     if (!gateway) {
       await fleet?.close();
       return 1;
     }
     const adminListen = config.admin ?? { host: '127.0.0.1', port: 9901 };
     const admin = new AdminServer({ gateway, configFile: file }, adminListen);
-    await gateway.listen();
     try {
-      const addr = await admin.listen();
-      gateway.logger.info({ kind: 'lifecycle', admin: baseUrl(addr) }, `admin API and dashboard on ${baseUrl(addr)}`);
+      await gateway.listen().catch((err: unknown) => {
+        throw dataListenFailure(err, config);
+      });
+      const adminAddr = await admin.listen().catch((err: unknown) => {
+        throw listenFailure(err, 'admin', adminListen.host, adminListen.port);
+      });
+      for (const line of startupLines(file, config, baseUrl(adminAddr))) gateway.logger.info({ kind: 'lifecycle', ...line.fields }, line.msg);
       if (fleet) {
         const agent = fleet.agent;
         agent.events = gateway.events;
         agent.apply = (c) => gateway.reload(c);
         const at = gateway.addresses.map((a) => `${a.address}:${a.port}`).join(', ') || null;
-        agent.addresses = () => ({ admin: baseUrl(addr), listen: at });
+        agent.addresses = () => ({ admin: baseUrl(adminAddr), listen: at });
         await agent.start();
         gateway.logger.info({ kind: 'lifecycle', node: fleet.node, configVersion: agent.version }, `fleet node ${fleet.node}: config version ${agent.version ?? 'none published'} (${agent.state})`);
       }
     } catch (err) {
+      await admin.close().catch(() => undefined);
       await gateway.stop(0);
       await fleet?.close();
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-      console.error(`causeway start: the admin port ${adminListen.host}:${adminListen.port} is in use; set admin.port in ${file}`);
+      console.error(`causeway start: ${startupFailure(err, file, config)}`);
       return 1;
     }
     process.on('SIGHUP', () => {
@@ -102,3 +107,4 @@ config published with \`causeway config push\` are shared by every node (docs/fl
     return -1;
   },
 };
+
