@@ -72,6 +72,6 @@ describe('causeway check: listener certificates', () => {
     writeFileSync(file, `listen: { port: 0, tls: { cert: ${good.cert}, key: ${other.key} } }\nadmin: { port: 0 }\nstorage: { enabled: false }\nupstreams: { u: { targets: [{ url: "http://127.0.0.1:9" }] } }\n`);
     const r = spawnSync(process.execPath, [BIN, 'start', '-c', file], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(r.status, 1, r.stdout + r.stderr);
-    assert.match(r.stderr.trim(), /^causeway start: the key .*other\.key does not belong to the certificate .*good\.pem$/);
+    assert.match(r.stderr.trim(), /^causeway start: the key .*other\.key does not belong to the certificate .*good\.pem; set listen\.tls\.key in .*s\.yaml$/);
   });
 });
