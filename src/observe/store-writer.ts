@@ -84,7 +84,7 @@ export class CallWriter {
     this.stmt = statementCache(db);
     // A multi-row INSERT inside a transaction keeps a statement journal (to undo just that
     // statement); past 64 KB it spills to a temporary file, opened, written and deleted on every
-    // batch. In memory it costs ~1 µs less per call (bench/RESULTS.md, session 5).
+    // batch. In memory it costs ~1 µs less per call (bench/RESULTS.md, "What each hot-path change bought").
     db.pragma('temp_store = MEMORY');
     const row = `(${COLUMNS.split(',').map(() => '?').join(',')})`;
     this.insert = db.prepare(`INSERT INTO calls (${COLUMNS}) VALUES ${row}`);

@@ -102,7 +102,7 @@ export interface CallEnv {
    * Calls in flight, for graceful shutdown: a count, not a Set of calls. A long-lived Set that
    * takes and drops an entry per call keeps rehashing its table, and V8 links each replaced table
    * to its successor; once a full GC has moved one into the old generation, every later table and
-   * the calls in it are promoted (bench/RESULTS.md, "Session 5: the sustained-load fall").
+   * the calls in it are promoted (bench/RESULTS.md, "Profile findings": the sustained-load fall).
    */
   inflight: { calls: number };
   /** The gateway is shutting down: responses close their connection. */
