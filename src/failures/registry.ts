@@ -10,6 +10,7 @@ export type FailureCode =
   | 'UPSTREAM_DNS_FAILURE'
   | 'UPSTREAM_CONNECT_TIMEOUT'
   | 'UPSTREAM_CONNECTION_REFUSED'
+  | 'UPSTREAM_HOST_UNREACHABLE'
   | 'UPSTREAM_CONNECTION_CLOSED'
   | 'UPSTREAM_CONNECTION_RESET'
   | 'UPSTREAM_TLS_ERROR'
@@ -18,10 +19,13 @@ export type FailureCode =
   | 'UPSTREAM_RESPONSE_TIMEOUT'
   | 'UPSTREAM_BODY_TIMEOUT'
   | 'UPSTREAM_INVALID_RESPONSE'
+  | 'UPSTREAM_HEADERS_TOO_LARGE'
   | 'UPSTREAM_POOL_EXHAUSTED'
   | 'NO_HEALTHY_TARGET'
   | 'CIRCUIT_OPEN'
   | 'GATEWAY_TIMEOUT'
+  | 'GATEWAY_RESOURCE_EXHAUSTED'
+  | 'GATEWAY_INTERNAL_ERROR'
   | 'RATE_LIMITED'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
@@ -46,23 +50,35 @@ export interface FailureContext {
   detail?: string;
 }
 
+/** Who has to act: the caller, the gateway (its host or config), the backend, or the network between. */
+export type Side = 'client' | 'gateway' | 'backend' | 'network';
+
 export interface FailureDef {
   code: FailureCode;
   status: number;
   /** RFC 9209 error type; absent for failures that are not the proxy's (auth). */
   proxyStatus?: string;
   /** Which side is at fault, for operators scanning a dashboard. */
-  side: 'client' | 'gateway' | 'backend' | 'network';
+  side: Side;
   /** One-line title, the words users search for. */
   title: string;
   message(ctx: FailureContext): string;
   /** What to change, drawn from the cause/solution tables of the gateway FAQs. */
   remedy: string;
+  /**
+   * The outcome says nothing about the backend's health (the gateway refused before calling it,
+   * or failed on its own side): outlier detection and the breaker ignore it.
+   */
+  neutral?: true;
+  /** A failure of the backend or of the way to it: a route fallback may answer instead. */
+  fallback?: true;
 }
 
 const up = (ctx: FailureContext) => ctx.upstream ?? 'the backend';
 const tried = (ctx: FailureContext) => (ctx.attempts && ctx.attempts > 1 ? ` (${ctx.attempts} attempts)` : '');
 const why = (ctx: FailureContext) => (ctx.detail ? ` (${ctx.detail})` : '');
+/** "within 1000 ms" when the limit that applied is known, else the name of the setting. */
+const within = (ctx: FailureContext, setting: string) => (ctx.limit !== undefined ? `${ctx.limit} ms` : `the configured ${setting}`);
 
 const defs: FailureDef[] = [
   {
@@ -82,6 +98,7 @@ const defs: FailureDef[] = [
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: the host name of ${up(c)} does not resolve${why(c)}${tried(c)}`,
     remedy: 'The backend service address is incorrect or its domain name does not resolve: fix the target URL in `upstreams.<name>.targets`, or make sure the name resolves to the backend IP from the gateway host (`causeway doctor <upstream>` checks it).',
+    fallback: true,
   },
   {
     code: 'UPSTREAM_CONNECT_TIMEOUT',
@@ -89,8 +106,9 @@ const defs: FailureDef[] = [
     proxyStatus: 'connection_timeout',
     side: 'network',
     title: 'Backend unavailable',
-    message: (c) => `Backend unavailable: timeout connecting to ${up(c)} within ${c.limit ?? '?'} ms${tried(c)}`,
+    message: (c) => `Backend unavailable: timeout connecting to ${up(c)} within ${within(c, 'connect timeout')}${tried(c)}`,
     remedy: 'The TCP handshake never completed: a security group, firewall or ACL is dropping packets to the backend port, the host is down, or the address is wrong. Allow the gateway egress address in the backend security group (inbound and outbound), check the return route, and verify the port with `causeway doctor <upstream>`.',
+    fallback: true,
   },
   {
     code: 'UPSTREAM_CONNECTION_REFUSED',
@@ -100,6 +118,17 @@ const defs: FailureDef[] = [
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: connection refused by ${up(c)}${why(c)}${tried(c)}`,
     remedy: 'Nothing is listening on the target port, or a firewall rejects the connection: check that the backend process is started and bound to the configured address and port, and that no blacklist or firewall rule rejects the gateway.',
+    fallback: true,
+  },
+  {
+    code: 'UPSTREAM_HOST_UNREACHABLE',
+    status: 502,
+    proxyStatus: 'destination_ip_unroutable',
+    side: 'network',
+    title: 'Backend unavailable',
+    message: (c) => `Backend unavailable: ${up(c)} cannot be reached from the gateway${why(c)}${tried(c)}`,
+    remedy: 'The network between the gateway and the backend said no: no route to the host or its network, the host is down (no ARP/neighbour answer), the link is down, or a firewall on the gateway host forbids the connection. Check routing and firewall rules from the gateway host (`ip route get <address>`, `iptables -L OUTPUT`), and that the target address is the one the backend really has.',
+    fallback: true,
   },
   {
     code: 'UPSTREAM_CONNECTION_CLOSED',
@@ -109,6 +138,7 @@ const defs: FailureDef[] = [
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: connection is closed — ${up(c)} closed the connection before sending a full response${tried(c)}`,
     remedy: 'The backend sent FIN before answering: it crashed, restarted, hit its own request timeout, or closes keep-alive connections sooner than the gateway. Check the backend logs at that time; keep `pool.idleTimeout` below the backend keep-alive timeout; enable `retries.on: [stale-connection]` for idempotent routes.',
+    fallback: true,
   },
   {
     code: 'UPSTREAM_CONNECTION_RESET',
@@ -118,6 +148,7 @@ const defs: FailureDef[] = [
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: connection reset by ${up(c)} during the exchange${tried(c)}`,
     remedy: 'The backend (or a middlebox) sent RST mid-exchange: a crashed worker, an overloaded accept queue, a proxy or load balancer idle timeout, or a firewall killing the flow. Check backend crash logs and any load balancer between the gateway and the backend.',
+    fallback: true,
   },
   {
     code: 'UPSTREAM_TLS_ERROR',
@@ -127,6 +158,7 @@ const defs: FailureDef[] = [
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: TLS handshake with ${up(c)} failed${why(c)}${tried(c)}`,
     remedy: 'The backend certificate is not trusted, expired or issued for another name, or the TLS versions and ciphers do not overlap. Install a valid certificate for the target host name, or set `upstreams.<name>.tls.ca` to the CA that signed it.',
+    fallback: true,
   },
   {
     code: 'UPSTREAM_PROTOCOL_MISMATCH',
@@ -136,6 +168,7 @@ const defs: FailureDef[] = [
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: protocol mismatch with ${up(c)} — ${c.detail ?? 'the backend does not speak the configured protocol'}`,
     remedy: 'The request protocol is incorrect: the target URL says https but the backend serves plain HTTP, or the reverse. Make the scheme in `upstreams.<name>.targets[].url` match what the backend port speaks.',
+    fallback: true,
   },
   {
     code: 'UPSTREAM_SEND_TIMEOUT',
@@ -143,8 +176,9 @@ const defs: FailureDef[] = [
     proxyStatus: 'connection_write_timeout',
     side: 'backend',
     title: 'Backend timeout',
-    message: (c) => `Backend timeout: ${up(c)} did not read the request body for ${c.limit ?? '?'} ms`,
+    message: (c) => `Backend timeout: ${up(c)} did not read the request body within ${within(c, 'send timeout')}`,
     remedy: 'The backend stopped reading the request body (it is overloaded, blocked, or does not read bodies on this path). Check backend worker saturation; raise `timeouts.send` only for routes that upload large bodies to slow consumers.',
+    fallback: true,
   },
   {
     code: 'UPSTREAM_RESPONSE_TIMEOUT',
@@ -152,8 +186,9 @@ const defs: FailureDef[] = [
     proxyStatus: 'http_response_timeout',
     side: 'backend',
     title: 'Backend timeout',
-    message: (c) => `Backend timeout: no response headers from ${up(c)} within ${c.limit ?? '?'} ms${tried(c)}`,
+    message: (c) => `Backend timeout: no response headers from ${up(c)} within ${within(c, 'read timeout')}${tried(c)}`,
     remedy: 'The backend failed to return a response within the configured timeout: find the slow dependency (database, downstream call) in the backend, or increase `timeouts.read` for this route above the observed p99 latency — keeping it below `timeouts.total` and the client timeout.',
+    fallback: true,
   },
   {
     code: 'UPSTREAM_BODY_TIMEOUT',
@@ -161,8 +196,9 @@ const defs: FailureDef[] = [
     proxyStatus: 'connection_read_timeout',
     side: 'backend',
     title: 'Backend timeout',
-    message: (c) => `Backend timeout: the response body from ${up(c)} stalled for more than ${c.limit ?? '?'} ms`,
+    message: (c) => `Backend timeout: the response body from ${up(c)} stalled for more than ${within(c, 'read timeout')}`,
     remedy: 'The backend sent headers and then stopped sending the body: a stuck stream, a slow producer, or a lost connection without FIN. Check the backend for blocked writers; raise `timeouts.read` for streaming routes that pause longer between chunks.',
+    fallback: true,
   },
   {
     code: 'UPSTREAM_INVALID_RESPONSE',
@@ -172,6 +208,17 @@ const defs: FailureDef[] = [
     title: 'Invalid backend response',
     message: (c) => `Invalid backend response: ${up(c)} sent a malformed HTTP response${why(c)}`,
     remedy: 'The bytes from the backend are not valid HTTP/1.1 (bad status line or headers, conflicting lengths). Check that the target port is the HTTP port of the service and not another protocol, and fix the response framing in the backend.',
+    fallback: true,
+  },
+  {
+    code: 'UPSTREAM_HEADERS_TOO_LARGE',
+    status: 502,
+    proxyStatus: 'http_response_header_section_size',
+    side: 'backend',
+    title: 'Invalid backend response',
+    message: (c) => `Invalid backend response: ${up(c)} sent too big a header — the response head exceeds the gateway's limit${c.limit !== undefined ? ` of ${c.limit} bytes` : ''}`,
+    remedy: 'The backend sent response headers larger than the gateway accepts (nginx says "upstream sent too big header"): usually a huge Set-Cookie, a debug or tracing header that grows, or a redirect URL carrying state. Make the backend send smaller headers; the port is right, the response is just too big to be taken as a response head.',
+    fallback: true,
   },
   {
     code: 'UPSTREAM_POOL_EXHAUSTED',
@@ -179,8 +226,10 @@ const defs: FailureDef[] = [
     proxyStatus: 'connection_limit_reached',
     side: 'gateway',
     title: 'Backend unavailable',
-    message: (c) => `Backend unavailable: connection lease request time out — no connection to ${up(c)} became free within ${c.limit ?? '?'} ms`,
+    message: (c) => `Backend unavailable: connection lease request time out — no connection to ${up(c)} became free within ${within(c, 'pool.queueTimeout')}`,
     remedy: 'Every connection to the backend is busy. Size the pool by Little\'s law: maxConnections >= requests per second x backend latency in seconds (1,200 connections serve 1,200 RPS at 1 s each). Raise `pool.maxConnections`, or make the backend faster.',
+    fallback: true,
+    neutral: true,
   },
   {
     code: 'NO_HEALTHY_TARGET',
@@ -190,6 +239,8 @@ const defs: FailureDef[] = [
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: every target of ${up(c)} is ejected or failing health checks`,
     remedy: 'All targets are out of rotation. Look at the ejection and health-check history of the upstream (admin API /api/upstreams), fix the failing targets, and make sure health checks reflect real health.',
+    fallback: true,
+    neutral: true,
   },
   {
     code: 'CIRCUIT_OPEN',
@@ -199,6 +250,8 @@ const defs: FailureDef[] = [
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: the circuit breaker of ${up(c)} is open, failing fast`,
     remedy: 'Recent calls to this upstream failed above the breaker threshold, so the gateway is protecting it. Fix the cause of those failures (see the calls before the breaker opened); the breaker half-opens by itself after `circuitBreaker.openFor`.',
+    fallback: true,
+    neutral: true,
   },
   {
     code: 'GATEWAY_TIMEOUT',
@@ -206,8 +259,31 @@ const defs: FailureDef[] = [
     proxyStatus: 'http_response_timeout',
     side: 'gateway',
     title: 'Backend timeout',
-    message: (c) => `Backend timeout: the ${c.limit ?? '?'} ms budget for this request ran out${c.upstream ? ` calling ${c.upstream}` : ''}${tried(c)}`,
+    message: (c) => `Backend timeout: the ${c.limit !== undefined ? `${c.limit} ms` : 'total'} budget for this request ran out${c.upstream ? ` calling ${c.upstream}` : ''}${tried(c)}`,
     remedy: 'The whole exchange, retries included, exceeded `timeouts.total` (or the client X-Request-Timeout). Make per-try `timeouts.read` x attempts fit inside total, and keep total below the client timeout so timeouts cascade.',
+    fallback: true,
+  },
+  {
+    code: 'GATEWAY_RESOURCE_EXHAUSTED',
+    status: 503,
+    proxyStatus: 'proxy_internal_error',
+    side: 'gateway',
+    title: 'Gateway overloaded',
+    message: (c) => `Gateway overloaded: the gateway ran out of a resource it needs to call ${up(c)}${why(c)}`,
+    remedy: 'The gateway host, not the backend, is out of something: file descriptors (EMFILE: raise `ulimit -n` / LimitNOFILE for the gateway process; ENFILE: the system-wide fs.file-max), local ports (EADDRNOTAVAIL, EADDRINUSE: widen net.ipv4.ip_local_port_range, reuse connections with a larger `pool.idleTimeout`), or kernel memory (ENOBUFS, ENOMEM). The detail names which; check for connection leaks and the number of calls in flight.',
+    neutral: true,
+    fallback: true,
+  },
+  {
+    code: 'GATEWAY_INTERNAL_ERROR',
+    status: 502,
+    proxyStatus: 'proxy_internal_error',
+    side: 'gateway',
+    title: 'Gateway error',
+    message: (c) => `Gateway error: the gateway failed on its own side while calling ${up(c)}${why(c)}`,
+    remedy: 'The error (named in the detail) is one that the backend and the network do not cause: a socket operation the gateway host does not support (an address family that is disabled, such as IPv6), or an error Causeway does not recognise. Check the gateway host\'s network configuration; if the detail names an error not listed in docs/errors.md, report it with the call\'s `causeway explain` output.',
+    neutral: true,
+    fallback: true,
   },
   {
     code: 'RATE_LIMITED',
@@ -215,7 +291,7 @@ const defs: FailureDef[] = [
     proxyStatus: 'connection_limit_reached',
     side: 'client',
     title: 'Too many requests',
-    message: (c) => `Too many requests: the rate limit of route ${c.route ?? '?'} is exhausted${why(c)}`,
+    message: (c) => `Too many requests: the rate limit of ${c.route ? `route ${c.route}` : 'this route'} is exhausted${why(c)}`,
     remedy: 'Slow down and retry after the time in Retry-After, or ask the API owner for a higher limit.',
   },
   {
@@ -231,7 +307,7 @@ const defs: FailureDef[] = [
     status: 403,
     side: 'client',
     title: 'Forbidden',
-    message: (c) => `Forbidden: this consumer may not call route ${c.route ?? '?'}${why(c)}`,
+    message: (c) => `Forbidden: this consumer may not call ${c.route ? `route ${c.route}` : 'this route'}${why(c)}`,
     remedy: 'Request a subscription to the route and wait for its approval, or use credentials of a consumer that holds one.',
   },
   {
@@ -240,7 +316,7 @@ const defs: FailureDef[] = [
     proxyStatus: 'http_request_error',
     side: 'client',
     title: 'URI too long',
-    message: (c) => `URI too long: the request target exceeds ${c.limit ?? '?'} bytes`,
+    message: (c) => `URI too long: the request target exceeds ${c.limit !== undefined ? `${c.limit} bytes` : 'the configured server.maxUrlLength'}`,
     remedy: 'Send long parameters in a request body instead of the query string, or raise `server.maxUrlLength` if such URLs are legitimate.',
   },
   {
@@ -248,7 +324,7 @@ const defs: FailureDef[] = [
     status: 503,
     side: 'gateway',
     title: 'Fault injected',
-    message: (c) => `Fault injected: route ${c.route ?? '?'} is configured to abort this call (fault injection)`,
+    message: (c) => `Fault injected: ${c.route ? `route ${c.route}` : 'the route'} is configured to abort this call (fault injection)`,
     remedy: 'This failure was injected on purpose by `routes[].faults`; remove or narrow the faults block (percent, header) to stop it.',
   },
   {
@@ -257,8 +333,9 @@ const defs: FailureDef[] = [
     proxyStatus: 'http_request_error',
     side: 'client',
     title: 'Request too large',
-    message: (c) => `Request too large: the body exceeds the ${c.limit ?? '?'} byte limit${c.route ? ` of route ${c.route}` : ''}`,
+    message: (c) => `Request too large: the body exceeds the ${c.limit !== undefined ? `${c.limit} byte` : 'configured'} limit${c.route ? ` of route ${c.route}` : ''}`,
     remedy: 'Send a smaller body, or raise `server.maxBodySize` (or `routes[].maxBodySize`) if the route legitimately takes larger uploads.',
+    neutral: true,
   },
   {
     code: 'BAD_REQUEST',
@@ -268,6 +345,7 @@ const defs: FailureDef[] = [
     title: 'Bad request',
     message: (c) => `Bad request: ${c.detail ?? 'the request is malformed'}`,
     remedy: 'Fix the request framing: one Content-Length or chunked Transfer-Encoding (never both), valid header names and values, headers within `server.maxHeaderSize`.',
+    neutral: true,
   },
   {
     code: 'REQUEST_TIMEOUT',
@@ -285,6 +363,7 @@ const defs: FailureDef[] = [
     title: 'Client closed request',
     message: () => 'Client closed request: the caller went away before the response was complete',
     remedy: 'The client gave up first. If its timeout is shorter than the gateway `timeouts.total`, timeouts do not cascade: lower total (or send X-Request-Timeout) so the gateway and the backend give up first and free their resources.',
+    neutral: true,
   },
 ];
 
@@ -293,3 +372,8 @@ export const REGISTRY: ReadonlyMap<FailureCode, FailureDef> = new Map(defs.map((
 export function failure(code: FailureCode): FailureDef {
   return REGISTRY.get(code)!;
 }
+
+/** Codes a route fallback may answer for: the backend's failures or the way to it, never the client's. */
+export const FALLBACK_CODES: ReadonlySet<FailureCode> = new Set(defs.filter((d) => d.fallback).map((d) => d.code));
+/** Codes that say nothing about the backend's health: outlier detection and the breaker ignore them. */
+export const NEUTRAL_CODES: ReadonlySet<FailureCode> = new Set(defs.filter((d) => d.neutral).map((d) => d.code));

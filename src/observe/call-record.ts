@@ -14,6 +14,8 @@ export interface AttemptRecord {
   reused: boolean;
   /** Why the next attempt happened, when one did. */
   retry?: string;
+  /** The configured limit (ms) the failure exceeded, as it applied to this call. */
+  limitMs?: number;
   timings: PhaseTimings;
   durationMs: number;
 }
@@ -27,8 +29,9 @@ export interface CallRecord {
   consumer: string | null;
   method: string;
   path: string;
+  /** The status the client received: after headers went out, theirs, whatever failed later. */
   status: number;
-  /** The failure code when Causeway generated the response (or the client left). */
+  /** The failure code: Causeway generated the response, the client left, or the response was cut after its headers. */
   code: FailureCode | null;
   attempts: AttemptRecord[];
   bytesIn: number;
@@ -65,6 +68,7 @@ function attemptJson(a: AttemptRecord): string {
     `,"durationMs":${num(a.durationMs)}`;
   if (a.error !== undefined) out += `,"error":${str(a.error)}`;
   if (a.retry !== undefined) out += `,"retry":${str(a.retry)}`;
+  if (a.limitMs !== undefined) out += `,"limitMs":${num(a.limitMs)}`;
   return out + '}';
 }
 

@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { classify, type Evidence, type Phase } from '../failures/classify.js';
-import { failure, type FailureCode } from '../failures/registry.js';
+import { FALLBACK_CODES, NEUTRAL_CODES, failure, type FailureCode } from '../failures/registry.js';
 import { sendFailure } from '../failures/respond.js';
 import type { AttemptRecord } from '../observe/call-record.js';
 import { Attempt, type AttemptOwner } from '../upstream/attempt.js';
@@ -23,15 +23,6 @@ import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import type { CallEnv, RouteRuntime } from './runtime.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-/** Failures a route fallback may answer for: the backend's or the way to it, never the client's. */
-const FALLBACK_CODES = new Set<FailureCode>([
-  'UPSTREAM_DNS_FAILURE', 'UPSTREAM_CONNECT_TIMEOUT', 'UPSTREAM_CONNECTION_REFUSED', 'UPSTREAM_CONNECTION_CLOSED',
-  'UPSTREAM_CONNECTION_RESET', 'UPSTREAM_TLS_ERROR', 'UPSTREAM_PROTOCOL_MISMATCH', 'UPSTREAM_SEND_TIMEOUT',
-  'UPSTREAM_RESPONSE_TIMEOUT', 'UPSTREAM_BODY_TIMEOUT', 'UPSTREAM_INVALID_RESPONSE', 'UPSTREAM_POOL_EXHAUSTED',
-  'NO_HEALTHY_TARGET', 'CIRCUIT_OPEN', 'GATEWAY_TIMEOUT',
-]);
-/** Outcomes that say nothing about the backend's health: the gateway refused before calling it. */
-const NEUTRAL_CODES = new Set<FailureCode>(['UPSTREAM_POOL_EXHAUSTED', 'NO_HEALTHY_TARGET', 'CIRCUIT_OPEN', 'CLIENT_CLOSED_REQUEST', 'REQUEST_TOO_LARGE']);
 /** Backend answers that mean "unavailable" to outlier detection and the breaker. */
 const unavailableStatus = (s: number) => s >= 502 && s <= 504;
 
@@ -395,6 +386,8 @@ export class Call implements AttemptOwner {
     const state = this.targetState!;
     this.route.upstream.report(state, this.verdict(code), failureReason(code, lowLevel));
     const rec = this.recordAttempt(attempt, code, evidence.phase, lowLevel);
+    const limit = this.limitFor(code);
+    if (limit !== undefined) rec.limitMs = limit;
     if (this.res.headersSent) {
       // The response is streaming: nothing can be retried or reported in-band.
       this.fail(code, evidence.phase, proxyStatus);
@@ -512,7 +505,7 @@ export class Call implements AttemptOwner {
       this.attempt.abort('total');
       return;
     }
-    if (this.attempt && !this.attempt.settled) this.recordAttempt(this.attempt, 'GATEWAY_TIMEOUT', this.attempt.phase);
+    if (this.attempt && !this.attempt.settled) this.recordAttempt(this.attempt, 'GATEWAY_TIMEOUT', this.attempt.phase).limitMs = Math.round(this.budget);
     this.fail('GATEWAY_TIMEOUT', 'budget');
   };
 
@@ -602,10 +595,13 @@ export class Call implements AttemptOwner {
     return 0;
   }
 
-  private finish(status: number, code: FailureCode | null): void {
+  private finish(failureStatus: number, code: FailureCode | null): void {
     if (this.finished) return;
     this.finished = true;
-    this.settleBreaker(status, code);
+    // The record says what the client received: once headers went out, their status stands
+    // whatever failed after them (the failure itself is the code).
+    const status = this.res.headersSent ? this.res.statusCode : failureStatus;
+    this.settleBreaker(failureStatus, code);
     if (this.budgetTimer) clearTimeout(this.budgetTimer);
     if (this.waitTimer) clearTimeout(this.waitTimer);
     this.cancelLease?.();
