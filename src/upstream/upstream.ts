@@ -20,7 +20,7 @@ import type { EventLog } from '../observe/events.js';
 import { createBalancer, type Balancer } from './balancer.js';
 import { CircuitBreaker, type BreakerState } from './breaker.js';
 import type { LookupFn } from './connector.js';
-import { ActiveHealthChecker } from './health.js';
+import { ActiveHealthChecker, ObservedOutcomes, type ObservedHealth } from './health.js';
 import { TargetPool, type PoolStats } from './pool.js';
 import { parseTarget, type Target } from './target.js';
 import { DEFAULT_TIMEOUTS } from './policy.js';
@@ -54,6 +54,8 @@ export class TargetState {
   connectEwma = 0;
   /** Connects raced elsewhere and still pending (retries.hedgeConnect): new calls avoid the target meanwhile. */
   slowConnects = 0;
+  /** What recent traffic says, apart from active checks and ejection. */
+  readonly observed = new ObservedOutcomes();
   constructor(
     readonly target: Target,
     readonly pool: TargetPool,
@@ -79,9 +81,17 @@ export interface TargetStats {
   id: string;
   url: string;
   weight: number;
-  /** `up` in rotation; `ejected` by passive detection; `unhealthy` by active checks. */
-  state: 'up' | 'ejected' | 'unhealthy';
+  /**
+   * `up` in rotation; `failing`: in rotation, but most of its recent calls fail (whether or not
+   * a health check is configured); `ejected` by passive detection; `unhealthy` by active checks.
+   */
+  state: 'up' | 'failing' | 'ejected' | 'unhealthy';
+  /** Passing the active health checks (true without them: see `activeHealth` and `observed`). */
   healthy: boolean;
+  /** The active health check's verdict, or that none is configured. */
+  activeHealth: 'passing' | 'failing' | 'not-configured';
+  /** The last calls' outcomes (this process's traffic). */
+  observed: ObservedHealth;
   ejected: boolean;
   ejectedForMs: number;
   ejections: number;
@@ -239,6 +249,7 @@ export class Upstream {
   /** Feeds passive outlier detection with the outcome of one attempt on `t`. */
   report(t: TargetState, verdict: AttemptVerdict, reason: string): void {
     if (verdict === 'neutral') return;
+    t.observed.record(verdict === 'failure', reason);
     if (verdict === 'success') {
       t.consecutiveFailures = 0;
       return;
@@ -275,6 +286,7 @@ export class Upstream {
     if (!t.ejected) return;
     t.ejectedUntil = 0;
     t.consecutiveFailures = 0;
+    t.observed.reset();
     t.lastReturnedAt = performance.now();
     if (t.healthy) this.outOfRotation--;
     if (t.remoteEjection) return;
@@ -335,12 +347,16 @@ export class Upstream {
       activeRetries: this.activeRetries,
       breaker: b ? { state: b.state, ...b.window(), rejected: b.rejected, retryAfterMs: Math.round(b.retryAfterMs()) } : null,
       healthChecks: this.config.healthCheck?.active ? { path: this.config.healthCheck.active.path, interval: this.config.healthCheck.active.interval } : null,
-      targets: this.targets.map((t) => ({
+      targets: this.targets.map((t) => {
+        const observed = t.observed.stats();
+        return {
         id: t.target.id,
         url: t.target.url,
         weight: t.weight,
-        state: !t.healthy ? 'unhealthy' : t.ejected ? 'ejected' : 'up',
+        state: !t.healthy ? 'unhealthy' : t.ejected ? 'ejected' : observed.failing ? 'failing' : 'up',
         healthy: t.healthy,
+        activeHealth: this.health ? (t.healthy ? 'passing' : 'failing') : 'not-configured',
+        observed,
         ejected: t.ejected,
         ejectedForMs: t.ejected ? Math.max(0, Math.round(t.ejectedUntil - now)) : 0,
         ejections: t.totalEjections,
@@ -350,7 +366,8 @@ export class Upstream {
         requests: t.requests,
         failures: t.failures,
         pool: t.pool.stats(),
-      })),
+        };
+      }),
     };
   }
 
