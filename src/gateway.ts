@@ -14,7 +14,9 @@ import { EventLog } from './observe/events.js';
 import { Metrics } from './observe/metrics.js';
 import { OtlpExporter } from './observe/otlp.js';
 import { openCallStore, type SqliteCallStore } from './observe/store.js';
-import { buildRuntime, type CallEnv, type RouteRuntime, type Runtime, type RuntimeShared } from './proxy/runtime.js';
+import type { CallEnv, RouteRuntime } from './proxy/exchange.js';
+import { buildRuntime, type Runtime, type RuntimeShared } from './proxy/runtime.js';
+import { ResponseStore } from './policies/cache/store.js';
 import { createFrontend, type Frontend } from './proxy/server.js';
 import type { LookupFn } from './upstream/connector.js';
 import { addressMatcher } from './config/cidr.js';
@@ -99,7 +101,7 @@ export class Gateway {
   private readonly env: CallEnv;
   private readonly lookup: LookupFn | undefined;
   private readonly inflight = { calls: 0 };
-  /** Shared by every runtime this gateway builds (reloads keep stale copies and the event log). */
+  /** Shared by every runtime this gateway builds (reloads keep the stored responses and the event log). */
   private readonly shared: RuntimeShared;
   /** Upstreams replaced by a reload, closing once their in-flight calls finish. */
   private readonly retiring = new Set<Promise<void>>();
@@ -115,7 +117,8 @@ export class Gateway {
     const cluster = (this.cluster = options.cluster ?? null);
     this.logger = options.logger ?? createLogger({ level: config.log.level, file: config.log.file });
     this.events = new EventLog(this.logger, 1000, cluster ? { worker: cluster.worker } : undefined);
-    this.shared = { events: this.events, upstream: cluster ? { onTransition: cluster.onTransition, healthChecks: cluster.lead } : undefined };
+    const responses = new ResponseStore(config.cache.maxSize, config.cache.maxEntrySize);
+    this.shared = { events: this.events, responses, upstream: cluster ? { onTransition: cluster.onTransition, healthChecks: cluster.lead } : undefined };
     const access = (this.access = config.log.access ? openAccessLog(config.log.file, cluster?.worker) : null);
     for (const s of options.sinks ?? []) this.sinks.add(s);
     const st = config.storage;
@@ -141,8 +144,8 @@ export class Gateway {
       inflight: this.inflight,
       draining: () => this.stopping,
     });
-    this.policies = new Policies(() => this.current, this.events, cluster?.policies);
-    this.frontend = createFrontend(config, this.runtime, env, this.policies);
+    this.policies = new Policies(() => this.current, this.events, responses, cluster?.policies);
+    this.frontend = createFrontend(config, this.runtime, env, (r) => this.policies.attach(r));
   }
 
   /** The config in force (a reload replaces it). */

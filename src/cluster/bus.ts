@@ -18,7 +18,11 @@ import type { Config } from '../config/schema.js';
 import type { ReloadSummary } from '../gateway.js';
 import type { GatewayEvent } from '../observe/events.js';
 import type { Transition, UpstreamStats } from '../upstream/upstream.js';
-import type { StoreOp, StoreResult } from './shared-stores.js';
+import type { Decision } from '../policies/rate-limit/bucket.js';
+
+/** One rate-limit take or nonce check a worker asks the primary for (shared-stores.ts). */
+export type StoreOp = ['take', string, number, number] | ['nonce', string, number];
+export type StoreResult = Decision | boolean;
 
 /** 0 is the primary. */
 export type Address = number | 'primary' | 'lead' | 'others' | 'all';

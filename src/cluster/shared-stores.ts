@@ -14,10 +14,7 @@
  */
 import { NonceCache, type NonceStore } from '../policies/auth/nonces.js';
 import { LocalBuckets, type BucketStore, type Decision } from '../policies/rate-limit/bucket.js';
-import type { WorkerBus } from './bus.js';
-
-export type StoreOp = ['take', string, number, number] | ['nonce', string, number];
-export type StoreResult = Decision | boolean;
+import type { StoreOp, StoreResult, WorkerBus } from './bus.js';
 
 /** The primary's side: the buckets and nonces themselves. */
 export class StoreHost {

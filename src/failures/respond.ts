@@ -3,7 +3,6 @@
  * Proxy-Status and the JSON body. The target address and the remedy only appear in the
  * body when `errors.expose` is on.
  */
-import type { ServerResponse } from 'node:http';
 import { failure, type FailureCode, type FailureContext } from './registry.js';
 import type { Phase } from './classify.js';
 
@@ -73,21 +72,6 @@ export function renderFailure(r: FailureReport, expose: boolean): { status: numb
   const type = r.proxyStatus ?? def.proxyStatus;
   if (type) headers['proxy-status'] = proxyStatusValue(type, body.error.message);
   return { status: r.status ?? def.status, headers, body: JSON.stringify(body) };
-}
-
-/**
- * Sends a failure on a response. When the response has already started (headers sent), the
- * only honest signal left is to cut the connection, so the client sees a truncated body.
- */
-export function sendFailure(res: ServerResponse, r: FailureReport, expose: boolean): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const { status, headers, body } = renderFailure(r, expose);
-  headers['content-length'] = String(Buffer.byteLength(body));
-  res.writeHead(status, headers);
-  res.end(body);
 }
 
 /** A complete raw HTTP/1.1 response, for errors raised before node:http made a response object. */

@@ -1,27 +1,31 @@
 /**
  * The policies of a gateway: the state they share across routes and reloads (consumers and
  * their credentials, the HMAC nonce cache, the rate limiter and its Redis connection, the
- * response store) and the chain each route with policies gets (chain.ts). `attach` gives the
- * routes of a runtime their chains; a route without policies gets none and pays nothing.
+ * response store) and, per route, the pipeline of its policy stages in front of the upstream
+ * call. `attach` builds the pipelines of a runtime; a route without policies gets the upstream
+ * call alone and pays nothing. docs/pipeline.md explains the order of `POLICIES`.
  */
-import type { IncomingMessage } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
-import { addressMatcher } from '../config/cidr.js';
 import type { Config, RouteConfig } from '../config/schema.js';
 import type { EventLog } from '../observe/events.js';
+import { upstreamCall } from '../proxy/call.js';
+import { compose, type Stage } from '../proxy/exchange.js';
 import type { Runtime } from '../proxy/runtime.js';
-import { auth } from './auth/index.js';
+import { authPolicy } from './auth/index.js';
 import { NonceCache, type NonceStore } from './auth/nonces.js';
-import { cache } from './cache/index.js';
-import { ResponseStore } from './cache/store.js';
-import { PolicyChain } from './chain.js';
+import { cachePolicy } from './cache/index.js';
+import type { ResponseStore } from './cache/store.js';
 import { ConsumerRegistry } from './consumers/registry.js';
 import { PolicyStore } from './consumers/store.js';
-import { faults } from './faults/index.js';
+import { faultsPolicy } from './faults/index.js';
+import type { PolicyContext, PolicyDef } from './policy.js';
 import type { BucketStore } from './rate-limit/bucket.js';
 import { Limiter } from './rate-limit/limiter.js';
-import { rateLimit } from './rate-limit/index.js';
-import { subscription } from './subscription/index.js';
+import { rateLimitPolicy } from './rate-limit/index.js';
+import { subscriptionPolicy } from './subscription/index.js';
+
+/** Every policy, in the order a request meets them (docs/pipeline.md says why). */
+export const POLICIES: readonly PolicyDef[] = [authPolicy, subscriptionPolicy, rateLimitPolicy, cachePolicy, faultsPolicy];
 
 /** State kept outside this process: with several workers, the cluster primary's (src/cluster/shared-stores.ts). */
 export interface SharedPolicyState {
@@ -34,10 +38,8 @@ export class Policies {
   consumers: ConsumerRegistry;
   readonly nonces: NonceCache;
   readonly limiter: Limiter;
-  readonly responses: ResponseStore;
   private readonly store: PolicyStore;
   private consumersConfig: Config['consumers'];
-  private readonly isTrusted: (address: string | undefined) => boolean;
   /** Where HMAC nonces are checked: `nonces`, or the cluster's shared store. */
   private readonly nonceStore: NonceStore;
   private runtime: Runtime | null = null;
@@ -45,6 +47,8 @@ export class Policies {
   constructor(
     private readonly config: () => Config,
     events: EventLog,
+    /** The gateway's response store (the cache's, shared with the stale fallback). */
+    readonly responses: ResponseStore,
     shared: SharedPolicyState = {},
   ) {
     const c = config();
@@ -55,11 +59,9 @@ export class Policies {
     this.nonces = new NonceCache(c.auth.nonceCache);
     this.nonceStore = shared.nonces ?? this.nonces;
     this.limiter = new Limiter(c.redis, events, shared.buckets);
-    this.responses = new ResponseStore(c.cache.maxSize, c.cache.maxEntrySize);
-    this.isTrusted = addressMatcher(c.server.trustedProxies);
   }
 
-  /** Gives every route of `runtime` that has policies its chain (after a reload too). */
+  /** Gives every route of `runtime` its pipeline (after a reload too). */
   attach(runtime: Runtime): void {
     this.runtime = runtime;
     const config = this.config();
@@ -70,39 +72,21 @@ export class Policies {
     const byName = new Map(config.routes.map((r) => [r.name, r]));
     for (const route of runtime.routes) {
       const r = byName.get(route.name);
-      route.policies = r ? this.chainFor(r, config) : undefined;
+      const stages = r ? this.stagesFor(r, config) : [];
+      route.pipeline = stages.length ? compose(stages, upstreamCall) : upstreamCall;
     }
   }
 
-  private chainFor(r: RouteConfig, config: Config): PolicyChain | undefined {
-    if (!r.auth && r.subscription !== 'required' && !r.rateLimit && !r.cache && !r.faults) return undefined;
-    return new PolicyChain(
-      {
-        auth: r.auth && auth({ methods: r.auth, consumers: this.consumers, nonces: this.nonceStore, clockSkew: config.auth.clockSkew }),
-        subscription: r.subscription === 'required' ? subscription(this.consumers) : undefined,
-        rateLimit: r.rateLimit && rateLimit(r.rateLimit, r.name, this.limiter),
-        cache: r.cache && cache(r.cache, r.name, this.responses),
-        faults: r.faults && faults(r.faults),
-      },
-      (req) => this.clientIp(req),
-    );
-  }
-
-  /**
-   * The client's address: the peer itself, unless the peer is a trusted proxy; then the nearest
-   * X-Forwarded-For hop that is not one (the right-most untrusted entry), as nginx's realip does.
-   */
-  clientIp(req: IncomingMessage): string {
-    const peer = req.socket.remoteAddress ?? '';
-    if (!this.isTrusted(peer)) return peer;
-    const xff = req.headers['x-forwarded-for'];
-    if (typeof xff !== 'string') return peer;
-    const hops = xff.split(',');
-    for (let i = hops.length - 1; i >= 0; i--) {
-      const hop = hops[i]!.trim();
-      if (hop && !this.isTrusted(hop)) return hop;
+  private stagesFor(route: RouteConfig, config: Config): Stage[] {
+    const ctx: PolicyContext = { config, route, consumers: this.consumers, nonces: this.nonceStore, limiter: this.limiter, responses: this.responses };
+    const stages: Stage[] = [];
+    for (const p of POLICIES) {
+      const value = route[p.key];
+      if (value === undefined) continue;
+      const stage = p.create(value as never, ctx);
+      if (stage) stages.push(stage);
     }
-    return peer;
+    return stages;
   }
 
   /** Calls `listener` after every change the admin API makes to consumers, credentials or subscriptions. */

@@ -6,21 +6,18 @@
  * Flow: start → next() → lease → (connect) → dispatch → headers → body → complete
  *                  ↑______ retry (backoff) ______|  any failure → classify → retry or respond
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { classify, type Evidence, type Phase } from '../failures/classify.js';
 import { FALLBACK_CODES, NEUTRAL_CODES, failure, type FailureCode } from '../failures/registry.js';
-import { sendFailure } from '../failures/respond.js';
 import type { AttemptRecord } from '../observe/call-record.js';
 import { Attempt, type AttemptOwner } from '../upstream/attempt.js';
 import { probeSpeaksTls, type ConnectFailure } from '../upstream/connector.js';
 import type { Slot } from '../upstream/pool.js';
 import type { Permit } from '../upstream/breaker.js';
-import type { AttemptVerdict, TargetState } from '../upstream/upstream.js';
-import { MAX_STALE_ENTRY_BYTES, StaleStore, withHeaders } from './fallback.js';
-import { traceFields, traceOf } from '../observe/trace.js';
+import type { AttemptVerdict, TargetState, Upstream } from '../upstream/upstream.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
-import type { CallEnv, RouteRuntime } from './runtime.js';
+import type { FailureReport } from '../failures/respond.js';
+import type { CallEnv, Exchange, RouteRuntime } from './exchange.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Backend answers that mean "unavailable" to outlier detection and the breaker. */
@@ -51,11 +48,16 @@ class BodyLimit extends Transform {
   }
 }
 
+/** The pipeline's last stage: proxies the exchange to its upstream. */
+export function upstreamCall(x: Exchange): void {
+  new Call(x).start();
+}
+
 export class Call implements AttemptOwner {
-  /** Who is calling, when the route's auth policy identified a consumer (recorded in the call log). */
-  consumer: string | null = null;
-  readonly startedAt = Date.now();
-  private readonly t0 = performance.now();
+  private readonly req: Exchange['req'];
+  private readonly route: RouteRuntime;
+  private readonly up: Upstream;
+  private readonly env: CallEnv;
   private readonly deadline: number;
   private readonly budget: number;
   private budgetTimer: NodeJS.Timeout | null = null;
@@ -70,31 +72,21 @@ export class Call implements AttemptOwner {
   private forceFresh = false;
   private readonly body: Readable | null;
   private bodyDispatched = false;
-  private bytesOut = 0;
   private lastTarget: string | undefined;
   private readonly clientBudget: boolean;
   /** The breaker's permit for this call (null without a breaker). */
   private permit: Permit = null;
-  /** Body chunks kept for the stale fallback, when the route has one. */
-  private capture: Buffer[] | null = null;
-  private captureBytes = 0;
-  private captureHeaders: string[] | null = null;
 
-  constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-    private readonly route: RouteRuntime,
-    /** Path and query to send upstream, after stripPrefix, before the target's base path. */
-    private readonly upstreamPath: string,
-    readonly requestId: string,
-    private readonly clientIp: string,
-    private readonly env: CallEnv,
-    clientBudgetMs: number | undefined,
-  ) {
-    const total = route.timeouts.total;
+  constructor(private readonly x: Exchange) {
+    this.req = x.req;
+    this.route = x.route!;
+    this.up = x.upstream!;
+    this.env = x.env;
+    const total = this.route.timeouts.total;
+    const clientBudgetMs = x.clientBudget;
     this.clientBudget = clientBudgetMs !== undefined && clientBudgetMs < total;
     this.budget = this.clientBudget ? clientBudgetMs! : total;
-    this.deadline = this.t0 + this.budget;
+    this.deadline = x.t0 + this.budget;
     this.body = this.makeBody();
   }
 
@@ -111,12 +103,13 @@ export class Call implements AttemptOwner {
   }
 
   start(): void {
-    this.route.upstream.activeRequests++;
+    this.up.activeRequests++;
     this.env.inflight.calls++;
-    this.res.on('close', this.onClose);
-    this.res.on('drain', this.onDrain);
+    this.x.res.on('close', this.onClose);
+    this.x.res.on('drain', this.onDrain);
+    this.route.fallback?.watch(this.x);
     this.budgetTimer = setTimeout(this.onBudget, this.budget);
-    const breaker = this.route.upstream.breaker;
+    const breaker = this.up.breaker;
     if (breaker) {
       this.permit = breaker.acquire();
       if (this.permit === null) {
@@ -134,7 +127,7 @@ export class Call implements AttemptOwner {
   // ── attempts ───────────────────────────────────────────────────────────────
 
   private next(): void {
-    const up = this.route.upstream;
+    const up = this.up;
     const state = up.pick(this.tried);
     if (!state) {
       this.fail('NO_HEALTHY_TARGET', 'balance');
@@ -215,7 +208,7 @@ export class Call implements AttemptOwner {
    */
   private raceConnect(attempt: Attempt, state: TargetState, after: number): void {
     if (this.finished || attempt !== this.attempt) return;
-    const up = this.route.upstream;
+    const up = this.up;
     if (!this.canRetry('connect-failure', true) || !up.hasAlternative(this.tried, state)) return;
     attempt.raced = true;
     up.connectRaced(state);
@@ -233,13 +226,13 @@ export class Call implements AttemptOwner {
     (this.tried ??= new Set()).add(state);
     if (!this.retrying) {
       this.retrying = true;
-      this.route.upstream.activeRetries++;
+      this.up.activeRetries++;
     }
   }
 
   /** A connect this call raced elsewhere settled: its connection joins the pool, or its failure counts against the target. */
   private racedConnectSettled(attempt: Attempt, state: TargetState, fail: ConnectFailure | null): void {
-    const up = this.route.upstream;
+    const up = this.up;
     up.racedConnectSettled(state);
     this.releaseSlot(attempt, state);
     if (fail) {
@@ -252,12 +245,12 @@ export class Call implements AttemptOwner {
     const t = attempt.target;
     if (this.body) this.bodyDispatched = true;
     attempt.dispatch(slot, {
-      path: t.basePath + this.upstreamPath,
+      path: t.basePath + this.x.upstreamPath,
       method: this.req.method as 'GET',
       headers: upstreamHeaders(this.req, {
-        requestId: this.requestId,
-        clientIp: this.clientIp,
-        trustedPeer: this.env.isTrustedPeer(this.req.socket.remoteAddress),
+        requestId: this.x.requestId,
+        clientIp: this.x.peer,
+        trustedPeer: this.env.isTrustedPeer(this.x.peer),
         hostHeader: this.route.preserveHost && this.req.headers.host ? this.req.headers.host : t.hostHeader,
         budgetMs: this.remaining(),
       }),
@@ -298,25 +291,12 @@ export class Call implements AttemptOwner {
   onAttemptHeaders(_attempt: Attempt, status: number, rawHeaders: Buffer[], statusText: string): boolean {
     if (this.finished) return false;
     if (this.route.retryStatuses.has(status) && this.canRetry('status', this.safeToRepeat('status'))) return false;
-    const headers = downstreamHeaders(rawHeaders, this.requestId);
-    if (status === 200 && this.route.staleFor > 0 && this.req.method === 'GET') {
-      this.capture = [];
-      this.captureHeaders = headers.slice();
-    }
-    if (this.env.draining()) headers.push('connection', 'close');
-    if (statusText) this.res.writeHead(status, statusText, headers);
-    else this.res.writeHead(status, headers);
+    this.x.head(status, downstreamHeaders(rawHeaders, this.x.requestId), 'backend', statusText);
     return true;
   }
 
   onAttemptData(chunk: Buffer): boolean {
-    this.bytesOut += chunk.length;
-    if (this.capture) {
-      this.captureBytes += chunk.length;
-      if (this.captureBytes > MAX_STALE_ENTRY_BYTES) this.capture = null;
-      else this.capture.push(chunk);
-    }
-    return this.res.write(chunk);
+    return this.x.data(chunk);
   }
 
   private onDrain = (): void => {
@@ -329,21 +309,14 @@ export class Call implements AttemptOwner {
     this.releaseSlot(attempt);
     if (this.finished) return;
     const rec = this.recordAttempt(attempt, attempt.status, null);
-    this.route.upstream.report(state, unavailableStatus(attempt.status) ? 'failure' : 'success', `answered ${attempt.status}`);
+    this.up.report(state, unavailableStatus(attempt.status) ? 'failure' : 'success', `answered ${attempt.status}`);
     if (attempt.discarding) {
       rec.retry = `status ${attempt.status}`;
       this.retry('status');
       return;
     }
-    this.res.end();
-    if (this.capture && this.captureHeaders) {
-      this.route.staleStore!.set(this.staleKey(), { status: 200, headers: this.captureHeaders, body: Buffer.concat(this.capture), storedAt: performance.now() });
-    }
+    this.x.end();
     this.finish(attempt.status, null);
-  }
-
-  private staleKey(): string {
-    return StaleStore.key(this.route.name, this.req.headers.host, this.upstreamPath);
   }
 
   onAttemptError(attempt: Attempt, err: LowLevelError): void {
@@ -384,11 +357,11 @@ export class Call implements AttemptOwner {
   private attemptFailed(attempt: Attempt, evidence: Evidence, lowLevel: string | undefined): void {
     const { code, proxyStatus } = classify(evidence);
     const state = this.targetState!;
-    this.route.upstream.report(state, this.verdict(code), failureReason(code, lowLevel));
+    this.up.report(state, this.verdict(code), failureReason(code, lowLevel));
     const rec = this.recordAttempt(attempt, code, evidence.phase, lowLevel);
     const limit = this.limitFor(code);
     if (limit !== undefined) rec.limitMs = limit;
-    if (this.res.headersSent) {
+    if (this.x.headersSent) {
       // The response is streaming: nothing can be retried or reported in-band.
       this.fail(code, evidence.phase, proxyStatus);
       return;
@@ -419,7 +392,7 @@ export class Call implements AttemptOwner {
     const on = this.route.retryOn;
     if (e.timeout === 'total') return null;
     if (e.phase === 'pool' || e.phase === 'dns' || e.phase === 'connect') {
-      if (e.phase === 'pool' && this.route.upstream.targets.length < 2) return null;
+      if (e.phase === 'pool' && this.up.targets.length < 2) return null;
       return on.has('connect-failure') ? 'connect-failure' : null;
     }
     const noResponse = attempt.status === 0 && attempt.bytesReceived === 0;
@@ -451,7 +424,7 @@ export class Call implements AttemptOwner {
     // The budget caps duplicate work on backends. A failed connect did no work anywhere, and a stale
     // keep-alive connection is the gateway's own artefact: retrying those duplicates nothing.
     if (condition === 'stale-connection' || condition === 'connect-failure') return true;
-    return this.route.upstream.retryAllowed(this.route.retries.budget);
+    return this.up.retryAllowed(this.route.retries.budget);
   }
 
   private retry(condition: string): void {
@@ -486,7 +459,7 @@ export class Call implements AttemptOwner {
       case 'UPSTREAM_BODY_TIMEOUT':
         return t.read;
       case 'UPSTREAM_POOL_EXHAUSTED':
-        return this.route.upstream.config.pool.queueTimeout;
+        return this.up.config.pool.queueTimeout;
       case 'GATEWAY_TIMEOUT':
         return Math.round(this.budget);
       case 'REQUEST_TOO_LARGE':
@@ -510,7 +483,7 @@ export class Call implements AttemptOwner {
   };
 
   private clientGone(): boolean {
-    return this.res.destroyed && !this.res.writableFinished;
+    return this.x.gone;
   }
 
   private onClose = (): void => {
@@ -529,104 +502,63 @@ export class Call implements AttemptOwner {
   private settleBreaker(status: number, code: FailureCode | null): void {
     const permit = this.permit;
     if (!permit) return;
-    const breaker = this.route.upstream.breaker!;
+    const breaker = this.up.breaker!;
     if (code === null) breaker.record(permit, !unavailableStatus(status));
     else if (NEUTRAL_CODES.has(code) || (code === 'GATEWAY_TIMEOUT' && this.clientBudget)) breaker.release(permit);
     else breaker.record(permit, false);
   }
 
-  private fail(code: FailureCode, phase: Phase | 'request' | 'budget' | 'breaker' | 'balance', proxyStatus?: string): void {
+  private fail(code: FailureCode, phase: FailureReport['phase'], proxyStatus?: string): void {
     if (this.finished) return;
     if (this.clientGone()) {
       this.finish(499, 'CLIENT_CLOSED_REQUEST');
       return;
     }
-    if (FALLBACK_CODES.has(code) && !this.res.headersSent) {
-      const status = this.serveFallback(code);
-      if (status) {
-        this.finish(status, code);
-        return;
-      }
+    if (FALLBACK_CODES.has(code) && !this.x.headersSent && (this.x.rescue?.(this.x, code) || this.route.fallback?.answer(this.x, code))) {
+      this.finish(this.x.res.statusCode, code);
+      return;
     }
-    sendFailure(
-      this.res,
-      {
-        code,
-        proxyStatus,
-        requestId: this.requestId,
-        phase,
-        target: this.lastTarget,
-        context: {
-          upstream: this.route.upstream.name,
-          route: this.route.name,
-          method: this.req.method,
-          attempts: this.records.length,
-          limit: this.limitFor(code),
-        },
+    this.finished = true;
+    this.release(failure(code).status, code);
+    this.x.attempts = this.records;
+    this.x.bytesIn = this.bytesIn();
+    this.x.fail(code, {
+      proxyStatus,
+      phase,
+      target: this.lastTarget,
+      context: {
+        upstream: this.up.name,
+        route: this.route.name,
+        method: this.req.method,
+        attempts: this.records.length,
+        limit: this.limitFor(code),
       },
-      this.env.expose,
-    );
-    this.finish(failure(code).status, code);
+    });
   }
 
-  /** Answers from the route's fallback instead of the failure; returns the status sent, or 0. */
-  private serveFallback(code: FailureCode): number {
-    const r = this.route;
-    const mark = ['x-causeway-error', code, 'x-request-id', this.requestId];
-    if (r.staleStore && (this.req.method === 'GET' || this.req.method === 'HEAD')) {
-      const e = r.staleStore.get(this.staleKey(), r.staleFor);
-      if (e) {
-        const age = String(Math.floor((performance.now() - e.storedAt) / 1000));
-        this.res.writeHead(e.status, withHeaders(e.headers, [...mark, 'x-causeway-fallback', 'stale', 'age', age]));
-        this.res.end(this.req.method === 'HEAD' ? undefined : e.body);
-        this.bytesOut += e.body.length;
-        return e.status;
-      }
-    }
-    const s = r.staticFallback;
-    if (s) {
-      const headers: string[] = [];
-      for (const [k, v] of Object.entries(s.headers)) headers.push(k, v);
-      this.res.writeHead(s.status, withHeaders(headers, [...mark, 'x-causeway-fallback', 'static', 'content-length', String(s.body.length)]));
-      this.res.end(this.req.method === 'HEAD' ? undefined : s.body);
-      this.bytesOut += s.body.length;
-      return s.status;
-    }
-    return 0;
-  }
-
-  private finish(failureStatus: number, code: FailureCode | null): void {
+  private finish(status: number, code: FailureCode | null): void {
     if (this.finished) return;
     this.finished = true;
-    // The record says what the client received: once headers went out, their status stands
-    // whatever failed after them (the failure itself is the code).
-    const status = this.res.headersSent ? this.res.statusCode : failureStatus;
-    this.settleBreaker(failureStatus, code);
+    this.release(status, code);
+    this.x.attempts = this.records;
+    this.x.bytesIn = this.bytesIn();
+    this.x.finish(status, code);
+  }
+
+  private bytesIn(): number {
+    return this.body instanceof BodyLimit ? this.body.seen : Number(this.req.headers['content-length'] ?? 0);
+  }
+
+  /** Gives back what the call held: timers, its lease, the counts of calls in flight, the breaker permit. */
+  private release(status: number, code: FailureCode | null): void {
+    this.settleBreaker(status, code);
     if (this.budgetTimer) clearTimeout(this.budgetTimer);
     if (this.waitTimer) clearTimeout(this.waitTimer);
     this.cancelLease?.();
-    this.res.removeListener('drain', this.onDrain);
-    const up = this.route.upstream;
+    this.x.res.removeListener('drain', this.onDrain);
+    const up = this.up;
     up.activeRequests--;
     if (this.retrying) up.activeRetries--;
     this.env.inflight.calls--;
-    const bodyIn = this.body instanceof BodyLimit ? this.body.seen : Number(this.req.headers['content-length'] ?? 0);
-    this.env.sink.record({
-      requestId: this.requestId,
-      time: this.startedAt,
-      route: this.route.name,
-      upstream: up.name,
-      consumer: this.consumer,
-      method: this.req.method ?? '',
-      path: this.req.url ?? '',
-      status,
-      code,
-      attempts: this.records,
-      bytesIn: bodyIn,
-      bytesOut: this.bytesOut,
-      durationMs: Math.round((performance.now() - this.t0) * 100) / 100,
-      clientIp: this.clientIp,
-      ...traceFields(traceOf(this.req)),
-    });
   }
 }

@@ -6,14 +6,13 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Config } from '../config/schema.js';
-import { failure, type FailureCode, type FailureContext } from '../failures/registry.js';
-import { rawFailure, sendFailure } from '../failures/respond.js';
+import type { FailureCode, FailureContext } from '../failures/registry.js';
+import { rawFailure } from '../failures/respond.js';
 import { normalizePath, stripPathPrefix } from '../routing/router.js';
-import { Call } from './call.js';
 import { uuidv7 } from '../util/random.js';
+import { Exchange, type CallEnv } from './exchange.js';
 import { acceptRequestId, clientBudget } from './headers.js';
-import type { Policies } from '../policies/index.js';
-import type { CallEnv, Runtime } from './runtime.js';
+import type { Runtime } from './runtime.js';
 
 export interface Frontend {
   readonly server: http.Server;
@@ -22,13 +21,13 @@ export interface Frontend {
 }
 
 /**
- * Creates the data-plane server; `getRuntime` supplies the routes in force. `policies` gives
- * routes their policy chains, on this runtime and on every one set later (reloads).
+ * Creates the data-plane server for the routes of `runtime`. `attach` gives routes their
+ * pipelines (src/policies/), on this runtime and on every one set later (reloads).
  */
-export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, policies?: Policies): Frontend {
+export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, attach?: (r: Runtime) => void): Frontend {
   const s = config.server;
   let rt = runtime;
-  policies?.attach(rt);
+  attach?.(rt);
   const server = http.createServer(
     {
       requestTimeout: s.requestTimeout,
@@ -41,57 +40,39 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
     (req, res) => handle(req, res),
   );
 
-  function early(req: IncomingMessage, res: ServerResponse, requestId: string, code: FailureCode, phase: 'route' | 'request', ctx: FailureContext): void {
-    sendFailure(res, { code, requestId, phase, context: ctx }, env.expose);
-    env.sink.record({
-      requestId,
-      time: Date.now(),
-      route: ctx.route ?? null,
-      upstream: null,
-      consumer: null,
-      method: req.method ?? '',
-      path: req.url ?? '',
-      status: failure(code).status,
-      code,
-      attempts: [],
-      bytesIn: 0,
-      bytesOut: 0,
-      durationMs: 0,
-      clientIp: req.socket.remoteAddress ?? '',
-    });
+  function early(x: Exchange, code: FailureCode, phase: 'route' | 'request', context: FailureContext): void {
+    x.fail(code, { phase, context });
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const requestId = acceptRequestId(req.headers['x-request-id']) ?? uuidv7();
+    const x = new Exchange(req, res, env, acceptRequestId(req.headers['x-request-id']) ?? uuidv7());
     let url = req.url ?? '/';
-    if (url.length > s.maxUrlLength) return early(req, res, requestId, 'URI_TOO_LONG', 'request', { limit: s.maxUrlLength });
+    if (url.length > s.maxUrlLength) return early(x, 'URI_TOO_LONG', 'request', { limit: s.maxUrlLength });
     if (url.charCodeAt(0) !== 47 /* / */) {
       // absolute-form (RFC 9112 3.2.2): keep only the path and query.
       const abs = URL.canParse(url) ? new URL(url) : null;
-      if (!abs) return early(req, res, requestId, 'BAD_REQUEST', 'request', { detail: 'the request target is not a path' });
+      if (!abs) return early(x, 'BAD_REQUEST', 'request', { detail: 'the request target is not a path' });
       url = abs.pathname + abs.search;
     }
     const q = url.indexOf('?');
     const rawPath = q === -1 ? url : url.slice(0, q);
     const query = q === -1 ? '' : url.slice(q);
     const path = normalizePath(rawPath);
-    if (path === null) return early(req, res, requestId, 'BAD_REQUEST', 'request', { detail: 'the path climbs above the root' });
-    const method = req.method ?? 'GET';
+    if (path === null) return early(x, 'BAD_REQUEST', 'request', { detail: 'the path climbs above the root' });
+    const method = x.method;
     const m = rt.router.match(method, path, req.headers.host);
     if ('kind' in m) {
       const detail = m.kind === 'method' ? `route ${m.route} matches the path but allows only ${m.allowed.join(', ')}` : undefined;
-      return early(req, res, requestId, 'ROUTE_NOT_FOUND', 'route', { method, path, host: req.headers.host, detail });
+      return early(x, 'ROUTE_NOT_FOUND', 'route', { method, path, host: req.headers.host, detail });
     }
     const route = m.route;
+    x.routeTo(route, (route.stripPrefix ? stripPathPrefix(path, route.stripPrefix) : path) + query, clientBudget(req.headers['x-request-timeout']));
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > route.maxBodySize) {
       res.shouldKeepAlive = false;
-      return early(req, res, requestId, 'REQUEST_TOO_LARGE', 'request', { route: route.name, limit: route.maxBodySize });
+      return early(x, 'REQUEST_TOO_LARGE', 'request', { route: route.name, limit: route.maxBodySize });
     }
-    const upstreamPath = (route.stripPrefix ? stripPathPrefix(path, route.stripPrefix) : path) + query;
-    if (route.policies) return route.policies.handle(req, res, route, upstreamPath, requestId, env, clientBudget(req.headers['x-request-timeout']));
-    const call = new Call(req, res, route, upstreamPath, requestId, req.socket.remoteAddress ?? '', env, clientBudget(req.headers['x-request-timeout']));
-    call.start();
+    route.pipeline(x);
   }
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -114,7 +95,7 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, p
   return {
     server,
     setRuntime(r) {
-      policies?.attach(r);
+      attach?.(r);
       rt = r;
     },
   };

@@ -2,7 +2,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { errorBody, proxyStatusValue, rawFailure, renderFailure, sendFailure, type FailureReport } from '../../src/failures/respond.js';
+import { errorBody, proxyStatusValue, rawFailure, renderFailure, type FailureReport } from '../../src/failures/respond.js';
+import { Exchange, type CallEnv } from '../../src/proxy/exchange.js';
 import { failure } from '../../src/failures/registry.js';
 
 const RID = 'req-0123456789';
@@ -133,7 +134,10 @@ describe('on the wire', () => {
   let expose = false;
 
   before(async () => {
-    server = http.createServer((_req, res) => sendFailure(res, report, expose));
+    server = http.createServer((req, res) => {
+      const env: CallEnv = { expose, sink: { record() {} }, lookup: undefined, isTrustedPeer: () => false, inflight: { calls: 0 }, draining: () => false };
+      new Exchange(req, res, env, report.requestId).fail(report.code, report);
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
   });
@@ -152,7 +156,7 @@ describe('on the wire', () => {
     });
   }
 
-  test('sendFailure writes status, headers, length and body', async () => {
+  test('a failure on an exchange writes status, headers, length and body', async () => {
     report = timeout;
     expose = false;
     const r = await get();
@@ -164,7 +168,7 @@ describe('on the wire', () => {
     assert.deepEqual(JSON.parse(r.body), errorBody(timeout, false));
   });
 
-  test('sendFailure with expose and a non-ASCII message', async () => {
+  test('a failure with expose and a non-ASCII message', async () => {
     report = { code: 'BAD_REQUEST', requestId: RID, phase: 'request', context: { detail: 'bad “quotes”' } };
     expose = true;
     const r = await get();

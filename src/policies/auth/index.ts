@@ -5,8 +5,9 @@
  * removed before the request goes upstream; the backend gets `X-Causeway-Consumer` instead.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Exchange, Next } from '../../proxy/exchange.js';
 import type { ConsumerRegistry } from '../consumers/registry.js';
-import type { PolicyRequest } from '../context.js';
+import { policy } from '../policy.js';
 import { bodyDigest, parseSignatureHeader, sign, signatureMatches, stringToSign } from './hmac.js';
 import type { NonceStore } from './nonces.js';
 import { readBody, replayRequest } from './replay.js';
@@ -27,7 +28,26 @@ const DENIED: AuthResult = { code: 'UNAUTHORIZED' };
 const STRIP = new Set(['x-api-key', 'x-causeway-consumer']);
 
 export interface Auth {
-  authenticate(p: PolicyRequest): AuthResult | Promise<AuthResult>;
+  authenticate(p: Exchange): AuthResult | Promise<AuthResult>;
+}
+
+export const authPolicy = policy('auth', (methods, ctx) => {
+  const a = auth({ methods, consumers: ctx.consumers, nonces: ctx.nonces, clockSkew: ctx.config.auth.clockSkew });
+  return (x, next) => {
+    const r = a.authenticate(x);
+    if (r instanceof Promise) return r.then((v) => settle(x, v, next, true));
+    settle(x, r, next, false);
+  };
+});
+
+const CHALLENGE = { 'www-authenticate': 'Signature realm="causeway", APIKey realm="causeway"' };
+
+function settle(x: Exchange, r: AuthResult, next: Next, waited: boolean): void {
+  if ('code' in r) {
+    x.fail(r.code, { phase: 'request', context: { route: x.route!.name, limit: x.route!.maxBodySize }, headers: r.code === 'UNAUTHORIZED' ? CHALLENGE : undefined });
+    return;
+  }
+  if (!waited || !x.left()) next(x);
 }
 
 export function auth(opts: AuthOptions): Auth {
@@ -35,14 +55,14 @@ export function auth(opts: AuthOptions): Auth {
   const useHmac = opts.methods.includes('hmac');
   const now = opts.now ?? Date.now;
 
-  function byKey(p: PolicyRequest): string | undefined {
+  function byKey(p: Exchange): string | undefined {
     const header = p.req.headers['x-api-key'];
     if (typeof header === 'string') return opts.consumers.consumerForKey(header);
     const q = queryKey(p.rawQuery);
     return q === undefined ? undefined : opts.consumers.consumerForKey(q);
   }
 
-  async function byHmac(p: PolicyRequest): Promise<AuthResult> {
+  async function byHmac(p: Exchange): Promise<AuthResult> {
     const params = parseSignatureHeader(p.req.headers.authorization);
     if (!params) return DENIED;
     const key = opts.consumers.hmacKey(params.keyId);
@@ -53,7 +73,7 @@ export function auth(opts: AuthOptions): Auth {
     let digest = EMPTY_DIGEST;
     const h = p.req.headers;
     if (h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')) {
-      const body = await readBody(p.req, p.route.maxBodySize);
+      const body = await readBody(p.req, p.route!.maxBodySize);
       if (!body) return { code: 'REQUEST_TOO_LARGE' };
       digest = bodyDigest(body);
       p.req = replayRequest(p.req, body);
@@ -66,7 +86,7 @@ export function auth(opts: AuthOptions): Auth {
     return { consumer: key.consumer };
   }
 
-  function accept(p: PolicyRequest, consumer: string): AuthResult {
+  function accept(p: Exchange, consumer: string): AuthResult {
     p.consumer = consumer;
     hideCredentials(p.req, consumer);
     if (p.rawQuery.includes('api_key=')) p.upstreamPath = withoutQueryKey(p.upstreamPath);

@@ -6,167 +6,137 @@
  * freshness of responses that state none; their own Cache-Control/Expires win. Other methods on
  * the same URL invalidate it (RFC 9111 4.4).
  */
-import type { ServerResponse } from 'node:http';
-import type { PolicyRequest } from '../context.js';
-import { freshnessLifetime, initialAge, notModified, parseCacheControl, unstorable } from './rules.js';
-import { ageOf, cacheKey, type CacheEntry, type ResponseStore } from './store.js';
-
-export interface RouteCache {
-  /** Answers from the store (returns the status sent), or prepares to store what comes back (returns null). */
-  lookup(p: PolicyRequest): number | null;
-}
+import type { Exchange, ResponseHead, ResponseTap, Stage } from '../../proxy/exchange.js';
+import { policy } from '../policy.js';
+import { freshnessLifetime, headerMap, initialAge, notModified, parseCacheControl, unstorable, type Directives } from './rules.js';
+import { ageOf, captureResponse, headerValue, responseKey, servedHeaders, storableHeaders, type ResponseStore, type StoredResponse } from './store.js';
 
 /** Headers a 304 from the cache carries (RFC 9110 15.4.5). */
 const NOT_MODIFIED_HEADERS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified']);
-/** Per-response headers never stored: recomputed or specific to one call. */
-const NOT_STORED = new Set(['age', 'x-request-id', 'x-cache', 'content-length', 'ratelimit', 'ratelimit-policy', 'retry-after']);
 
-export function cache(cfg: { ttl: number }, route: string, store: ResponseStore, now: () => number = Date.now): RouteCache {
-  return {
-    lookup(p) {
-      const key = cacheKey(route, p.req.headers.host, p.upstreamPath);
-      if (p.method !== 'GET' && p.method !== 'HEAD') {
-        store.invalidate(key);
-        return null;
-      }
-      p.res.setHeader('x-cache', 'MISS');
-      const h = p.req.headers;
-      const reqCc = parseCacheControl(h['cache-control']);
-      if (reqCc.has('no-store')) return null;
-      const bypass = reqCc.has('no-cache') || reqCc.get('max-age') === '0' || (h.pragma === 'no-cache' && !h['cache-control']);
-      const e = bypass ? undefined : store.find(key, h);
-      const t = now();
-      if (e && !e.revalidate && ageOf(e, t) * 1000 < e.freshFor) {
-        if (notModified(h as Record<string, string | undefined>, e.etag, e.lastModified)) {
-          const hs: string[] = [];
-          for (let i = 0; i < e.headers.length; i += 2) if (NOT_MODIFIED_HEADERS.has(e.headers[i]!.toLowerCase())) hs.push(e.headers[i]!, e.headers[i + 1]!);
-          p.res.writeHead(304, hs.concat('age', String(ageOf(e, t)), 'x-cache', 'HIT', 'x-request-id', p.requestId));
-          p.res.end();
-          return 304;
-        }
-        serve(p, e, t);
-        return e.status;
-      }
-      let revalidating: CacheEntry | null = null;
-      if (e && (e.etag || e.lastModified) && h['if-none-match'] === undefined && h['if-modified-since'] === undefined) {
-        revalidating = e;
-        if (e.etag) p.req.rawHeaders.push('If-None-Match', e.etag);
-        else p.req.rawHeaders.push('If-Modified-Since', e.lastModified!);
-      }
-      capture(p, store, key, cfg.ttl, reqCc, revalidating, now);
-      return null;
-    },
-  };
-}
+export const cachePolicy = policy('cache', (cfg, ctx) => cacheStage(cfg, ctx.route.name, ctx.responses));
 
-function servedHeaders(e: CacheEntry, requestId: string, t: number): string[] {
-  return e.headers.concat('content-length', String(e.body.length), 'age', String(ageOf(e, t)), 'x-cache', 'HIT', 'x-request-id', requestId);
-}
-
-function serve(p: PolicyRequest, e: CacheEntry, t: number): void {
-  p.res.writeHead(e.status, servedHeaders(e, p.requestId, t));
-  p.res.end(p.method === 'HEAD' ? undefined : e.body);
-}
-
-type Patchable = { writeHead: (...a: unknown[]) => ServerResponse; write: (...a: unknown[]) => boolean; end: (...a: unknown[]) => ServerResponse };
-
-/**
- * Watches one proxied response on its way to the client (by wrapping this response object's
- * writeHead/write/end, so the call itself knows nothing about caching) and stores it once it
- * has completed, if RFC 9111 allows. A 304 to our own revalidation refreshes the stored entry
- * and sends it in place of the 304.
- */
-function capture(p: PolicyRequest, store: ResponseStore, key: string, ttl: number, reqCc: Map<string, string | true>, revalidating: CacheEntry | null, now: () => number): void {
-  const res = p.res as unknown as Patchable;
-  const { writeHead, write, end } = res;
-  let entry: CacheEntry | null = null;
-  let chunks: Buffer[] | null = null;
-  let size = 0;
-  let served = false;
-
-  res.writeHead = (status: unknown, a?: unknown, b?: unknown) => {
-    const flat = Array.isArray(a) ? (a as string[]) : Array.isArray(b) ? (b as string[]) : null;
-    // Only the call's own header lists are backend responses; objects are gateway failures.
-    if (flat && !served) {
-      const headers = new Map<string, string>();
-      for (let i = 0; i < flat.length; i += 2) headers.set(flat[i]!.toLowerCase(), flat[i + 1]!);
-      const cc = parseCacheControl(headers.get('cache-control'));
-      if (revalidating && status === 304) {
-        served = true;
-        const merged = mergeHeaders(revalidating.headers, flat);
-        const mergedMap = new Map<string, string>();
-        for (let i = 0; i < merged.length; i += 2) mergedMap.set(merged[i]!.toLowerCase(), merged[i + 1]!);
-        const fresh: CacheEntry = { ...revalidating, headers: merged, storedAt: now(), initialAge: initialAge(headers), freshFor: freshnessLifetime(parseCacheControl(mergedMap.get('cache-control')), mergedMap, ttl) };
-        store.put(key, fresh);
-        // Sent with the unwrapped methods: the wrapped ones now swallow the call's 304.
-        writeHead.call(p.res, fresh.status, servedHeaders(fresh, p.requestId, now()));
-        end.call(p.res, p.method === 'HEAD' ? undefined : fresh.body);
-        return p.res;
-      }
-      if (p.method === 'GET' && unstorable({ status: status as number, headers }, cc, reqCc, p.req.headers.authorization !== undefined) === null) {
-        const kept: string[] = [];
-        for (let i = 0; i < flat.length; i += 2) if (!NOT_STORED.has(flat[i]!.toLowerCase())) kept.push(flat[i]!, flat[i + 1]!);
-        const vary = (headers.get('vary') ?? '')
-          .split(',')
-          .map((v) => v.trim().toLowerCase())
-          .filter(Boolean)
-          .map((n): [string, string] => [n, String(p.req.headers[n] ?? '')]);
-        entry = {
-          status: status as number,
-          headers: kept,
-          body: Buffer.alloc(0),
-          storedAt: now(),
-          initialAge: initialAge(headers),
-          freshFor: freshnessLifetime(cc, headers, ttl),
-          revalidate: cc.has('no-cache'),
-          etag: headers.get('etag'),
-          lastModified: headers.get('last-modified'),
-          vary,
-          size: 0,
-        };
-        chunks = [];
-      }
+/** The cache stage of one route. `now` is the clock (tests move it). */
+export function cacheStage(cfg: { ttl: number }, route: string, store: ResponseStore, now: () => number = Date.now): Stage {
+  return (x, next) => {
+    const key = responseKey(route, x.req.headers.host, x.upstreamPath);
+    if (x.method !== 'GET' && x.method !== 'HEAD') {
+      x.tap(new Invalidate(store, key));
+      return next(x);
     }
-    return writeHead.call(p.res, status, a, b);
-  };
-  res.write = (chunk: unknown, ...rest: unknown[]) => {
-    if (served) return true;
-    collect(chunk);
-    return write.call(p.res, chunk, ...rest);
-  };
-  res.end = (...args: unknown[]) => {
-    if (served) return p.res;
-    if (args.length && typeof args[0] !== 'function') collect(args[0]);
-    if (entry && chunks) {
-      entry.body = Buffer.concat(chunks, size);
-      entry.size = size + 256 + entry.headers.reduce((n, s) => n + s.length, 0);
-      store.put(key, entry);
-    }
-    return end.apply(p.res, args);
-  };
-
-  function collect(chunk: unknown): void {
-    if (!chunks || chunk === undefined || chunk === null) return;
-    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
-    size += b.length;
-    if (size > store.maxEntrySize) {
-      chunks = null;
-      entry = null;
+    const h = x.req.headers;
+    const reqCc = parseCacheControl(h['cache-control']);
+    const bypass = reqCc.has('no-cache') || reqCc.get('max-age') === '0' || (h.pragma === 'no-cache' && !h['cache-control']);
+    const e = reqCc.has('no-store') || bypass ? undefined : store.find(key, h);
+    const t = now();
+    if (e && !e.revalidate && ageOf(e, t) * 1000 < e.freshFor) {
+      if (notModified(h as Record<string, string | undefined>, e.etag, e.lastModified)) {
+        const hs: string[] = [];
+        for (let i = 0; i < e.headers.length; i += 2) if (NOT_MODIFIED_HEADERS.has(e.headers[i]!.toLowerCase())) hs.push(e.headers[i]!, e.headers[i + 1]!);
+        hs.push('age', String(ageOf(e, t)), 'x-cache', 'HIT', 'x-request-id', x.requestId);
+        x.head(304, hs, 'cache');
+        x.end();
+        x.finish(304, null);
+        return;
+      }
+      x.send(e.status, servedHeaders(e, x.requestId, t).concat('x-cache', 'HIT'), e.body, 'cache');
+      x.finish(e.status, null);
       return;
     }
-    chunks.push(Buffer.from(b));
+    let revalidating: StoredResponse | null = null;
+    if (e && (e.etag || e.lastModified) && h['if-none-match'] === undefined && h['if-modified-since'] === undefined) {
+      revalidating = e;
+      if (e.etag) x.req.rawHeaders.push('If-None-Match', e.etag);
+      else x.req.rawHeaders.push('If-Modified-Since', e.lastModified!);
+    }
+    x.tap(new Lookup(store, key, cfg.ttl, revalidating, now));
+    if (!reqCc.has('no-store')) captureResponse(x, store, key, (ex, head) => (ex.method === 'GET' ? storedEntry(ex, head, cfg.ttl, reqCc, now()) : null));
+    next(x);
+  };
+}
+
+/**
+ * The entry a shared cache may store for a backend response (its body still empty), or null.
+ * `ttl` is the freshness of a response that states none.
+ */
+export function storedEntry(x: Exchange, head: ResponseHead, ttl: number, reqCc: Directives, t: number): StoredResponse | null {
+  const headers = headerMap(head.headers);
+  const cc = parseCacheControl(headers.get('cache-control'));
+  if (unstorable({ status: head.status, headers }, cc, reqCc, x.req.headers.authorization !== undefined) !== null) return null;
+  const vary = (headers.get('vary') ?? '')
+    .split(',')
+    .map((v) => v.trim().toLowerCase())
+    .filter(Boolean)
+    .map((n): [string, string] => [n, headerValue(x.req.headers[n])]);
+  return {
+    status: head.status,
+    headers: storableHeaders(head.headers),
+    body: Buffer.alloc(0),
+    storedAt: t,
+    requestedAt: x.startedAt,
+    initialAge: initialAge(headers),
+    freshFor: freshnessLifetime(cc, headers, ttl),
+    staleWhileRevalidate: 0,
+    staleIfError: 0,
+    revalidate: cc.has('no-cache'),
+    etag: headers.get('etag'),
+    lastModified: headers.get('last-modified'),
+    vary,
+    size: 0,
+  };
+}
+
+/** Marks MISS and HIT, and turns a 304 to the cache's own revalidation into the refreshed stored response. */
+class Lookup implements ResponseTap {
+  constructor(
+    private readonly store: ResponseStore,
+    private readonly key: string,
+    private readonly ttl: number,
+    private readonly revalidating: StoredResponse | null,
+    private readonly now: () => number,
+  ) {}
+
+  onHeaders(x: Exchange, head: ResponseHead): void {
+    const stored = this.revalidating;
+    if (stored && head.source === 'backend' && head.status === 304) {
+      const merged = mergeHeaders(stored.headers, head.headers);
+      const map = headerMap(merged);
+      const t = this.now();
+      const fresh: StoredResponse = { ...stored, headers: merged, storedAt: t, initialAge: initialAge(headerMap(head.headers)), freshFor: freshnessLifetime(parseCacheControl(map.get('cache-control')), map, this.ttl) };
+      this.store.put(this.key, fresh);
+      head.status = fresh.status;
+      head.statusText = '';
+      head.headers = servedHeaders(fresh, x.requestId, t).concat('x-cache', 'HIT');
+      head.body = fresh.body;
+      return;
+    }
+    head.headers.push('x-cache', 'MISS');
   }
 }
 
-/** The stored headers updated with those of a 304 (RFC 9111 3.2), ours excluded. */
-function mergeHeaders(stored: string[], fresh: string[]): string[] {
-  const update = new Map<string, [string, string]>();
-  for (let i = 0; i < fresh.length; i += 2) {
-    const n = fresh[i]!.toLowerCase();
-    if (!NOT_STORED.has(n) && n !== 'via') update.set(n, [fresh[i]!, fresh[i + 1]!]);
+/** An unsafe method that succeeded invalidates the stored responses of its URL (RFC 9111 4.4). */
+class Invalidate implements ResponseTap {
+  constructor(
+    private readonly store: ResponseStore,
+    private readonly key: string,
+  ) {}
+
+  onHeaders(_x: Exchange, head: ResponseHead): void {
+    if (head.source === 'backend' && head.status < 400) this.store.invalidate(this.key);
+  }
+}
+
+/** The stored headers updated with those of a 304 (RFC 9111 3.2): every line of a name the 304 carries replaces the stored lines of that name. */
+export function mergeHeaders(stored: readonly string[], fresh: readonly string[]): string[] {
+  const update = storableHeaders(fresh);
+  const names = new Set<string>();
+  const kept: string[] = [];
+  for (let i = 0; i < update.length; i += 2) {
+    if (update[i]!.toLowerCase() === 'via') continue;
+    names.add(update[i]!.toLowerCase());
+    kept.push(update[i]!, update[i + 1]!);
   }
   const out: string[] = [];
-  for (let i = 0; i < stored.length; i += 2) if (!update.has(stored[i]!.toLowerCase())) out.push(stored[i]!, stored[i + 1]!);
-  for (const [name, value] of update.values()) out.push(name, value);
-  return out;
+  for (let i = 0; i < stored.length; i += 2) if (!names.has(stored[i]!.toLowerCase())) out.push(stored[i]!, stored[i + 1]!);
+  return out.concat(kept);
 }

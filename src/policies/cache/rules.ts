@@ -83,3 +83,17 @@ export function notModified(req: { 'if-none-match'?: string | undefined; 'if-mod
   const modified = Date.parse(lastModified);
   return Number.isFinite(since) && Number.isFinite(modified) && modified <= since;
 }
+
+/**
+ * A header list as a map of lower-cased names; repeated lines are combined with ", " as
+ * RFC 9110 5.3 allows for list fields (Cache-Control, Vary, Age...). For reading, not sending.
+ */
+export function headerMap(headers: readonly string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (let i = 0; i < headers.length; i += 2) {
+    const n = headers[i]!.toLowerCase();
+    const prev = m.get(n);
+    m.set(n, prev === undefined ? headers[i + 1]! : `${prev}, ${headers[i + 1]!}`);
+  }
+  return m;
+}

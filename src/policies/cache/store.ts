@@ -1,26 +1,31 @@
 /**
- * The gateway's response store, shared by every route with `cache:`.
- *
- * For the stale fallback (`fallback: { staleFor }`, src/proxy/call.ts): `getStale(key)` returns
- * the newest stored response under a key however old it is (null when none), and
- * `cacheKey(route, host, pathAndQuery)` builds the key. A fallback that serves it should send
- * `X-Cache: STALE` and an `Age` of `ageSeconds`. Entries are only stored for routes with
- * `cache:`, and leave by LRU when `cache.maxSize` is reached.
+ * The gateway's one response store: the response cache (`cache:`) and the stale fallback
+ * (`fallback: { staleFor }`) keep backend responses here, under one key function, captured by
+ * one response tap (`captureResponse`). Only responses the backend sent are stored; an answer
+ * made by the gateway (a fallback, a failure, a cache hit) never is. Entries leave by LRU
+ * when `cache.maxSize` is reached.
  */
+import type { Exchange, ResponseHead, ResponseTap } from '../../proxy/exchange.js';
 import { ByteLru } from '../../util/byte-lru.js';
 
-export interface CacheEntry {
+export interface StoredResponse {
   status: number;
-  /** Flat [name, value, ...] list as sent to the client, without Age and X-Request-Id. */
+  /** Flat [name, value, ...] list as received, repeats kept, without per-call headers (Age, X-Request-Id). */
   headers: string[];
   body: Buffer;
-  /** Epoch ms the response was received (or last revalidated). */
+  /** Epoch ms the response was received (or last revalidated): RFC 9111's response_time. */
   storedAt: number;
-  /** Age the response already had upstream, seconds. */
+  /** Epoch ms the request that fetched it was sent: RFC 9111's request_time. */
+  requestedAt: number;
+  /** Corrected initial age, seconds (RFC 9111 4.2.3). */
   initialAge: number;
   /** Freshness lifetime, ms. */
   freshFor: number;
-  /** no-cache: every use must be revalidated. */
+  /** How long past freshness it may answer while revalidating in the background (stale-while-revalidate), ms. */
+  staleWhileRevalidate: number;
+  /** How long past freshness it may answer for a failing backend (stale-if-error), ms. */
+  staleIfError: number;
+  /** no-cache (or must-revalidate once stale): every use must be revalidated. */
   revalidate: boolean;
   etag: string | undefined;
   lastModified: string | undefined;
@@ -29,23 +34,23 @@ export interface CacheEntry {
   size: number;
 }
 
-export interface StaleResponse {
-  status: number;
-  headers: string[];
-  body: Buffer;
-  ageSeconds: number;
-}
-
-export function cacheKey(route: string, host: string | undefined, pathAndQuery: string): string {
+/** The store key of a request: route, host (case-insensitive) and path with query. */
+export function responseKey(route: string, host: string | undefined, pathAndQuery: string): string {
   return `${route}\0${(host ?? '').toLowerCase()}\0${pathAndQuery}`;
 }
 
-export function ageOf(e: CacheEntry, now: number): number {
+/** Current age of a stored response, seconds (RFC 9111 4.2.3). */
+export function ageOf(e: StoredResponse, now: number): number {
   return e.initialAge + Math.max(0, Math.floor((now - e.storedAt) / 1000));
 }
 
+/** The stored headers a client receives: the stored list plus Age, Content-Length and the request id. */
+export function servedHeaders(e: StoredResponse, requestId: string, now: number): string[] {
+  return e.headers.concat('content-length', String(e.body.length), 'age', String(ageOf(e, now)), 'x-request-id', requestId);
+}
+
 export class ResponseStore {
-  private readonly lru: ByteLru<CacheEntry>;
+  private readonly lru: ByteLru<StoredResponse>;
 
   constructor(
     maxBytes: number,
@@ -54,18 +59,18 @@ export class ResponseStore {
     this.lru = new ByteLru(maxBytes);
   }
 
-  /** The stored variant matching the request's headers on the response's Vary fields. */
-  find(key: string, headers: Record<string, string | string[] | undefined>): CacheEntry | undefined {
+  /** The newest stored variant whose Vary fields match the request's headers. */
+  find(key: string, headers: Record<string, string | string[] | undefined>): StoredResponse | undefined {
     const list = this.lru.get(key);
     if (!list) return undefined;
     for (let i = list.length - 1; i >= 0; i--) {
       const e = list[i]!;
-      if (e.vary.every(([n, v]) => String(headers[n] ?? '') === v)) return e;
+      if (e.vary.every(([n, v]) => headerValue(headers[n]) === v)) return e;
     }
     return undefined;
   }
 
-  put(key: string, e: CacheEntry): void {
+  put(key: string, e: StoredResponse): void {
     this.lru.put(key, e, (o) => o.vary.length === e.vary.length && o.vary.every(([n, v], i) => e.vary[i]![0] === n && e.vary[i]![1] === v));
   }
 
@@ -73,13 +78,73 @@ export class ResponseStore {
     this.lru.delete(key);
   }
 
-  getStale(key: string): StaleResponse | null {
-    const list = this.lru.get(key);
-    const e = list?.[list.length - 1];
-    return e ? { status: e.status, headers: e.headers, body: e.body, ageSeconds: ageOf(e, Date.now()) } : null;
-  }
-
   get stats(): { bytes: number; keys: number; evictions: number } {
     return { bytes: this.lru.bytes, keys: this.lru.size, evictions: this.lru.evictions };
+  }
+}
+
+/** A request header's value as Vary compares it: repeated lines joined the way HTTP combines them. */
+export function headerValue(v: string | string[] | undefined): string {
+  return v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v;
+}
+
+/**
+ * Decides, from a backend response head, whether to keep it: the entry to store (body still
+ * empty), or null.
+ */
+export type StoreDecision = (x: Exchange, head: ResponseHead) => StoredResponse | null;
+
+/** Headers of one call that are never stored: recomputed per answer, or the gateway's own. */
+const PER_CALL = new Set(['age', 'x-request-id', 'x-cache', 'content-length', 'ratelimit', 'ratelimit-policy', 'retry-after', 'connection']);
+
+/** The header list without per-call headers. */
+export function storableHeaders(headers: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (!PER_CALL.has(headers[i]!.toLowerCase())) kept.push(headers[i]!, headers[i + 1]!);
+  return kept;
+}
+
+/** Keeps the backend response of `x` in `store` under `key` once complete, if `decide` wants it. */
+export function captureResponse(x: Exchange, store: ResponseStore, key: string, decide: StoreDecision): void {
+  x.storing = true;
+  x.tap(new Capture(store, key, decide));
+}
+
+class Capture implements ResponseTap {
+  private entry: StoredResponse | null = null;
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  constructor(
+    private readonly store: ResponseStore,
+    private readonly key: string,
+    private readonly decide: StoreDecision,
+  ) {}
+
+  onHeaders(x: Exchange, head: ResponseHead): void {
+    if (head.source === 'backend' && head.body === null) this.entry = this.decide(x, head);
+  }
+
+  onData(_x: Exchange, chunk: Buffer): void {
+    if (!this.entry) return;
+    this.size += chunk.length;
+    if (this.size > this.store.maxEntrySize) {
+      this.entry = null;
+      this.chunks = [];
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  onEnd(): void {
+    const e = this.entry;
+    if (!e) return;
+    e.body = Buffer.concat(this.chunks, this.size);
+    e.size = this.size + 256 + e.headers.reduce((n, s) => n + s.length, 0) + this.key.length;
+    this.store.put(this.key, e);
+  }
+
+  onError(): void {
+    this.entry = null;
   }
 }

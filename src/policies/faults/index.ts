@@ -4,7 +4,10 @@
  * the failure registry's FAULT_INJECTED, or a TCP reset). Each applies to `percent` of the
  * calls, and with `header:` only to calls carrying that header.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FaultsConfig } from '../../config/schema.js';
+import type { Exchange, Next } from '../../proxy/exchange.js';
+import { policy } from '../policy.js';
 
 export interface FaultPlan {
   /** ms to wait before proxying. */
@@ -16,6 +19,28 @@ export interface Faults {
   /** What to inject into this call, or null for nothing. */
   plan(headers: Record<string, string | string[] | undefined>): FaultPlan | null;
 }
+
+export const faultsPolicy = policy('faults', (cfg, ctx) => {
+  const f = faults(cfg);
+  const route = ctx.route.name;
+  function inject(x: Exchange, plan: FaultPlan, next: Next): void {
+    const abort = plan.abort;
+    if (!abort) return next(x);
+    if ('reset' in abort) {
+      x.req.socket.resetAndDestroy();
+      return x.finish(0, 'FAULT_INJECTED');
+    }
+    x.refuse('FAULT_INJECTED', { route, upstream: x.upstream?.name }, abort.status);
+  }
+  return (x, next) => {
+    const plan = f.plan(x.req.headers);
+    if (!plan) return next(x);
+    if (!plan.delay) return inject(x, plan, next);
+    return sleep(plan.delay).then(() => {
+      if (!x.left()) inject(x, plan, next);
+    });
+  };
+});
 
 export function faults(cfg: FaultsConfig, random: () => number = Math.random): Faults {
   const header = cfg.header?.toLowerCase();

@@ -6,7 +6,8 @@
  * A call with no consumer (by: consumer) or without the header (by: header:x) is counted by IP.
  */
 import type { RateLimitConfig } from '../../config/schema.js';
-import type { PolicyRequest } from '../context.js';
+import type { Exchange, Next } from '../../proxy/exchange.js';
+import { policy } from '../policy.js';
 import type { Decision } from './bucket.js';
 import { STORE_DOWN, type Limiter } from './limiter.js';
 
@@ -19,14 +20,29 @@ export interface RateVerdict {
 }
 
 export interface RateLimit {
-  check(p: PolicyRequest): RateVerdict | Promise<RateVerdict>;
+  check(p: Exchange): RateVerdict | Promise<RateVerdict>;
 }
+
+export const rateLimitPolicy = policy('rateLimit', (cfg, ctx) => {
+  const limit = rateLimit(cfg, ctx.route.name, ctx.limiter);
+  const route = ctx.route.name;
+  function apply(x: Exchange, v: RateVerdict, next: Next, waited: boolean): void {
+    for (const name in v.headers) x.addHeader(name, v.headers[name]!);
+    if (!v.allowed) return x.refuse('RATE_LIMITED', { route, detail: v.detail });
+    if (!waited || !x.left()) next(x);
+  }
+  return (x, next) => {
+    const v = limit.check(x);
+    if (v instanceof Promise) return v.then((r) => apply(x, r, next, true));
+    apply(x, v, next, false);
+  };
+});
 
 export function rateLimit(cfg: RateLimitConfig, route: string, limiter: Limiter): RateLimit {
   const header = cfg.by.startsWith('header:') ? cfg.by.slice(7).toLowerCase() : null;
   const policy = `"${route}";q=${cfg.requests};w=${Math.max(1, Math.ceil(cfg.per / 1000))}`;
 
-  function keyOf(p: PolicyRequest): string {
+  function keyOf(p: Exchange): string {
     switch (cfg.by) {
       case 'route':
         return `${route}|route`;

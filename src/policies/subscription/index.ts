@@ -4,6 +4,18 @@
  * API owner sees new load coming before it arrives. The FORBIDDEN message says which case it is.
  */
 import type { ConsumerRegistry } from '../consumers/registry.js';
+import { policy } from '../policy.js';
+
+export const subscriptionPolicy = policy('subscription', (mode, ctx) => {
+  if (mode !== 'required') return null;
+  const s = subscription(ctx.consumers);
+  const route = ctx.route.name;
+  return (x, next) => {
+    const why = s.check(x.consumer, route);
+    if (why !== null) return x.refuse('FORBIDDEN', { route, detail: why });
+    next(x);
+  };
+});
 
 export interface Subscription {
   /** null when allowed; otherwise the reason, safe to show the consumer. */

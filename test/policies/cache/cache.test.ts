@@ -1,11 +1,11 @@
 /** The response cache against a real backend: HIT/MISS, RFC 9111 storage rules, Vary, Age, revalidation, conditional requests, LRU by bytes. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ByteLru } from '../../src/util/byte-lru.js';
-import { freshnessLifetime, parseCacheControl } from '../../src/policies/cache/rules.js';
-import { cacheKey } from '../../src/policies/cache/store.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { send, startBackend, type Backend } from '../helpers/wire.js';
+import { ByteLru } from '../../../src/util/byte-lru.js';
+import { freshnessLifetime, parseCacheControl } from '../../../src/policies/cache/rules.js';
+import { responseKey } from '../../../src/policies/cache/store.js';
+import { startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { send, startBackend, type Backend } from '../../helpers/wire.js';
 
 describe('cache rules and store (pure)', () => {
   test('s-maxage beats max-age beats Expires beats the route ttl', () => {
@@ -161,9 +161,78 @@ routes:
     assert.equal((await get('/c/inv')).headers['x-cache'], 'MISS');
   });
 
-  test('getStale hands the stored response to the stale fallback', () => {
-    const s = gw.gateway.policies.responses.getStale(cacheKey('cached', `127.0.0.1:${gw.port}`, '/c/fresh'));
+  test('the stored response is in the one response store, under a key that ignores the case of the host', () => {
+    const s = gw.gateway.policies.responses.find(responseKey('cached', `127.0.0.1:${gw.port}`.toUpperCase(), '/c/fresh'), {});
     assert.ok(s);
     assert.equal(s.body.toString(), 'fresh 1');
+  });
+});
+
+describe('the cache and the route fallback share one store', () => {
+  test('a fallback answer is never stored as the backend\'s: the next call goes upstream again', async () => {
+    let up = true;
+    let calls = 0;
+    const backend = await startBackend((_req, res) => {
+      calls++;
+      if (!up) return res.socket!.destroy();
+      res.writeHead(200, { 'cache-control': 'max-age=60' });
+      res.end(`real ${calls}`);
+    });
+    const gw = await startGateway(`
+log: { access: false }
+upstreams:
+  b: { targets: [{ url: ${backend.url} }], retries: { attempts: 1 } }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: b
+    cache: { ttl: 10s }
+    fallback: { response: { status: 200, body: degraded } }
+`);
+    try {
+      up = false;
+      const first = await send(`${gw.url}/x`);
+      assert.equal(first.text, 'degraded');
+      assert.equal(first.headers['x-causeway-fallback'], 'static');
+      up = true;
+      const second = await send(`${gw.url}/x`);
+      assert.equal(second.text, 'real 2', 'the fallback answer was not served from the cache');
+      assert.equal(second.headers['x-cache'], 'MISS');
+      const third = await send(`${gw.url}/x`);
+      assert.equal(third.headers['x-cache'], 'HIT');
+      assert.equal(third.text, 'real 2');
+    } finally {
+      await gw.close();
+      await backend.close();
+    }
+  });
+
+  test('a stale fallback answers from what the cache stored, and a cache hit is not stored again', async () => {
+    let up = true;
+    const backend = await startBackend((_req, res) => {
+      if (!up) return res.socket!.destroy();
+      res.writeHead(200, { 'cache-control': 'max-age=0' });
+      res.end('kept');
+    });
+    const gw = await startGateway(`
+log: { access: false }
+upstreams:
+  b: { targets: [{ url: ${backend.url} }], retries: { attempts: 1 } }
+routes:
+  - { name: r, match: { path: /* }, upstream: b, cache: { ttl: 10s }, fallback: { staleFor: 60s } }
+`);
+    try {
+      assert.equal((await send(`${gw.url}/s`)).text, 'kept');
+      assert.equal(gw.gateway.policies.responses.stats.keys, 1);
+      up = false;
+      const r = await send(`${gw.url}/s`);
+      assert.equal(r.status, 200);
+      assert.equal(r.text, 'kept');
+      assert.equal(r.headers['x-causeway-fallback'], 'stale');
+      assert.equal(gw.gateway.policies.responses.stats.keys, 1);
+    } finally {
+      await gw.close();
+      await backend.close();
+    }
   });
 });

@@ -1,0 +1,340 @@
+/**
+ * The request path's one contract. A request is an `Exchange`; a route's pipeline is a list of
+ * `Stage`s composed once at config load (`compose`) and ending in the upstream call. A stage
+ * either answers (through the exchange) or passes the exchange on with `next(x)`.
+ *
+ * The response, wherever it comes from (the backend, the cache, a fallback, the gateway's own
+ * failure), is written through the exchange, which shows it to the stage taps as events
+ * (headers, data, end, error) with its header list raw: order and repetition kept. Taps run
+ * innermost first (the response flows back out through the stages), may edit the header list,
+ * and never touch `res`. `finish` builds the call record, for every request, in one place.
+ *
+ * docs/pipeline.md draws the stage order and says why it is that order.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RetryCondition, RetryPolicy } from '../config/schema.js';
+import { failure, type FailureCode, type FailureContext } from '../failures/registry.js';
+import { renderFailure, type FailureReport } from '../failures/respond.js';
+import type { AttemptRecord, CallSink } from '../observe/call-record.js';
+import { traceFields, traceOf } from '../observe/trace.js';
+import type { LookupFn } from '../upstream/connector.js';
+import type { EffectiveTimeouts } from '../upstream/policy.js';
+import type { Upstream } from '../upstream/upstream.js';
+
+/** The rest of a pipeline, from one stage on. */
+export type Next = (x: Exchange) => void;
+
+/**
+ * One step of the request path. It answers through `x` (a refusal, a cached response) or calls
+ * `next(x)`; an async stage returns its promise, and a rejection becomes a gateway failure.
+ */
+export type Stage = (x: Exchange, next: Next) => void | Promise<void>;
+
+/** Where a response comes from: only `backend` responses may be stored as the backend's. */
+export type ResponseSource = 'backend' | 'cache' | 'fallback' | 'gateway';
+
+/** The head of the response being sent, as the taps see it. */
+export interface ResponseHead {
+  status: number;
+  statusText: string;
+  /** Flat [name, value, ...] list, sent as it is: a tap may edit it in place. */
+  headers: string[];
+  source: ResponseSource;
+  /**
+   * Set by a tap that answers in place of this response (the cache turning a 304 to its own
+   * revalidation into the stored response): this body is sent, the rest of the original dropped.
+   */
+  body: Buffer | null;
+}
+
+/** A listener on one exchange's response (undici handler events). */
+export interface ResponseTap {
+  onHeaders?(x: Exchange, head: ResponseHead): void;
+  onData?(x: Exchange, chunk: Buffer): void;
+  /** The response completed. */
+  onEnd?(x: Exchange): void;
+  /** The response was cut after its head was sent. */
+  onError?(x: Exchange, err: Error): void;
+}
+
+/** Answers a failure of the upstream call in place of the gateway's error (a route fallback, stale-if-error). */
+export interface Rescuer {
+  /** Called when the upstream call starts; may tap the response (a stale fallback keeps it). */
+  watch(x: Exchange): void;
+  /** Sends an answer for `code` through `x` and returns true, or returns false. */
+  answer(x: Exchange, code: FailureCode): boolean;
+}
+
+/** A compiled route: the config bound to live upstreams and its pipeline. */
+export interface RouteRuntime {
+  name: string;
+  upstream: Upstream;
+  stripPrefix: string | undefined;
+  preserveHost: boolean;
+  timeouts: EffectiveTimeouts;
+  retries: RetryPolicy;
+  retryOn: Set<RetryCondition>;
+  retryStatuses: Set<number>;
+  maxBodySize: number;
+  /** What answers a failure in place of the gateway's error (`fallback:`); null: nothing. */
+  fallback: Rescuer | null;
+  /** The route's stages composed with the upstream call; a route without policies is the call alone. */
+  pipeline: Next;
+}
+
+/** What every exchange shares with the gateway around it. */
+export interface CallEnv {
+  expose: boolean;
+  sink: CallSink;
+  lookup: LookupFn | undefined;
+  isTrustedPeer(address: string | undefined): boolean;
+  /**
+   * Calls in flight, for graceful shutdown: a count, not a Set of calls. A long-lived Set that
+   * takes and drops an entry per call keeps rehashing its table, and V8 links each replaced table
+   * to its successor; once a full GC has moved one into the old generation, every later table and
+   * the calls in it are promoted (bench/RESULTS.md, "Session 5: the sustained-load fall").
+   */
+  inflight: { calls: number };
+  /** The gateway is shutting down: responses close their connection. */
+  draining(): boolean;
+}
+
+const NO_ATTEMPTS: AttemptRecord[] = [];
+
+/** One request on its way through the gateway, and the response on its way back. */
+export class Exchange {
+  readonly startedAt = Date.now();
+  readonly t0 = performance.now();
+  readonly method: string;
+  /** The address of the peer that sent the request (a client, or a proxy in front of the gateway). */
+  readonly peer: string;
+  /** Path and query exactly as on the request line (what HMAC signatures cover). */
+  readonly rawPath: string;
+  readonly rawQuery: string;
+  /** Path and query sent upstream (after stripPrefix; key auth removes `api_key`). */
+  upstreamPath = '';
+  route: RouteRuntime | null = null;
+  /** Where the call goes: the route's upstream unless a stage chose another. */
+  upstream: Upstream | null = null;
+  /** Who is calling, once an auth stage identified a consumer. */
+  consumer: string | null = null;
+  /** The client's X-Request-Timeout budget, ms. */
+  clientBudget: number | undefined = undefined;
+  attempts: AttemptRecord[] = NO_ATTEMPTS;
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Set by a stage that stores the response itself (the cache), so a stale fallback does not store it again. */
+  storing = false;
+  /** Answers an upstream failure before the route's fallback does (the cache's stale-if-error). */
+  rescue: ((x: Exchange, code: FailureCode) => boolean) | null = null;
+  private taps: ResponseTap[] | null = null;
+  /** Headers the gateway adds to whatever answer is sent (rate-limit state, X-Cache). */
+  private extra: string[] | null = null;
+  private replaced = false;
+  private finished = false;
+  private ip: string | undefined;
+
+  constructor(
+    /** The client request; HMAC auth replaces it with a replay of the body it had to read. */
+    public req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly env: CallEnv,
+    readonly requestId: string,
+  ) {
+    this.method = req.method ?? 'GET';
+    // Read now: the socket leaves the request once the response is done.
+    this.peer = req.socket.remoteAddress ?? '';
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    this.rawPath = q === -1 ? url : url.slice(0, q);
+    this.rawQuery = q === -1 ? '' : url.slice(q + 1);
+  }
+
+  /** The route matched: the exchange goes to its upstream with `upstreamPath`. */
+  routeTo(route: RouteRuntime, upstreamPath: string, clientBudget: number | undefined): void {
+    this.route = route;
+    this.upstream = route.upstream;
+    this.upstreamPath = upstreamPath;
+    this.clientBudget = clientBudget;
+  }
+
+  /**
+   * The client's address: the peer itself, unless the peer is a trusted proxy; then the nearest
+   * X-Forwarded-For hop that is not one (the right-most untrusted entry), as nginx's realip does.
+   */
+  get clientIp(): string {
+    return (this.ip ??= clientAddress(this.peer, this.req.headers['x-forwarded-for'], this.env.isTrustedPeer));
+  }
+
+  /** Subscribes `tap` to the response. */
+  tap(tap: ResponseTap): void {
+    (this.taps ??= []).push(tap);
+  }
+
+  /** Adds a header to whatever response this exchange sends. */
+  addHeader(name: string, value: string): void {
+    (this.extra ??= []).push(name, value);
+  }
+
+  /** The client went away. */
+  get gone(): boolean {
+    return this.res.destroyed && !this.res.writableFinished;
+  }
+
+  /** The client left while a stage waited (Redis, a body, an injected delay): records that and returns true. */
+  left(): boolean {
+    if (!this.res.destroyed && !this.req.socket?.destroyed) return false;
+    this.finish(499, 'CLIENT_CLOSED_REQUEST');
+    return true;
+  }
+
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
+  /** Sends the response head; `headers` is handed to the taps, then to the client as it is. */
+  head(status: number, headers: string[], source: ResponseSource, statusText = ''): void {
+    if (this.extra) headers.push(...this.extra);
+    const taps = this.taps;
+    let body: Buffer | null = null;
+    if (taps) {
+      const h: ResponseHead = { status, statusText, headers, source, body: null };
+      for (let i = taps.length - 1; i >= 0; i--) taps[i]!.onHeaders?.(this, h);
+      status = h.status;
+      statusText = h.statusText;
+      headers = h.headers;
+      body = h.body;
+    }
+    if (this.env.draining()) headers.push('connection', 'close');
+    if (statusText) this.res.writeHead(status, statusText, headers);
+    else this.res.writeHead(status, headers);
+    if (body) {
+      this.replaced = true;
+      this.bytesOut += body.length;
+      if (this.method !== 'HEAD') this.res.write(body);
+    }
+  }
+
+  /** A body chunk; false when the client is not keeping up (wait for 'drain'). */
+  data(chunk: Buffer): boolean {
+    if (this.replaced) return true;
+    this.bytesOut += chunk.length;
+    const taps = this.taps;
+    if (taps) for (let i = taps.length - 1; i >= 0; i--) taps[i]!.onData?.(this, chunk);
+    return this.res.write(chunk);
+  }
+
+  /** The response is complete. */
+  end(): void {
+    this.res.end();
+    const taps = this.taps;
+    if (taps) for (let i = taps.length - 1; i >= 0; i--) taps[i]!.onEnd?.(this);
+  }
+
+  /** A whole response in one go; `headers` carry its Content-Length. */
+  send(status: number, headers: string[], body: Buffer, source: ResponseSource): void {
+    this.head(status, headers, source);
+    if (body.length && this.method !== 'HEAD') this.data(body);
+    this.end();
+  }
+
+  /** Cuts a response whose head is already out: the only honest signal left. */
+  abort(err: Error): void {
+    const taps = this.taps;
+    if (taps) for (let i = taps.length - 1; i >= 0; i--) taps[i]!.onError?.(this, err);
+    this.res.destroy();
+  }
+
+  /**
+   * Answers with a gateway failure from the registry (or cuts the connection when the response
+   * has started) and records the call. Returns the status sent.
+   */
+  fail(code: FailureCode, report: Omit<FailureReport, 'code' | 'requestId'> = { context: {} }): number {
+    if (this.res.headersSent) {
+      this.abort(Object.assign(new Error(code), { code }));
+      this.finish(failure(code).status, code);
+      return failure(code).status;
+    }
+    const r = renderFailure({ ...report, code, requestId: this.requestId }, this.env.expose);
+    const body = Buffer.from(r.body);
+    const headers: string[] = [];
+    for (const name in r.headers) headers.push(name, r.headers[name]!);
+    headers.push('content-length', String(body.length));
+    this.send(r.status, headers, body, 'gateway');
+    this.finish(r.status, code);
+    return r.status;
+  }
+
+  /** A stage refused the request (phase `request`), with the route and upstream named. */
+  refuse(code: FailureCode, context: FailureContext, status?: number): void {
+    this.fail(code, { phase: 'request', context, status });
+  }
+
+  /** Leaves the call record behind, once: every request ends here. */
+  finish(status: number, code: FailureCode | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    const route = this.route;
+    this.env.sink.record({
+      requestId: this.requestId,
+      time: this.startedAt,
+      route: route?.name ?? null,
+      upstream: this.upstream?.name ?? null,
+      consumer: this.consumer,
+      method: this.method,
+      path: this.req.url ?? '',
+      // What the client received: once the head went out its status stands, whatever failed after it (that is `code`).
+      status: this.res.headersSent ? this.res.statusCode : status,
+      code,
+      attempts: this.attempts,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      durationMs: Math.round((performance.now() - this.t0) * 100) / 100,
+      clientIp: this.clientIp,
+      ...(route ? traceFields(traceOf(this.req)) : undefined),
+    });
+  }
+
+  /** A stage threw or rejected: the client gets a failure instead of a hanging request. */
+  crash(err: Error): void {
+    if (this.finished) {
+      if (!this.res.writableFinished) this.res.destroy(err);
+      return;
+    }
+    this.fail('BAD_REQUEST', { phase: 'request', context: { route: this.route?.name, detail: 'the request could not be processed' } });
+  }
+}
+
+/** See Exchange.clientIp. */
+export function clientAddress(peer: string, xff: string | string[] | undefined, isTrusted: (address: string | undefined) => boolean): string {
+  if (!isTrusted(peer)) return peer;
+  if (typeof xff !== 'string') return peer;
+  const hops = xff.split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!.trim();
+    if (hop && !isTrusted(hop)) return hop;
+  }
+  return peer;
+}
+
+function runStage(stage: Stage, x: Exchange, next: Next): void {
+  let r: void | Promise<void>;
+  try {
+    r = stage(x, next);
+  } catch (err) {
+    x.crash(err as Error);
+    return;
+  }
+  if (r) r.catch((err: Error) => x.crash(err));
+}
+
+/** Composes stages in front of `last` into one function, once per route at config load. */
+export function compose(stages: readonly Stage[], last: Next): Next {
+  let next = last;
+  for (let i = stages.length - 1; i >= 0; i--) {
+    const stage = stages[i]!;
+    const inner = next;
+    next = (x) => runStage(stage, x, inner);
+  }
+  return next;
+}
