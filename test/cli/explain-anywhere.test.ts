@@ -7,12 +7,12 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDemo, type RunningDemo } from '../../src/demo/demo.js';
 import { openCallStore } from '../../src/observe/store.js';
 import { attempt, call } from '../helpers/calls.js';
+import { getAsClient } from '../helpers/client-view.js';
 
 const BIN = join(process.cwd(), 'dist/src/cli/main.js');
 
@@ -27,21 +27,6 @@ function cli(args: string[], cwd: string, env: Record<string, string> = {}): Pro
   });
 }
 
-/** GET that tolerates a body cut mid-stream: the status and request id are what the client saw. */
-function get(url: string): Promise<{ status: number; id: string; bytes: number }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false }, (res) => {
-        let bytes = 0;
-        const done = () => resolve({ status: res.statusCode!, id: res.headers['x-request-id'] as string, bytes });
-        res.on('data', (d: Buffer) => (bytes += d.length));
-        res.on('end', done);
-        res.on('error', done);
-        res.on('aborted', done);
-      })
-      .on('error', reject);
-  });
-}
 
 describe('explain from any directory', { timeout: 60_000 }, () => {
   let demo: RunningDemo;
@@ -56,8 +41,8 @@ describe('explain from any directory', { timeout: 60_000 }, () => {
   });
 
   it("explains the demo's calls through its admin API, the cut body as what the client saw", async () => {
-    const stalled = await get(`${demo.url}/stalled/hello`);
-    const down = await get(`${demo.url}/down/hello`);
+    const stalled = await getAsClient(`${demo.url}/stalled/hello`);
+    const down = await getAsClient(`${demo.url}/down/hello`);
     assert.equal(stalled.status, 200);
     await new Promise((r) => setTimeout(r, 400));
 

@@ -15,6 +15,7 @@ import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getAsClient } from '../helpers/client-view.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { CERT_FILE, KEY_FILE } from '../helpers/backends.js';
 import { explainCall, formatExplanation } from '../../src/diagnose/explain.js';
@@ -124,26 +125,6 @@ async function plainBackend(): Promise<Running> {
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => (server.closeAllConnections(), server.close(() => r()))) };
 }
 
-/** One GET as a client sees it: the status, the error header, the body bytes that arrived. */
-function get(url: string): Promise<{ status: number; id: string; code: string | undefined; bytes: number }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false }, (res) => {
-        let bytes = 0;
-        let done = false;
-        const finish = () => {
-          if (done) return;
-          done = true;
-          resolve({ status: res.statusCode!, id: res.headers['x-request-id'] as string, code: res.headers['x-causeway-error'] as string | undefined, bytes });
-        };
-        res.on('data', (d: Buffer) => (bytes += d.length));
-        res.on('end', finish);
-        res.on('error', finish);
-        res.on('close', finish);
-      })
-      .on('error', reject);
-  });
-}
 
 describe('fault lab', { timeout: 120_000 }, () => {
   const running: Running[] = [];
@@ -210,7 +191,7 @@ ${names.map((n) => `  - { name: ${n}, match: { path: /${n}/* }, upstream: ${n} }
   for (const [i, row] of ROWS.entries()) {
     it(`${row.name} → ${row.expect.status} ${row.expect.code} in ${[row.expect.phase].flat().join('/')}, ${row.expect.side} side`, async () => {
       const want = row.expect;
-      const got = await get(`${gw.url}/${names[i]}/x`);
+      const got = await getAsClient(`${gw.url}/${names[i]}/x`);
       // What the client received.
       assert.equal(got.status, want.status, 'status the client received');
       if (want.cut) assert.equal(got.code, undefined, 'a cut response carries the backend headers, not X-Causeway-Error');
