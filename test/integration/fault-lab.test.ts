@@ -28,7 +28,7 @@ type Behaviour = (socket: Socket) => void;
 interface Row {
   name: string;
   /** Raw TCP behaviour, or a TLS server option set. */
-  backend: { raw: Behaviour; onAccept?: boolean } | { tls: 'self-signed' | 'private-ca' | 'wrong-name' } | { plainBehindHttps: true } | { tlsBehindHttp: true } | { refused: true };
+  backend: { raw: Behaviour; onAccept?: boolean } | { tls: 'self-signed' | 'private-ca' | 'wrong-name' | 'client-cert' } | { plainBehindHttps: true } | { tlsBehindHttp: true } | { refused: true };
   expect: { status: number; code: FailureCode; /** One phase, or those a race between accept and write allows. */ phase: Phase | Phase[]; side: Side; cut?: boolean; said?: RegExp };
 }
 
@@ -60,6 +60,8 @@ const ROWS: Row[] = [
   { name: 'TLS: self-signed certificate', backend: { tls: 'self-signed' }, expect: { status: 502, code: 'UPSTREAM_TLS_ERROR', phase: 'tls', side: 'backend', said: /SELF_SIGNED|UNABLE_TO_VERIFY/ } },
   { name: 'TLS: signed by a private CA the gateway does not trust', backend: { tls: 'private-ca' }, expect: { status: 502, code: 'UPSTREAM_TLS_ERROR', phase: 'tls', side: 'backend', said: /UNABLE_TO_(VERIFY_LEAF_SIGNATURE|GET_ISSUER_CERT)/ } },
   { name: 'TLS: certificate for another name', backend: { tls: 'wrong-name' }, expect: { status: 502, code: 'UPSTREAM_TLS_ERROR', phase: 'tls', side: 'backend', said: /ERR_TLS_CERT_ALTNAME_INVALID/ } },
+  // TLS 1.3: the backend's alert comes after the client's handshake is done, while it waits for the response.
+  { name: 'TLS: the backend demands a client certificate', backend: { tls: 'client-cert' }, expect: { status: 502, code: 'UPSTREAM_TLS_ERROR', phase: ['tls', 'ttfb'], side: 'gateway', said: /CERTIFICATE_REQUIRED|client certificate/ } },
   { name: 'https URL, plain HTTP port', backend: { plainBehindHttps: true }, expect: { status: 502, code: 'UPSTREAM_PROTOCOL_MISMATCH', phase: 'tls', side: 'gateway' } },
   { name: 'http URL, TLS port', backend: { tlsBehindHttp: true }, expect: { status: 502, code: 'UPSTREAM_PROTOCOL_MISMATCH', phase: 'ttfb', side: 'gateway' } },
 ];
@@ -164,11 +166,12 @@ describe('fault lab', { timeout: 120_000 }, () => {
       } else {
         const c = certs ?? { ca: CERT_FILE, leafCert: readFileSync(CERT_FILE, 'utf8'), leafKey: readFileSync(KEY_FILE, 'utf8'), selfCert: readFileSync(CERT_FILE, 'utf8'), selfKey: readFileSync(KEY_FILE, 'utf8') };
         const opts: https.ServerOptions =
-          b.tls === 'self-signed' ? { cert: c.selfCert, key: c.selfKey } : { cert: c.leafCert, key: c.leafKey };
+          b.tls === 'self-signed' ? { cert: c.selfCert, key: c.selfKey } : b.tls === 'client-cert' ? { cert: c.leafCert, key: c.leafKey, requestCert: true, rejectUnauthorized: true, ca: readFileSync(c.ca) } : { cert: c.leafCert, key: c.leafKey };
         const r = await httpsBackend(opts);
         running.push(r);
         url = r.url;
         if (b.tls === 'wrong-name') extra = `, tls: { ca: "${c.ca}", servername: wrong.example }`;
+        if (b.tls === 'client-cert') extra = `, tls: { ca: "${c.ca}" }`;
       }
       ups.push(`  ${names[i]}: { targets: [{ url: "${url}" }], retries: { attempts: 1 }, timeouts: { connect: 1s, read: 600ms, total: 5s }${extra} }`);
     }
