@@ -1,5 +1,5 @@
 /**
- * Where `causeway explain` finds a call: the call log file a config names (its relative path
+ * Where `causeway explain` finds a call (and `causeway doctor` a config): the call log file a config names (its relative path
  * taken against the config file's directory, as the gateway opens it), or a running gateway's
  * admin API — the one the config names, or the default address the demo and `causeway start`
  * use when no config is at hand.
@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import type { CallRecord } from '../observe/call-record.js';
 import { openCallStore } from '../observe/store.js';
 import { explainCall, type Explanation } from './explain.js';
@@ -86,4 +87,18 @@ export async function findCall(src: CallSource, id: string): Promise<Found> {
   if (!src.admin) return { ok: false, reason };
   const viaAdmin = await fromAdmin(src.admin.url, src.admin.token, id);
   return viaAdmin.ok ? viaAdmin : { ok: false, reason: `${reason}; ${viaAdmin.reason}` };
+}
+
+/** The config a running gateway uses (GET /api/config: parsed, secrets masked), for doctor without a config file. */
+export async function fetchRunningConfig(url: string, token: string | undefined): Promise<{ ok: true; config: Config } | { ok: false; reason: string }> {
+  const where = `the gateway's admin API at ${url}`;
+  try {
+    const res = await fetch(`${url}/api/config`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(5000) });
+    const body = (await res.json().catch(() => null)) as { config?: Config } | null;
+    if (res.status === 200 && body?.config) return { ok: true, config: body.config };
+    return { ok: false, reason: `${where} answered ${res.status}${res.status === 401 ? ' (give the admin token with --token or $CAUSEWAY_ADMIN_TOKEN)' : ''}` };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+    return { ok: false, reason: `no config file, and ${where} did not answer (${cause}): give a config with -c, or a running gateway's admin address with --admin URL` };
+  }
 }

@@ -1,7 +1,7 @@
 /**
- * `causeway explain` as a user runs it, from a directory that is not the project's: the demo's
- * calls (an in-memory call log) through the demo's admin API, and a config whose relative
- * storage.path is resolved against the config file's directory.
+ * `causeway explain` and `causeway doctor` as a user runs them, from a directory that is not the
+ * project's: the demo's calls (an in-memory call log) and upstreams through the demo's admin API,
+ * and a config whose relative storage.path is resolved against the config file's directory.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -63,6 +63,16 @@ describe('explain from any directory', { timeout: 60_000 }, () => {
     // The admin API's own record agrees with explain: the status the client got, the failure as the code.
     const rec = (await (await fetch(`${demo.adminUrl}/api/calls/${stalled.id}`)).json()) as { call: { status: number; code: string; bytesOut: number } };
     assert.deepEqual([rec.call.status, rec.call.code, rec.call.bytesOut], [200, 'UPSTREAM_BODY_TIMEOUT', stalled.bytes]);
+  });
+
+  it("doctor judges the demo's upstreams from its running config, with no config file", async () => {
+    const r = await cli(['doctor', 'failover', '--admin', demo.adminUrl, '--no-gateway', '--json'], dir);
+    assert.equal(r.status, 1, r.stderr);
+    const rep = JSON.parse(r.stdout);
+    assert.equal(rep.targets.length, 2);
+    assert.equal(rep.summary.down.length, 1);
+    assert.equal(rep.side, 'backend', 'a stopped process on a reachable host is the backend side');
+    assert.deepEqual(rep.targets.map((t: { verdict: string }) => t.verdict), ['down', 'ok']);
   });
 
   it('says where it looked when no gateway answers', async () => {
