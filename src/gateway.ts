@@ -18,6 +18,8 @@ import type { CallEnv, RouteRuntime } from './proxy/exchange.js';
 import { buildRuntime, type Runtime, type RuntimeShared } from './proxy/runtime.js';
 import { ResponseStore } from './policies/cache/store.js';
 import { createFrontend, type Frontend } from './proxy/server.js';
+import { Edge } from './edge/listeners.js';
+import { createH2Server, type H2Server } from './edge/http2.js';
 import type { LookupFn } from './upstream/connector.js';
 import { addressMatcher } from './config/cidr.js';
 import { Policies, type SharedPolicyState } from './policies/index.js';
@@ -77,6 +79,11 @@ export function buildForStart<T>(make: () => T): T | null {
   }
 }
 
+/** What of `listen` a reload cannot apply: the sockets and their protocols (certificates it can). */
+function listenShape(c: Config) {
+  return c.listen.map((l) => ({ host: l.host, port: l.port, http2: l.http2, h2c: l.h2c, tls: !!l.tls, mtls: !!l.tls?.clientCa, clientAuth: l.tls?.clientAuth }));
+}
+
 /** Sections bound to open sockets and the process: a reload reports them instead of applying them. */
 const RESTART_SECTIONS = ['listen', 'workers', 'admin', 'server', 'log', 'storage', 'tracing', 'alerts', 'redis'] as const;
 
@@ -96,6 +103,10 @@ export class Gateway {
   private readonly access: AccessTarget | null;
   private readonly accessLog: AccessLog | null;
   private readonly frontend: Frontend;
+  /** The HTTP/2 side of every listener (edge/http2.ts). */
+  private readonly h2: H2Server;
+  /** The listeners (`listen:`), TLS and protocol choice (edge/listeners.ts). */
+  readonly edge: Edge;
   private runtime: Runtime;
   private current: Config;
   private readonly env: CallEnv;
@@ -127,7 +138,7 @@ export class Gateway {
     if (this.store) this.sinks.add(this.store);
     this.accessLog = access && !this.store?.writesAccessLog ? new AccessLog(access) : null;
     if (this.accessLog) this.sinks.add(this.accessLog);
-    this.metrics = new Metrics({ upstreams: () => this.runtime.upstreams, events: this.events });
+    this.metrics = new Metrics({ upstreams: () => this.runtime.upstreams, events: this.events, certificates: () => this.edge.certificates() });
     this.sinks.add(this.metrics);
     const otlp = config.tracing.otlp;
     this.tracer = otlp ? new OtlpExporter({ endpoint: otlp.endpoint, headers: otlp.headers, serviceName: otlp.serviceName }) : null;
@@ -146,6 +157,8 @@ export class Gateway {
     });
     this.policies = new Policies(() => this.current, this.events, responses, cluster?.policies);
     this.frontend = createFrontend(config, this.runtime, env, (r) => this.policies.attach(r));
+    this.h2 = createH2Server(config, this.frontend.handle as unknown as Parameters<typeof createH2Server>[1]);
+    this.edge = new Edge(config.listen, { logger: this.logger, h1: this.frontend.server, h2: this.h2.server, sniffTimeout: config.server.headersTimeout, observer: this.metrics });
   }
 
   /** The config in force (a reload replaces it). */
@@ -153,6 +166,7 @@ export class Gateway {
     return this.current;
   }
 
+  /** The HTTP/1.x server every listener hands its HTTP/1 connections to (it does not listen itself). */
   get server() {
     return this.frontend.server;
   }
@@ -166,22 +180,30 @@ export class Gateway {
     return this.runtime.routes;
   }
 
-  /** Starts listening; resolves with the bound address (port 0 picks a free one). */
-  listen(port = this.config.listen.port, host = this.config.listen.host): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.removeListener('error', onError);
-        for (const u of this.runtime.upstreams.values()) u.start();
-        // Alerts read the call log, which every worker shares: one evaluator, one webhook per alert.
-        if (!this.cluster || this.cluster.lead) this.alerts.start();
-        const addr = this.server.address() as AddressInfo;
-        this.logger.info({ kind: 'lifecycle', address: `${addr.address}:${addr.port}`, routes: this.runtime.routes.length }, 'gateway listening');
-        resolve(addr);
-      });
+  /**
+   * Starts every listener; resolves with the first one's bound address (`port`/`host` override
+   * the first listener's; port 0 picks a free one). `addresses` has all of them.
+   */
+  async listen(port?: number, host?: string): Promise<AddressInfo> {
+    const addrs = await this.edge.listen({ port, host });
+    this.addresses = addrs;
+    // The HTTP/1 server is handed connections instead of accepting them: 'listening' starts its
+    // slow-client checks (headersTimeout, requestTimeout) all the same.
+    this.server.emit('listening');
+    this.edge.watchCertificates();
+    for (const u of this.runtime.upstreams.values()) u.start();
+    // Alerts read the call log, which every worker shares: one evaluator, one webhook per alert.
+    if (!this.cluster || this.cluster.lead) this.alerts.start();
+    this.edge.listeners.forEach((l, i) => {
+      const a = addrs[i]!;
+      const protocols = l.config.tls ? (l.config.http2 ? 'https (h2, http/1.1)' : 'https (http/1.1)') : l.config.h2c ? 'http (http/1.1, h2c)' : 'http (http/1.1)';
+      this.logger.info({ kind: 'lifecycle', address: `${a.address}:${a.port}`, protocols, routes: this.runtime.routes.length }, 'gateway listening');
     });
+    return addrs[0]!;
   }
+
+  /** The bound address of every listener, in config order (after listen). */
+  addresses: AddressInfo[] = [];
 
   /**
    * Applies a validated config to the running gateway: new calls use the new routes at once,
@@ -207,7 +229,9 @@ export class Gateway {
       this.shared,
     );
     for (const name of old.keys()) if (!runtime.upstreams.has(name)) summary.removed.push(name);
-    for (const key of RESTART_SECTIONS) if (!isDeepStrictEqual(this.current[key], next[key])) summary.restartRequired.push(key);
+    for (const key of RESTART_SECTIONS) if (!isDeepStrictEqual(key === 'listen' ? listenShape(this.current) : this.current[key], key === 'listen' ? listenShape(next) : next[key])) summary.restartRequired.push(key);
+    // Certificates are read again on every reload, changed paths or not (renewed files keep theirs).
+    const certErrors = this.edge.reloadCertificates(next.listen);
     for (const name of [...summary.changed, ...summary.added]) runtime.upstreams.get(name)!.start();
     this.env.expose = next.errors.expose;
     this.runtime = runtime;
@@ -218,7 +242,10 @@ export class Gateway {
     const parts = [...list('changed', summary.changed), ...list('added', summary.added), ...list('removed', summary.removed)];
     this.events.publish({
       type: 'config.reloaded',
-      reason: `${summary.routes} routes; upstreams ${parts.length ? parts.join('; ') : 'unchanged'}; ${summary.kept.length} kept with their pools` + (summary.restartRequired.length ? `; needs a restart to apply: ${summary.restartRequired.join(', ')}` : ''),
+      reason:
+        `${summary.routes} routes; upstreams ${parts.length ? parts.join('; ') : 'unchanged'}; ${summary.kept.length} kept with their pools` +
+        (summary.restartRequired.length ? `; needs a restart to apply: ${summary.restartRequired.join(', ')}` : '') +
+        (certErrors.length ? `; certificates kept after errors: ${certErrors.map((e) => `${e.listener}: ${e.error}`).join('; ')}` : ''),
       ...summary,
     });
     return summary;
@@ -251,8 +278,10 @@ export class Gateway {
   async stop(timeoutMs = this.config.server.shutdownTimeout): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    const closed = this.edge.close();
     this.server.closeIdleConnections();
+    // GOAWAY: HTTP/2 clients open no new streams here; the open ones finish.
+    this.h2.closeSessions();
     const deadline = Date.now() + timeoutMs;
     while (this.inflight.calls > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));
@@ -260,6 +289,9 @@ export class Gateway {
     }
     if (this.inflight.calls > 0) this.logger.warn({ kind: 'lifecycle', abandoned: this.inflight.calls }, 'shutdown timeout: closing calls still in flight');
     this.server.closeAllConnections();
+    this.h2.destroySessions();
+    // Ends the HTTP/1 server's slow-client checks (it never listened: no 'close' to wait for).
+    this.server.close();
     await closed;
     await Promise.all([...this.runtime.upstreams.values()].map((u) => u.close()));
     await Promise.all(this.retiring);

@@ -30,10 +30,37 @@ const percentOver = z
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
 
-const listen = z.strictObject({
+// ── listeners (src/edge/): TLS termination, HTTP/2, h2c ──────────────────────────────────────
+// docs/edge.md documents each key.
+
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
+const certPair = z.strictObject({
+  cert: z.string().min(1).describe('PEM certificate file (the leaf first, then its chain).'),
+  key: z.string().min(1).describe('PEM private key file of the certificate.'),
+});
+
+const listenTls = z.strictObject({
+  ...certPair.shape,
+  certificates: z.array(certPair).default([]).describe('More certificates, chosen by the name the client asks for (SNI): exact names first, then wildcards.'),
+  minVersion: z.enum(TLS_VERSIONS).default('TLSv1.2'),
+  ciphers: z.string().optional().describe("OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are always on); node's default when absent."),
+  clientCa: z.string().optional().describe('PEM file of the CA that signs client certificates: clients must present one (mTLS).'),
+  clientAuth: z.enum(['required', 'optional']).default('required').describe('With clientCa: required refuses the handshake without a valid client certificate; optional asks for one and lets the request through.'),
+});
+
+const listener = z.strictObject({
   host: host.default('127.0.0.1').describe('Address to bind.'),
   port: port.default(8080),
+  tls: listenTls.optional().describe('Terminate TLS on this listener.'),
+  http2: z.boolean().default(true).describe('Offer HTTP/2 (ALPN h2) next to HTTP/1.1 on a TLS listener.'),
+  h2c: z.boolean().default(false).describe('Accept cleartext HTTP/2 with prior knowledge next to HTTP/1.1 on a listener without tls.'),
 });
+
+/** One listener or a list; always a list once parsed. */
+const listen = z
+  .union([listener, z.array(listener).min(1, { message: 'listen needs at least one listener' })])
+  .transform((l) => (Array.isArray(l) ? l : [l]));
 
 const timeoutsShape = {
   connect: duration.optional().describe('TCP (+TLS) handshake, DNS included.'),
@@ -229,6 +256,16 @@ const route = z.strictObject({
     ])
     .optional()
     .describe('What to answer when the upstream fails: a stale copy, or a static response.'),
+  websocket: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        idleTimeout: duration.prefault('5m').describe('Close a WebSocket session after this long without a byte either way.'),
+        maxLifetime: duration.prefault('24h').describe('Close a WebSocket session this long after its handshake.'),
+      }),
+    ])
+    .default(false)
+    .describe('Allow Upgrade (WebSocket) on this route: true, or the session limits.'),
   ...routePolicies,
 });
 
@@ -245,6 +282,8 @@ const server = z.strictObject({
     .describe('Peers (addresses or CIDR ranges) whose X-Forwarded-For is kept and appended to.'),
   maxUrlLength: size.prefault('8kb').describe('Longest request target (path and query) accepted; longer is 414.'),
   clientTimeout: duration.optional().describe('How long callers wait (their own timeout), for routes without their own; check warns when total exceeds it.'),
+  maxConcurrentStreams: z.number().int().min(1).max(10_000).default(100).describe('HTTP/2: streams one client connection may have open at once.'),
+  websocketCloseGrace: duration.prefault('5s').describe('On shutdown, how long WebSocket sessions get after the close frame before their connections are cut.'),
 });
 
 const admin = z.strictObject({
@@ -336,7 +375,7 @@ const workers = z
   .describe('Processes that serve traffic: a number, or auto for one per CPU (os.availableParallelism()). 1: a single process, no cluster. Breakers, ejections, health, rate limits and the call log are shared by all of them (docs/workers.md).');
 
 export const configSchema = z.strictObject({
-  listen: listen.prefault({}),
+  listen: listen.prefault({}).describe('Where the gateway accepts calls: one listener, or a list of them.'),
   workers,
   admin: admin.optional(),
   server: server.prefault({}),
@@ -369,6 +408,8 @@ export type ActiveHealthConfig = z.output<typeof activeHealth>;
 export type PassiveHealthConfig = z.output<typeof passiveHealth>;
 export type CircuitBreakerConfig = z.output<typeof circuitBreaker>;
 export type FallbackConfig = NonNullable<RouteConfig['fallback']>;
+export type ListenerConfig = Config['listen'][number];
+export type ListenTlsConfig = NonNullable<ListenerConfig['tls']>;
 
 /** JSON Schema (draft 2020-12) of what users write. */
 export function configJsonSchema(): Record<string, unknown> {

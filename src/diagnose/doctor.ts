@@ -10,6 +10,7 @@
  */
 import dns from 'node:dns';
 import http from 'node:http';
+import https from 'node:https';
 import net, { type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Config, RouteConfig } from '../config/schema.js';
@@ -297,15 +298,17 @@ function plan(opts: DoctorOptions): Plan {
 
 /** One GET through the gateway on a route to the upstream. */
 function viaGateway(cfg: Config, route: RouteConfig, timeout: number): Promise<GatewayCheck> {
-  const host = cfg.listen.host === '0.0.0.0' ? '127.0.0.1' : cfg.listen.host === '::' ? '::1' : cfg.listen.host;
+  // A plain listener when there is one; a TLS one is asked over https without checking its certificate.
+  const l = cfg.listen.find((x) => !x.tls) ?? cfg.listen[0]!;
+  const host = l.host === '0.0.0.0' ? '127.0.0.1' : l.host === '::' ? '::1' : l.host;
   const path = samplePath(route.match.path);
   const requestId = `doctor-${randomBytes(6).toString('hex')}`;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${cfg.listen.port}${path}`;
+  const url = `${l.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${l.port}${path}`;
   const headers: Record<string, string> = { 'x-request-id': requestId, 'user-agent': 'causeway-doctor' };
   if (route.match.host) headers['host'] = route.match.host.replace(/^\*\./, 'doctor.');
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const req = http.get(url, { headers, agent: false, timeout }, (res) => {
+    const req = (l.tls ? https : http).get(url, { headers, agent: false, timeout, rejectUnauthorized: false }, (res) => {
       res.resume();
       res.on('end', () => {
         const code = (res.headers['x-causeway-error'] as string | undefined) ?? null;

@@ -22,6 +22,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallRecord, CallSink } from './call-record.js';
 import type { EventLog, GatewayEvent } from './events.js';
+import type { EdgeObserver } from '../edge/listeners.js';
 
 /** What metrics read from a target's and an upstream's stats; fields the upstream lacks are skipped. */
 interface TargetStatsLike {
@@ -49,6 +50,8 @@ export interface MetricsSources {
   /** Read at every scrape: a reload may replace the upstreams. */
   upstreams: () => Iterable<UpstreamLike> | ReadonlyMap<string, UpstreamLike>;
   events?: EventLog;
+  /** The certificates the listeners serve (src/edge/), read at every scrape: a reload may replace them. */
+  certificates?: () => { listener: string; cert: { file: string; names: string[]; notAfter: Date } }[];
 }
 
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
@@ -120,13 +123,14 @@ class DurationHistogram {
   }
 }
 
-export class Metrics implements CallSink {
+export class Metrics implements CallSink, EdgeObserver {
   readonly registry = new Registry();
   readonly contentType = this.registry.contentType;
   private readonly requests: Counter<'route' | 'upstream' | 'status'>;
   private readonly errors: Counter<'route' | 'upstream' | 'code'>;
   private readonly attempts: Counter<'upstream' | 'target' | 'outcome'>;
   private readonly events: Counter<'type' | 'upstream'>;
+  private readonly tlsFailures: Counter<'listener' | 'reason'>;
   private readonly onEvent = (e: GatewayEvent) => this.events.inc({ type: e.type, upstream: e.upstream ?? '' });
   /** route → upstream → tally. */
   private readonly tallies = new Map<string, Map<string, CallTally>>();
@@ -142,6 +146,21 @@ export class Metrics implements CallSink {
     this.attempts = new Counter({ name: 'causeway_attempts_total', help: 'Attempts on each target, by outcome (HTTP status or failure code).', labelNames: ['upstream', 'target', 'outcome'], registers, collect: fold });
     this.events = new Counter({ name: 'causeway_events_total', help: 'Gateway state changes (target.ejected, health.down, breaker.open, ...).', labelNames: ['type', 'upstream'], registers });
     this.defineStateMetrics(registers);
+    this.tlsFailures = new Counter({ name: 'causeway_tls_handshake_failures_total', help: 'TLS handshakes with clients that failed (a client-side failure: no backend was involved), by listener and OpenSSL/node error code.', labelNames: ['listener', 'reason'], registers });
+    const certificates = sources.certificates;
+    new Gauge({
+      name: 'causeway_tls_certificate_expiry_seconds',
+      help: 'Seconds until a served certificate expires (negative once expired), by listener, file and first name.',
+      labelNames: ['listener', 'file', 'name'],
+      registers,
+      // Every worker serves the same files: the cluster total is one value, not a sum.
+      aggregator: 'min',
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const { listener, cert } of certificates?.() ?? []) this.set({ listener, file: cert.file, name: cert.names[0] ?? '' }, Math.round((cert.notAfter.getTime() - now) / 1000));
+      },
+    });
     sources.events?.on('event', this.onEvent);
   }
 
@@ -235,6 +254,10 @@ export class Metrics implements CallSink {
     gauge('causeway_breaker_rejected_total', 'Calls failed fast by an open breaker (CIRCUIT_OPEN).', ['upstream'], (g, ups) => {
       for (const u of ups) if (u.breaker?.rejected !== undefined) g.set({ upstream: u.name }, u.breaker.rejected);
     });
+  }
+
+  tlsHandshakeFailed(listener: string, reason: string): void {
+    this.tlsFailures.inc({ listener, reason });
   }
 
   /** The exposition text. */

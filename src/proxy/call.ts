@@ -92,7 +92,8 @@ export class Call implements AttemptOwner {
 
   private makeBody(): Readable | null {
     const h = this.req.headers;
-    const chunked = h['transfer-encoding'] !== undefined;
+    // HTTP/2 frames its body by END_STREAM: a request with data and no length is streamed like chunked.
+    const chunked = h['transfer-encoding'] !== undefined || (this.req.httpVersionMajor === 2 && h['content-length'] === undefined && !(this.req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders);
     if (!chunked && (h['content-length'] === undefined || h['content-length'] === '0')) return null;
     // A declared length over the limit was refused before the call; chunked bodies are counted.
     if (!chunked) return this.req;
@@ -251,6 +252,7 @@ export class Call implements AttemptOwner {
         requestId: this.x.requestId,
         clientIp: this.x.peer,
         trustedPeer: this.env.isTrustedPeer(this.x.peer),
+        proto: (this.req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
         hostHeader: this.route.preserveHost && this.req.headers.host ? this.req.headers.host : t.hostHeader,
         budgetMs: this.remaining(),
       }),

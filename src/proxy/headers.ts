@@ -22,6 +22,8 @@ const HOP_BY_HOP = new Set([
 const GATEWAY_SET = new Set(['x-request-id', 'x-request-timeout', 'traceparent', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect', 'host']);
 
 export const VIA = '1.1 causeway';
+/** Via names the protocol the request was received with (RFC 9110 7.6.3). */
+const VIA_H2 = '2 causeway';
 
 function connectionTokens(value: string | undefined): Set<string> | null {
   if (!value) return null;
@@ -41,6 +43,8 @@ export interface ForwardContext {
   hostHeader: string;
   /** Remaining budget in ms, sent as X-Request-Timeout. */
   budgetMs: number;
+  /** How the client reached the gateway (X-Forwarded-Proto unless a trusted peer says otherwise). */
+  proto?: 'http' | 'https';
 }
 
 /** Builds the flat [name, value, ...] header list sent to the backend. */
@@ -49,16 +53,27 @@ export function upstreamHeaders(req: IncomingMessage, ctx: ForwardContext): stri
   const drop = connectionTokens(req.headers.connection);
   const out: string[] = [];
   let via: string | undefined;
+  let cookies: string | undefined;
+  const h2 = req.httpVersionMajor === 2;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not HTTP/1.1 fields;
+    // :authority reaches the backend as Host (req.headers.host, src/edge/http2.ts).
+    if (name.charCodeAt(0) === 58 /* : */) continue;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || GATEWAY_SET.has(lower) || (drop !== null && drop.has(lower))) continue;
+    if (h2 && lower === 'cookie') {
+      // HTTP/2 may split Cookie in several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
+      cookies = cookies === undefined ? raw[i + 1] : `${cookies}; ${raw[i + 1]}`;
+      continue;
+    }
     if (lower === 'via') {
       via = via ? `${via}, ${raw[i + 1]}` : raw[i + 1];
       continue;
     }
     out.push(name, raw[i + 1]!);
   }
+  if (cookies !== undefined) out.push('cookie', cookies);
   // TE: trailers is the one TE value that may pass (RFC 9110 10.1.4).
   const te = req.headers.te as string | undefined;
   if (te && /(^|,)\s*trailers\s*(,|$)/i.test(te)) out.push('te', 'trailers');
@@ -68,9 +83,9 @@ export function upstreamHeaders(req: IncomingMessage, ctx: ForwardContext): stri
     'host', ctx.hostHeader,
     'x-request-id', ctx.requestId,
     'x-forwarded-for', priorXff ? `${priorXff}, ${ctx.clientIp}` : ctx.clientIp,
-    'x-forwarded-proto', (ctx.trustedPeer && (h['x-forwarded-proto'] as string | undefined)) || 'http',
+    'x-forwarded-proto', (ctx.trustedPeer && (h['x-forwarded-proto'] as string | undefined)) || ctx.proto || 'http',
     'x-forwarded-host', (ctx.trustedPeer && (h['x-forwarded-host'] as string | undefined)) || h.host || '',
-    'via', via ? `${via}, ${VIA}` : VIA,
+    'via', via ? `${via}, ${h2 ? VIA_H2 : VIA}` : h2 ? VIA_H2 : VIA,
     'x-request-timeout', String(Math.max(1, Math.floor(ctx.budgetMs))),
     // Same trace id as the client's (or a new one), a new span id per attempt.
     'traceparent', nextTraceparent(traceOf(req)),

@@ -15,7 +15,10 @@ import { acceptRequestId, clientBudget } from './headers.js';
 import type { Runtime } from './runtime.js';
 
 export interface Frontend {
+  /** HTTP/1.x; the listeners (src/edge/) hand it connections. */
   readonly server: http.Server;
+  /** The request handler, shared with the HTTP/2 server (src/edge/http2.ts). */
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
   /** Swaps the routes and upstreams new calls use (live reload). */
   setRuntime(r: Runtime): void;
 }
@@ -94,6 +97,7 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, a
 
   return {
     server,
+    handle,
     setRuntime(r) {
       attach?.(r);
       rt = r;

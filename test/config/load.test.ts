@@ -35,7 +35,7 @@ const ORDERS = lines('upstreams:', '  orders:', '    targets: [{ url: http://127
 describe('valid configs', () => {
   test('a minimal config gets every default filled in', () => {
     const c = parseConfig(ORDERS, 'min.yaml', {});
-    assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080 });
+    assert.deepEqual(c.listen, [{ host: '127.0.0.1', port: 8080, http2: true, h2c: false }]);
     assert.equal(c.admin, undefined);
     assert.deepEqual(c.server, {
       headersTimeout: 10_000,
@@ -46,6 +46,8 @@ describe('valid configs', () => {
       shutdownTimeout: 30_000,
       trustedProxies: [],
       maxUrlLength: 8192,
+      maxConcurrentStreams: 100,
+      websocketCloseGrace: 5000,
     });
     assert.deepEqual(c.errors, { expose: false });
     assert.deepEqual(c.log, { level: 'info', access: true });
@@ -99,7 +101,7 @@ describe('valid configs', () => {
       'full.yaml',
       {},
     );
-    assert.deepEqual(c.listen, { host: '0.0.0.0', port: 8081 });
+    assert.deepEqual(c.listen, [{ host: '0.0.0.0', port: 8081, http2: true, h2c: false }]);
     assert.deepEqual(c.admin, { host: '127.0.0.1', port: 9902, token: 'secret' });
     assert.equal(c.server.headersTimeout, 1500);
     assert.equal(c.server.requestTimeout, 60_000);
@@ -364,7 +366,7 @@ describe('${ENV} substitution', () => {
 
   test('a whole-scalar reference takes the type of its text', () => {
     const c = parseConfig(lines('listen:', '  port: ${PORT}', 'errors:', '  expose: ${EXPOSE}') + ORDERS, 'f.yaml', { PORT: '8081', EXPOSE: 'true' });
-    assert.equal(c.listen.port, 8081);
+    assert.equal(c.listen[0]!.port, 8081);
     assert.equal(c.errors.expose, true);
   });
 
@@ -381,7 +383,7 @@ describe('${ENV} substitution', () => {
       'f.yaml',
       { PORT: '8081', CAUSEWAY_ADMIN_TOKEN: 's3cret', PROXY_A: '127.10.0.1', HOST: '127.0.0.1' },
     );
-    assert.equal(c.listen.port, 8081);
+    assert.equal(c.listen[0]!.port, 8081);
     assert.equal(c.admin?.token, 's3cret');
     assert.deepEqual(c.server.trustedProxies, ['127.10.0.1', '127.10.0.2']);
     assert.equal(c.upstreams['orders']!.targets[0]!.url, 'http://127.0.0.1:9001');
@@ -406,7 +408,7 @@ describe('${ENV} substitution', () => {
     });
     assert.equal(c.admin?.token, evil);
     assert.deepEqual(c.consumers[0]!.subscriptions, ['1.1.1.1, 2.2.2.2]\nlisten: { port: 1 }']);
-    assert.equal(c.listen.port, 8080);
+    assert.equal(c.listen[0]!.port, 8080);
     assert.deepEqual(Object.keys(c.upstreams), ['orders']);
   });
 

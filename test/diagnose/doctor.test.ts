@@ -133,7 +133,7 @@ describe('doctor with a config: direct versus through the gateway', { timeout: 6
   async function withGateway(yaml: string, fn: (cfg: import('../../src/config/schema.js').Config) => Promise<void>) {
     const gw = await startGateway(`log: { access: false }\n${yaml}`, { lookup });
     try {
-      await fn({ ...gw.gateway.config, listen: { host: '127.0.0.1', port: gw.port } });
+      await fn({ ...gw.gateway.config, listen: [{ ...gw.gateway.config.listen[0]!, host: '127.0.0.1', port: gw.port }] });
     } finally {
       await gw.close();
     }
@@ -237,7 +237,7 @@ routes: [{ name: web, match: { path: /* }, upstream: web }]`,
 
   it('the gateway is not running: only the direct probe counts', async () => {
     await withGateway(`upstreams: { web: { targets: [{ url: "${good.url}" }] } }\nroutes: [{ name: web, match: { path: /* }, upstream: web }]`, async (config) => {
-      const r = await runDoctor({ target: 'web', config: { ...config, listen: { host: '127.0.0.1', port: down.port } }, lookup });
+      const r = await runDoctor({ target: 'web', config: { ...config, listen: [{ ...config.listen[0]!, host: '127.0.0.1', port: down.port }] }, lookup });
       assert.equal(r.gateway?.reachable, false);
       assert.equal(r.side, 'none');
       assert.match(r.verdict, /did not answer/);

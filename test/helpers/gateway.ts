@@ -17,7 +17,8 @@ export interface TestGateway {
 
 export async function startGateway(yaml: string, opts: Omit<GatewayOptions, 'sinks' | 'logger'> = {}): Promise<TestGateway> {
   const config = parseConfig(yaml, 'test.yaml', {});
-  config.listen.port = 0;
+  // Every listener binds a free port (the first one's is the `url` below).
+  for (const l of config.listen) l.port = 0;
   // A test that does not configure the call log gets one in memory, never ./data in the repo.
   if (!/^storage:/m.test(yaml)) config.storage.path = ':memory:';
   const records: CallRecord[] = [];

@@ -4,6 +4,7 @@
  * the failure registry's FAULT_INJECTED, or a TCP reset). Each applies to `percent` of the
  * calls, and with `header:` only to calls carrying that header.
  */
+import http2 from 'node:http2';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FaultsConfig } from '../../config/schema.js';
 import type { Exchange, Next } from '../../proxy/exchange.js';
@@ -27,7 +28,9 @@ export const faultsPolicy = policy('faults', (cfg, ctx) => {
     const abort = plan.abort;
     if (!abort) return next(x);
     if ('reset' in abort) {
-      x.req.socket.resetAndDestroy();
+      // Over HTTP/2 the reset is the stream's (RST_STREAM), not the whole connection's.
+      if (x.req.httpVersionMajor === 2) (x.req as unknown as { stream: { close(code: number): void } }).stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      else x.req.socket.resetAndDestroy();
       return x.finish(0, 'FAULT_INJECTED');
     }
     x.refuse('FAULT_INJECTED', { route, upstream: x.upstream?.name }, abort.status);
