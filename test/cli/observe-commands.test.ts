@@ -66,6 +66,7 @@ describe('causeway start → explain, doctor, check', { timeout: 60_000 }, () =>
     writeFileSync(
       cfg,
       `listen: { host: 127.0.0.1, port: ${port} }
+admin: { host: 127.0.0.1, port: 0 }
 log: { access: false, level: silent }
 storage: { path: ${db} }
 upstreams:
