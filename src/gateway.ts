@@ -13,7 +13,8 @@ import { AlertEngine } from './alerts/engine.js';
 import { EventLog } from './observe/events.js';
 import { Metrics } from './observe/metrics.js';
 import { OtlpExporter } from './observe/otlp.js';
-import { openCallStore, type SqliteCallStore } from './observe/store.js';
+import type { SqliteCallStore } from './observe/store.js';
+import { openCallLog } from './observe/store-health.js';
 import type { CallEnv, RouteRuntime } from './proxy/exchange.js';
 import { buildRuntime, type Runtime, type RuntimeShared } from './proxy/runtime.js';
 import { ResponseStore } from './policies/cache/store.js';
@@ -134,11 +135,17 @@ export class Gateway {
     for (const s of options.sinks ?? []) this.sinks.add(s);
     const st = config.storage;
     // Workers share the file: one pruner (the lead) is enough. The call log's writer writes the access log too.
-    this.store = st.enabled ? openCallStore({ path: st.path, maxAgeMs: st.retention.maxAge, maxRows: st.retention.maxRows, prune: !cluster || cluster.lead, accessLog: access ?? undefined }) : null;
+    this.store = st.enabled ? openCallLog(st, { prune: !cluster || cluster.lead, accessLog: access ?? undefined }, this.logger, this.events) : null;
     if (this.store) this.sinks.add(this.store);
     this.accessLog = access && !this.store?.writesAccessLog ? new AccessLog(access) : null;
     if (this.accessLog) this.sinks.add(this.accessLog);
-    this.metrics = new Metrics({ upstreams: () => this.runtime.upstreams, events: this.events, certificates: () => this.edge.certificates() });
+    const store = this.store;
+    this.metrics = new Metrics({
+      upstreams: () => this.runtime.upstreams,
+      events: this.events,
+      certificates: () => this.edge.certificates(),
+      callLog: store ? () => store.writeState : undefined,
+    });
     this.sinks.add(this.metrics);
     const otlp = config.tracing.otlp;
     this.tracer = otlp ? new OtlpExporter({ endpoint: otlp.endpoint, headers: otlp.headers, serviceName: otlp.serviceName }) : null;

@@ -13,7 +13,7 @@ function needStore(ctx: AdminContext): CallStore {
 }
 
 /** A point in time: epoch ms, an ISO date, or a duration meaning "that long ago". */
-export function parseTime(name: string, text: string | null, now: number): number | undefined {
+function parseTime(name: string, text: string | null, now: number): number | undefined {
   if (text === null || text === '') return undefined;
   if (/^\d+$/.test(text)) return Number(text);
   const ago = parseDuration(text);

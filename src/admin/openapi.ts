@@ -10,7 +10,7 @@ function version(): string {
   return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
-export function openApiDocument(router: AdminRouter): Record<string, unknown> {
+function openApiDocument(router: AdminRouter): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const ep of router.endpoints) {
     const responses: Record<string, unknown> = {};

@@ -47,11 +47,10 @@ export const upstreamsBody = z.strictObject({
   ),
 });
 
-export const consumersBody = z.strictObject({ consumers: z.array(z.looseObject({ name: z.string() })) });
 
 const phaseTimings = z.looseObject({ dns: z.number(), connect: z.number(), tls: z.number(), send: z.number(), ttfb: z.number(), body: z.number() });
 
-export const callRecord = z.looseObject({
+const callRecord = z.looseObject({
   requestId: z.string(),
   time: z.number(),
   route: z.string().nullable(),

@@ -1,11 +1,13 @@
 /**
  * The admin listener: the JSON API under /api, /metrics, /healthz and the dashboard at /.
  * Every endpoint but /healthz and the dashboard's static files needs the bearer token when one
- * is configured; without a token the listener must be on loopback.
+ * is configured; without a token the listener must be on loopback, and it refuses what only a
+ * browser page of another site would send (origin.ts).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isLoopback, tokenMatches } from './auth.js';
+import { browserAttack } from './origin.js';
 import * as calls from './calls.js';
 import * as consumers from './consumers.js';
 import { serveDashboard } from './dashboard.js';
@@ -46,6 +48,10 @@ export class AdminServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
     const api = url.pathname.startsWith('/api/') || url.pathname === '/metrics';
+    if (!this.opts.token) {
+      const attack = browserAttack(req);
+      if (attack) return sendError(res, new AdminError('FORBIDDEN', attack));
+    }
     if (api && this.opts.token && !tokenMatches(req.headers.authorization, this.opts.token)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="causeway-admin"');
       return sendError(res, new AdminError('UNAUTHORIZED', req.headers.authorization ? 'the bearer token is wrong' : 'this admin API needs Authorization: Bearer <admin.token>'));

@@ -103,7 +103,7 @@ export type Body<K extends MessageType> = Messages[K]['body'];
 export type Reply<K extends MessageType> = Messages[K]['reply'];
 export type Handler<K extends MessageType> = (body: Body<K>, from: number) => Reply<K> | Promise<Reply<K>>;
 
-export function isEnvelope(m: unknown): m is Envelope {
+function isEnvelope(m: unknown): m is Envelope {
   return typeof m === 'object' && m !== null && (m as Envelope).causeway === 1;
 }
 

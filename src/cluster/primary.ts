@@ -54,7 +54,7 @@ const STABLE_MS = 10_000;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 10_000;
 
-export class Primary {
+class Primary {
   readonly bus = new PrimaryBus();
   readonly logger: Logger;
   private config: Config;

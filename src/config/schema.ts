@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { parseCidr } from './cidr.js';
 import { DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN, parseDuration, parsePercent, parseSize } from './units.js';
+import { ESCAPED_SLASH_ACTIONS, PATH_PARAMETER_ACTIONS } from '../routing/path.js';
 
 /** The message for a value of the wrong type where a unit-bearing string is expected. */
 const unitHint = (what: string) => ({ error: (iss: { input?: unknown }) => (iss.input === undefined ? undefined : `expected ${what}`) });
@@ -194,7 +195,11 @@ const rateLimit = z.strictObject({
 });
 
 const routeCache = z.strictObject({
-  ttl: duration.describe('Freshness when the response states none (RFC 9111 directives still win).'),
+  ttl: duration.describe('Freshness of a response that states none (no max-age, s-maxage or Expires), when `heuristic` is ttl; the most `last-modified` may give.'),
+  heuristic: z
+    .enum(['ttl', 'last-modified', 'none'])
+    .default('ttl')
+    .describe('Freshness of responses without explicit freshness: ttl (fresh for ttl), last-modified (10% of the time since Last-Modified, at most ttl) or none (stored, but revalidated before every use).'),
 });
 
 const faultPercent = z.number().min(0).max(100).default(100);
@@ -237,6 +242,11 @@ const route = z.strictObject({
   upstream: z.string().min(1),
   stripPrefix: z.string().regex(/^\//, { message: 'a path prefix starts with /' }).optional(),
   preserveHost: z.boolean().default(false).describe('Send the client Host header upstream instead of the target host.'),
+  escapedSlashes: z
+    .enum(ESCAPED_SLASH_ACTIONS)
+    .default('reject')
+    .describe('%2F and %5C in the path: reject (400), keep (forward as they are), decode (into /, when the decoded path is still this route\'s).'),
+  pathParameters: z.enum(PATH_PARAMETER_ACTIONS).default('reject').describe('Path segments with ;parameters: reject (400) or keep.'),
   timeouts: timeouts.optional(),
   // No defaults here: a key the route leaves out keeps the upstream's value.
   retries: z.strictObject({ attempts, on: z.array(retryOn), backoff, budget: percent, hedgeConnect }).partial().optional(),

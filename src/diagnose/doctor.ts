@@ -172,7 +172,7 @@ function httpStep(socket: Socket, t: Target, path: string, readTimeout: number):
 }
 
 /** Probes one target URL step by step. */
-export async function probeTarget(url: string, opts: { path: string; connectTimeout: number; readTimeout: number; lookup?: LookupFn; tls?: Config['upstreams'][string]['tls'] }): Promise<TargetReport> {
+async function probeTarget(url: string, opts: { path: string; connectTimeout: number; readTimeout: number; lookup?: LookupFn; tls?: Config['upstreams'][string]['tls'] }): Promise<TargetReport> {
   const t = parseTarget(url);
   const report: TargetReport = { url, target: t.id, steps: [], ok: false, code: null, fix: null, status: null, warnings: [], verdict: 'ok', side: 'none', evidence: null, error: null };
   const lookup = opts.lookup ?? systemLookup;

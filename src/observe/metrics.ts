@@ -50,6 +50,8 @@ export interface MetricsSources {
   /** Read at every scrape: a reload may replace the upstreams. */
   upstreams: () => Iterable<UpstreamLike> | ReadonlyMap<string, UpstreamLike>;
   events?: EventLog;
+  /** The call log's writing state (absent: no call log). */
+  callLog?: () => { ok: boolean; dropped: number };
   /** The certificates the listeners serve (src/edge/), read at every scrape: a reload may replace them. */
   certificates?: () => { listener: string; cert: { file: string; names: string[]; notAfter: Date } }[];
 }
@@ -146,6 +148,11 @@ export class Metrics implements CallSink, EdgeObserver {
     this.attempts = new Counter({ name: 'causeway_attempts_total', help: 'Attempts on each target, by outcome (HTTP status or failure code).', labelNames: ['upstream', 'target', 'outcome'], registers, collect: fold });
     this.events = new Counter({ name: 'causeway_events_total', help: 'Gateway state changes (target.ejected, health.down, breaker.open, ...).', labelNames: ['type', 'upstream'], registers });
     this.defineStateMetrics(registers);
+    const callLog = sources.callLog;
+    if (callLog) {
+      new Gauge({ name: 'causeway_call_log_up', help: 'Whether the call log is being written (0: writes fail, e.g. the disk is full; proxying goes on).', registers, collect() { this.set(callLog().ok ? 1 : 0); } });
+      new Gauge({ name: 'causeway_call_log_dropped_calls', help: 'Calls not written to the call log because writing failed, since start.', registers, collect() { this.set(callLog().dropped); } });
+    }
     this.tlsFailures = new Counter({ name: 'causeway_tls_handshake_failures_total', help: 'TLS handshakes with clients that failed (a client-side failure: no backend was involved), by listener and OpenSSL/node error code.', labelNames: ['listener', 'reason'], registers });
     const certificates = sources.certificates;
     new Gauge({

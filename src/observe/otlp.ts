@@ -35,7 +35,7 @@ const nanos = (ms: number) => (BigInt(Math.round(ms * 1000)) * 1000n).toString()
 type TracedCall = CallRecord & { traceId: string; spanId: string };
 
 /** The spans of one call, OTLP JSON. */
-export function callSpans(c: TracedCall): unknown[] {
+function callSpans(c: TracedCall): unknown[] {
   const end = c.time + c.durationMs;
   const failed = c.code !== null || c.status >= 500;
   const server = {

@@ -6,8 +6,8 @@ import type Database from 'better-sqlite3';
 import { attemptsJson, type CallRecord } from './call-record.js';
 
 /** Latency histogram resolution: bin = round(ln(1 + ms) × 20), about 5% wide, up to 3 hours. */
-export const BINS_PER_E = 20;
-export const BINS = 330;
+const BINS_PER_E = 20;
+const BINS = 330;
 export const MINUTE = 60_000;
 /** Rows deleted per statement when pruning, so a prune never holds the thread for long. */
 export const PRUNE_CHUNK = 5000;

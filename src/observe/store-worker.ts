@@ -6,8 +6,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { CallWriter } from './store-writer.js';
-import type { RowValue } from './store-format.js';
+import { CallWriter, WriteHealth } from './store-writer.js';
+import { NCOL, type RowValue } from './store-format.js';
 import { prepareConnection } from '../util/sqlite.js';
 import type { AccessTarget } from './access-log.js';
 
@@ -26,12 +26,15 @@ const db = new Database(data.path);
 prepareConnection(db, true);
 const writer = new CallWriter(db, { maxAgeMs: data.maxAgeMs, maxRows: data.maxRows, now: Date.now, access: data.access });
 
+const health = new WriteHealth((state) => parentPort!.postMessage({ health: state }));
+
 parentPort!.on('message', (m: { batch?: RowValue[]; prune?: boolean; close?: boolean; seq: number }) => {
   try {
-    if (m.batch) writer.write(m.batch);
-    if (m.prune) Atomics.store(barrier, 2, writer.prune());
+    // A failed write (a full disk) drops its batch and is reported; the next one tries again.
+    if (m.batch) health.run(() => writer.write(m.batch!), m.batch.length / NCOL);
+    if (m.prune) health.run(() => Atomics.store(barrier, 2, writer.prune()), 0);
     if (m.close) {
-      db.pragma('wal_checkpoint(TRUNCATE)');
+      health.run(() => db.pragma('wal_checkpoint(TRUNCATE)'), 0);
       db.close();
     }
   } finally {

@@ -20,6 +20,45 @@ export interface WriterOptions extends RetentionOptions {
   access?: AccessTarget | undefined;
 }
 
+/** Whether the call log is being written: a change of state goes to whoever watches (the gateway). */
+export interface WriteState {
+  ok: boolean;
+  /** The SQLite error code of the failure (SQLITE_FULL, SQLITE_IOERR...), when not ok. */
+  code?: string | undefined;
+  message?: string | undefined;
+  /** Calls lost since the log stopped being written. */
+  dropped: number;
+}
+
+/**
+ * Runs the writer's tasks so that a failure (the disk is full, the file unwritable) costs only
+ * the calls of that batch: it is caught, counted, and reported once per failing stretch; the
+ * first task that succeeds afterwards reports the recovery.
+ */
+export class WriteHealth {
+  private failing = false;
+  private dropped = 0;
+  constructor(private readonly report: (s: WriteState) => void) {}
+
+  run(task: () => void, calls: number): void {
+    try {
+      task();
+    } catch (err) {
+      this.dropped += calls;
+      if (!this.failing) {
+        this.failing = true;
+        const e = err as { code?: string; message?: string };
+        this.report({ ok: false, code: e.code, message: e.message, dropped: this.dropped });
+      }
+      return;
+    }
+    if (this.failing) {
+      this.failing = false;
+      this.report({ ok: true, dropped: this.dropped });
+    }
+  }
+}
+
 /** Rows per multi-row INSERT (16 columns each: 512 parameters, well under SQLite's limit). */
 const ROWS_PER_INSERT = 32;
 

@@ -20,7 +20,7 @@ import Database from 'better-sqlite3';
 import type { CallRecord } from './call-record.js';
 import type { CallFilter, CallStore, StatsBucket, StatsQuery, StatsResult } from './store-api.js';
 import { COLUMNS, MINUTE, NCOL, SCHEMA, statementCache, addCodes, addPacked, binOf, isError, merge, percentile, pushRow, tally, toRecord, where, type Row, type RowValue, type Tally } from './store-format.js';
-import { CallWriter } from './store-writer.js';
+import { CallWriter, WriteHealth, type WriteState } from './store-writer.js';
 import { prepareConnection } from '../util/sqlite.js';
 import type { AccessTarget } from './access-log.js';
 
@@ -42,6 +42,8 @@ export interface StoreOptions {
   now?: () => number;
   /** The access log, written by the call log's writer thread with each batch (access-log.ts); see writesAccessLog. */
   accessLog?: AccessTarget | undefined;
+  /** Told when writing starts failing (a full disk) and when it recovers. */
+  onWriteState?: ((s: WriteState) => void) | undefined;
 }
 
 export class SqliteCallStore implements CallStore {
@@ -64,6 +66,10 @@ export class SqliteCallStore implements CallStore {
   /** [posted seq, written seq, rows the last prune deleted], shared with the worker. */
   private readonly barrier: Int32Array | null = null;
   private seq = 0;
+  /** Inline writes' failures; the writer thread keeps its own and posts the changes. */
+  private readonly health: WriteHealth;
+  /** The latest state of writing (for /metrics and the admin API). */
+  writeState: WriteState = { ok: true, dropped: 0 };
   private readonly writable: boolean;
   private closed = false;
 
@@ -73,6 +79,11 @@ export class SqliteCallStore implements CallStore {
     this.batchSize = opts.batchSize ?? 500;
     this.now = opts.now ?? Date.now;
     this.writable = !opts.readonly;
+    const onState = (st: WriteState) => {
+      this.writeState = st;
+      opts.onWriteState?.(st);
+    };
+    this.health = new WriteHealth(onState);
     if (opts.path !== ':memory:' && !opts.readonly) mkdirSync(dirname(opts.path), { recursive: true });
     this.db = new Database(opts.path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     this.stmt = statementCache(this.db);
@@ -99,6 +110,7 @@ export class SqliteCallStore implements CallStore {
         this.worker = spawn([]);
       }
       this.worker.unref();
+      this.worker.on('message', (m: { health?: WriteState }) => m.health && onState(m.health));
       this.worker.once('error', (err) => {
         // The log must not take the gateway down: keep logging from this thread instead.
         process.emitWarning(`call log writer thread failed (${err.message}); writing inline from now on`);
@@ -139,9 +151,10 @@ export class SqliteCallStore implements CallStore {
 
   /** Runs a writer task inline, or posts it to the writer thread; returns its sequence number. */
   private post(task: { batch?: RowValue[]; prune?: boolean; close?: boolean }): number {
-    if (this.writer) {
-      if (task.batch) this.writer.write(task.batch);
-      if (task.prune) this.writer.prune();
+    const w = this.writer;
+    if (w) {
+      if (task.batch) this.health.run(() => w.write(task.batch!), task.batch.length / NCOL);
+      if (task.prune) this.health.run(() => w.prune(), 0);
       return 0;
     }
     if (!this.worker || !this.barrier) return 0;
@@ -273,7 +286,7 @@ export class SqliteCallStore implements CallStore {
       const exited = new Promise((r) => this.worker!.once('exit', r));
       this.await(this.post({ close: true }));
       await exited;
-    } else if (this.writable) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } else if (this.writable) this.health.run(() => this.db.pragma('wal_checkpoint(TRUNCATE)'), 0);
     this.db.close();
   }
 }

@@ -6,22 +6,21 @@
  * Flow: start → next() → lease → (connect) → dispatch → headers → body → complete
  *                  ↑______ retry (backoff) ______|  any failure → classify → retry or respond
  */
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { classify, type Evidence, type Phase } from '../failures/classify.js';
-import { FALLBACK_CODES, NEUTRAL_CODES, failure, type FailureCode } from '../failures/registry.js';
+import { failure, type FailureCode } from '../failures/registry.js';
 import type { AttemptRecord } from '../observe/call-record.js';
 import { Attempt, type AttemptOwner } from '../upstream/attempt.js';
 import { probeSpeaksTls, type ConnectFailure } from '../upstream/connector.js';
 import type { Slot } from '../upstream/pool.js';
 import type { Permit } from '../upstream/breaker.js';
 import type { AttemptVerdict, TargetState, Upstream } from '../upstream/upstream.js';
+import { backoffDelay, mayRetry, retryCondition, safeToRepeat, type Condition } from '../upstream/retry.js';
+import { breakerOutcome, countsAgainstBackend, fallbackMayAnswer, unavailableStatus } from '../upstream/verdict.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
+import { BodyLimit, limitedBody, refusedWith } from './limits.js';
 import type { FailureReport } from '../failures/respond.js';
 import type { CallEnv, Exchange, RouteRuntime } from './exchange.js';
-
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-/** Backend answers that mean "unavailable" to outlier detection and the breaker. */
-const unavailableStatus = (s: number) => s >= 502 && s <= 504;
 
 const CLOSED_OR_RESET = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
@@ -33,19 +32,6 @@ const failureReason = (code: FailureCode, lowLevel: string | undefined) => `${co
 /** A TLS record header (handshake 0x16 or alert 0x15, version 3.x) where HTTP was expected. */
 function looksLikeTls(data: string | undefined): boolean {
   return !!data && data.length >= 2 && (data.charCodeAt(0) === 0x15 || data.charCodeAt(0) === 0x16) && data.charCodeAt(1) === 0x03;
-}
-
-/** Counts request body bytes and fails the stream past the limit (chunked uploads have no length up front). */
-class BodyLimit extends Transform {
-  seen = 0;
-  constructor(private readonly limit: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.seen > this.limit) cb(Object.assign(new Error('request body over the limit'), { code: 'CAUSEWAY_BODY_LIMIT' }));
-    else cb(null, chunk);
-  }
 }
 
 /** The pipeline's last stage: proxies the exchange to its upstream. */
@@ -97,10 +83,7 @@ export class Call implements AttemptOwner {
     if (!chunked && (h['content-length'] === undefined || h['content-length'] === '0')) return null;
     // A declared length over the limit was refused before the call; chunked bodies are counted.
     if (!chunked) return this.req;
-    const limiter = new BodyLimit(this.route.maxBodySize);
-    this.req.pipe(limiter);
-    this.req.once('error', (err) => limiter.destroy(err));
-    return limiter;
+    return limitedBody(this.req, this.route.maxBodySize);
   }
 
   start(): void {
@@ -297,6 +280,10 @@ export class Call implements AttemptOwner {
     return true;
   }
 
+  onAttemptInterim(status: number, rawHeaders: Buffer[]): void {
+    if (!this.finished) this.x.interim(status, downstreamHeaders(rawHeaders, this.x.requestId));
+  }
+
   onAttemptData(chunk: Buffer): boolean {
     return this.x.data(chunk);
   }
@@ -384,57 +371,30 @@ export class Call implements AttemptOwner {
 
   /** Whether a failed attempt counts against its target (a budget the client shortened does not). */
   private verdict(code: FailureCode): AttemptVerdict {
-    if (NEUTRAL_CODES.has(code)) return 'neutral';
-    if (code === 'GATEWAY_TIMEOUT' && this.clientBudget) return 'neutral';
-    return 'failure';
+    return countsAgainstBackend(code, this.clientBudget) ? 'failure' : 'neutral';
   }
 
   /** Which configured retry condition, if any, this failure falls under. */
-  private retryCondition(attempt: Attempt, e: Evidence, code: FailureCode): string | null {
-    const on = this.route.retryOn;
-    if (e.timeout === 'total') return null;
-    if (e.phase === 'pool' || e.phase === 'dns' || e.phase === 'connect') {
-      if (e.phase === 'pool' && this.up.targets.length < 2) return null;
-      return on.has('connect-failure') ? 'connect-failure' : null;
-    }
-    const noResponse = attempt.status === 0 && attempt.bytesReceived === 0;
-    const closed = code === 'UPSTREAM_CONNECTION_CLOSED' || code === 'UPSTREAM_CONNECTION_RESET';
-    if (closed && noResponse && (e.phase === 'send' || e.phase === 'ttfb')) {
-      if (attempt.reused) return on.has('stale-connection') ? 'stale-connection' : null;
-      return on.has('reset') ? 'reset' : null;
-    }
-    if (code === 'UPSTREAM_RESPONSE_TIMEOUT' && on.has('response-timeout')) return 'response-timeout';
-    return null;
+  private retryCondition(attempt: Attempt, e: Evidence, code: FailureCode): Condition | null {
+    const answered = attempt.status !== 0 || attempt.bytesReceived !== 0;
+    return retryCondition({ evidence: e, code, answered, reused: attempt.reused }, this.route.retryOn, this.up.targets.length);
   }
 
-  /**
-   * A request that never reached a backend may always be repeated. One that may have reached it
-   * only when repeating cannot do harm twice (an idempotent method, or an Idempotency-Key) and
-   * its body, if any, was not consumed by the failed attempt.
-   */
-  private safeToRepeat(condition: string): boolean {
-    if (condition === 'connect-failure') return true;
-    if (this.bodyDispatched) return false;
-    return IDEMPOTENT.has(this.req.method ?? '') || this.req.headers['idempotency-key'] !== undefined;
+  private safeToRepeat(condition: Condition): boolean {
+    return safeToRepeat(condition, this.x.method, this.req.headers['idempotency-key'] !== undefined, this.bodyDispatched);
   }
 
-  private canRetry(condition: string, safe: boolean): boolean {
+  private canRetry(condition: Condition, safe: boolean): boolean {
     if (!safe) return false;
     // `attempts` counts tries in all. A status retry is decided before its attempt is recorded.
     const tries = this.records.length + (condition === 'status' ? 1 : 0);
-    if (tries >= this.route.retries.attempts || this.remaining() < 5) return false;
-    // The budget caps duplicate work on backends. A failed connect did no work anywhere, and a stale
-    // keep-alive connection is the gateway's own artefact: retrying those duplicates nothing.
-    if (condition === 'stale-connection' || condition === 'connect-failure') return true;
-    return this.up.retryAllowed(this.route.retries.budget);
+    const budgetAllows = condition === 'stale-connection' || condition === 'connect-failure' || this.up.retryAllowed(this.route.retries.budget);
+    return mayRetry(condition, { tries, attempts: this.route.retries.attempts, remainingMs: this.remaining(), budgetAllows });
   }
 
-  private retry(condition: string): void {
+  private retry(condition: Condition): void {
     this.leaveTarget(this.targetState!);
-    // Full jitter (AWS architecture blog): uniform in [0, min(max, base * 2^n)].
-    const n = this.records.length;
-    const { base, max } = this.route.retries.backoff;
-    const delay = condition === 'stale-connection' ? 0 : Math.random() * Math.min(max, base * 2 ** (n - 1));
+    const delay = backoffDelay(condition, this.records.length, this.route.retries.backoff, Math.random());
     if (delay >= this.remaining()) {
       const last = this.records[this.records.length - 1]!;
       this.fail(typeof last.outcome === 'string' ? last.outcome : 'GATEWAY_TIMEOUT', last.phase ?? 'budget');
@@ -505,9 +465,9 @@ export class Call implements AttemptOwner {
     const permit = this.permit;
     if (!permit) return;
     const breaker = this.up.breaker!;
-    if (code === null) breaker.record(permit, !unavailableStatus(status));
-    else if (NEUTRAL_CODES.has(code) || (code === 'GATEWAY_TIMEOUT' && this.clientBudget)) breaker.release(permit);
-    else breaker.record(permit, false);
+    const outcome = breakerOutcome(status, code, this.clientBudget);
+    if (outcome === 'release') breaker.release(permit);
+    else breaker.record(permit, outcome === 'success');
   }
 
   private fail(code: FailureCode, phase: FailureReport['phase'], proxyStatus?: string): void {
@@ -516,7 +476,7 @@ export class Call implements AttemptOwner {
       this.finish(499, 'CLIENT_CLOSED_REQUEST');
       return;
     }
-    if (FALLBACK_CODES.has(code) && !this.x.headersSent && (this.x.rescue?.(this.x, code) || this.route.fallback?.answer(this.x, code))) {
+    if (fallbackMayAnswer(code) && !this.x.headersSent && (this.x.rescue?.(this.x, code) || this.route.fallback?.answer(this.x, code))) {
       this.finish(this.x.res.statusCode, code);
       return;
     }
@@ -541,6 +501,12 @@ export class Call implements AttemptOwner {
   private finish(status: number, code: FailureCode | null): void {
     if (this.finished) return;
     this.finished = true;
+    const refused = code === 'CLIENT_CLOSED_REQUEST' ? refusedWith(this.x.res) : undefined;
+    if (refused) {
+      // The parser answered this exchange (a malformed chunk in its body): record what the client got.
+      code = refused;
+      status = failure(refused).status;
+    }
     this.release(status, code);
     this.x.attempts = this.records;
     this.x.bytesIn = this.bytesIn();

@@ -11,7 +11,8 @@
  *
  * docs/pipeline.md draws the stage order and says why it is that order.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import type { RetryCondition, RetryPolicy } from '../config/schema.js';
 import { failure, type FailureCode, type FailureContext } from '../failures/registry.js';
 import { renderFailure, type FailureReport } from '../failures/respond.js';
@@ -20,6 +21,7 @@ import { traceFields, traceOf } from '../observe/trace.js';
 import type { LookupFn } from '../upstream/connector.js';
 import type { EffectiveTimeouts } from '../upstream/policy.js';
 import type { Upstream } from '../upstream/upstream.js';
+import type { EscapedSlashAction, NormalPath, PathParameterAction } from '../routing/path.js';
 
 /** The rest of a pipeline, from one stage on. */
 export type Next = (x: Exchange) => void;
@@ -76,6 +78,9 @@ export interface RouteRuntime {
   retryOn: Set<RetryCondition>;
   retryStatuses: Set<number>;
   maxBodySize: number;
+  /** What the route does with %2F/%5C and ;parameters in paths (src/routing/path.ts). */
+  escapedSlashes: EscapedSlashAction;
+  pathParameters: PathParameterAction;
   /** What answers a failure in place of the gateway's error (`fallback:`); null: nothing. */
   fallback: Rescuer | null;
   /** The route's stages composed with the upstream call; a route without policies is the call alone. */
@@ -99,6 +104,52 @@ export interface CallEnv {
   draining(): boolean;
 }
 
+/**
+ * What the exchange uses of a response object: node:http's ServerResponse has it, and so has
+ * the HTTP/2 compatibility API's response; nothing reaches into the socket behind it.
+ */
+export interface DownstreamResponse {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  readonly writableFinished: boolean;
+  statusCode: number;
+  writeHead(status: number, statusText: string, headers: string[]): unknown;
+  writeHead(status: number, headers: string[]): unknown;
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  destroy(err?: Error): unknown;
+  on(event: 'close' | 'drain', listener: () => void): unknown;
+  removeListener(event: 'close' | 'drain', listener: () => void): unknown;
+  writeEarlyHints?(hints: Record<string, string | string[]>): void;
+}
+
+/** A response with no client behind it, for work the gateway does on its own (a background revalidation). */
+export class DetachedResponse extends EventEmitter implements DownstreamResponse {
+  headersSent = false;
+  destroyed = false;
+  writableFinished = false;
+  statusCode = 200;
+  writeHead(status: number): this {
+    this.statusCode = status;
+    this.headersSent = true;
+    return this;
+  }
+  write(): boolean {
+    return true;
+  }
+  end(): this {
+    this.writableFinished = true;
+    return this;
+  }
+  destroy(): this {
+    this.destroyed = true;
+    return this;
+  }
+}
+
+/** Interim response headers a proxy forwards (RFC 9110 15.2): 103 Early Hints. */
+const INTERIM_DROPPED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length']);
+
 const NO_ATTEMPTS: AttemptRecord[] = [];
 
 /** One request on its way through the gateway, and the response on its way back. */
@@ -111,6 +162,13 @@ export class Exchange {
   /** Path and query exactly as on the request line (what HMAC signatures cover). */
   readonly rawPath: string;
   readonly rawQuery: string;
+  /** The normalised path the route was chosen by, and the query (with its `?`, or empty). */
+  path = '';
+  query = '';
+  /** The Host header normalised for matching (case, trailing dot, port: src/routing/path.ts). */
+  hostname = '';
+  /** The path's escaped separators or parameters, for the route's path policy; null when it has none. */
+  escapes: NormalPath | null = null;
   /** Path and query sent upstream (after stripPrefix; key auth removes `api_key`). */
   upstreamPath = '';
   route: RouteRuntime | null = null;
@@ -137,7 +195,7 @@ export class Exchange {
   constructor(
     /** The client request; HMAC auth replaces it with a replay of the body it had to read. */
     public req: IncomingMessage,
-    readonly res: ServerResponse,
+    readonly res: DownstreamResponse,
     readonly env: CallEnv,
     readonly requestId: string,
   ) {
@@ -213,6 +271,19 @@ export class Exchange {
       this.bytesOut += body.length;
       if (this.method !== 'HEAD') this.res.write(body);
     }
+  }
+
+  /** An interim response from the backend: 103 Early Hints pass on to the client (when its response object can send them). */
+  interim(status: number, headers: readonly string[]): void {
+    if (status !== 103 || !this.res.writeEarlyHints || this.res.headersSent) return;
+    const hints: Record<string, string | string[]> = {};
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!.toLowerCase();
+      if (INTERIM_DROPPED.has(name)) continue;
+      const prev = hints[name];
+      hints[name] = prev === undefined ? headers[i + 1]! : ([] as string[]).concat(prev, headers[i + 1]!);
+    }
+    this.res.writeEarlyHints(hints);
   }
 
   /** A body chunk; false when the client is not keeping up (wait for 'drain'). */
@@ -306,7 +377,7 @@ export class Exchange {
 }
 
 /** See Exchange.clientIp. */
-export function clientAddress(peer: string, xff: string | string[] | undefined, isTrusted: (address: string | undefined) => boolean): string {
+function clientAddress(peer: string, xff: string | string[] | undefined, isTrusted: (address: string | undefined) => boolean): string {
   if (!isTrusted(peer)) return peer;
   if (typeof xff !== 'string') return peer;
   const hops = xff.split(',');

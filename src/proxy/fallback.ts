@@ -12,7 +12,7 @@
  */
 import type { FallbackConfig } from '../config/schema.js';
 import type { FailureCode } from '../failures/registry.js';
-import { parseCacheControl } from '../policies/cache/rules.js';
+import { parseCacheControl, type HeuristicPolicy } from '../policies/cache/rules.js';
 import { storedEntry } from '../policies/cache/index.js';
 import { captureResponse, responseKey, servedHeaders, type ResponseStore } from '../policies/cache/store.js';
 import type { Exchange, Rescuer } from './exchange.js';
@@ -51,6 +51,8 @@ export function routeFallback(route: string, f: FallbackConfig | undefined, stor
 }
 
 const NO_DIRECTIVES = parseCacheControl(undefined);
+/** The stale fallback keeps responses for failures only: it never treats one as fresh. */
+const NEVER_FRESH: HeuristicPolicy = { heuristic: 'none', ttl: 0 };
 
 class StaleFallback implements Rescuer {
   constructor(
@@ -66,7 +68,7 @@ class StaleFallback implements Rescuer {
 
   watch(x: Exchange): void {
     if (x.method !== 'GET' || x.storing) return;
-    captureResponse(x, this.store, this.key(x), (ex, head) => (head.status === 200 ? storedEntry(ex, head, 0, NO_DIRECTIVES, this.now()) : null));
+    captureResponse(x, this.store, this.key(x), (ex, head) => (head.status === 200 ? storedEntry(ex, head, NEVER_FRESH, NO_DIRECTIVES, this.now()) : null));
   }
 
   answer(x: Exchange, code: FailureCode): boolean {

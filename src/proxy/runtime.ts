@@ -47,6 +47,8 @@ export function buildRuntime(
       retryOn: new Set(retries.on.filter((c): c is RetryCondition => typeof c === 'string')),
       retryStatuses: new Set(retries.on.filter((c): c is number => typeof c === 'number')),
       maxBodySize: r.maxBodySize ?? config.server.maxBodySize,
+      escapedSlashes: r.escapedSlashes,
+      pathParameters: r.pathParameters,
       fallback: routeFallback(r.name, r.fallback, shared.responses),
       pipeline: upstreamCall,
     };

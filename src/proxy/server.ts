@@ -1,17 +1,20 @@
 /**
- * The downstream side: the node:http server, slow-client guards, the per-request entry point
- * (request id, path normalisation, routing, body limit) and malformed requests answered from
- * the failure registry instead of node's bare 400.
+ * The downstream side: the node:http server, slow-client guards, the stages every request
+ * goes through before its route's pipeline (the request target and its normalisation, routing
+ * with the body limit), and malformed requests answered from the failure registry instead of
+ * node's bare 400.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Config } from '../config/schema.js';
-import type { FailureCode, FailureContext } from '../failures/registry.js';
+import type { FailureCode } from '../failures/registry.js';
 import { rawFailure } from '../failures/respond.js';
-import { normalizePath, stripPathPrefix } from '../routing/router.js';
+import { stripPathPrefix } from '../routing/router.js';
+import { applyRoutePathPolicy, normalizeHost, normalizeRequestPath } from '../routing/path.js';
 import { uuidv7 } from '../util/random.js';
-import { Exchange, type CallEnv } from './exchange.js';
+import { compose, Exchange, type CallEnv, type Stage } from './exchange.js';
 import { acceptRequestId, clientBudget } from './headers.js';
+import { guardExchange, markRefused } from './limits.js';
 import type { Runtime } from './runtime.js';
 
 export interface Frontend {
@@ -43,51 +46,26 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, a
     (req, res) => handle(req, res),
   );
 
-  function early(x: Exchange, code: FailureCode, phase: 'route' | 'request', context: FailureContext): void {
-    x.fail(code, { phase, context });
-  }
+  // The stages every request goes through before its route's own pipeline (docs/pipeline.md).
+  const entry = compose([requestTarget(s.maxUrlLength), routing(() => rt)], toRoute);
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const x = new Exchange(req, res, env, acceptRequestId(req.headers['x-request-id']) ?? uuidv7());
-    let url = req.url ?? '/';
-    if (url.length > s.maxUrlLength) return early(x, 'URI_TOO_LONG', 'request', { limit: s.maxUrlLength });
-    if (url.charCodeAt(0) !== 47 /* / */) {
-      // absolute-form (RFC 9112 3.2.2): keep only the path and query.
-      const abs = URL.canParse(url) ? new URL(url) : null;
-      if (!abs) return early(x, 'BAD_REQUEST', 'request', { detail: 'the request target is not a path' });
-      url = abs.pathname + abs.search;
-    }
-    const q = url.indexOf('?');
-    const rawPath = q === -1 ? url : url.slice(0, q);
-    const query = q === -1 ? '' : url.slice(q);
-    const path = normalizePath(rawPath);
-    if (path === null) return early(x, 'BAD_REQUEST', 'request', { detail: 'the path climbs above the root' });
-    const method = x.method;
-    const m = rt.router.match(method, path, req.headers.host);
-    if ('kind' in m) {
-      const detail = m.kind === 'method' ? `route ${m.route} matches the path but allows only ${m.allowed.join(', ')}` : undefined;
-      return early(x, 'ROUTE_NOT_FOUND', 'route', { method, path, host: req.headers.host, detail });
-    }
-    const route = m.route;
-    x.routeTo(route, (route.stripPrefix ? stripPathPrefix(path, route.stripPrefix) : path) + query, clientBudget(req.headers['x-request-timeout']));
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > route.maxBodySize) {
-      res.shouldKeepAlive = false;
-      return early(x, 'REQUEST_TOO_LARGE', 'request', { route: route.name, limit: route.maxBodySize });
-    }
-    route.pipeline(x);
+    guardExchange(req, res);
+    entry(new Exchange(req, res, env, acceptRequestId(req.headers['x-request-id']) ?? uuidv7()));
   }
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // A slow upload can time out while its response is already streaming: an error spliced into
     // that body would corrupt it, so the only honest signal is to cut the connection (as node does).
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (!socket.writable || err.code === 'ECONNRESET' || inFlight?.headersSent) {
+    // The client's end of the stream came mid-request: it left, and nothing it could read is owed.
+    if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || inFlight?.headersSent) {
       socket.destroy();
       return;
     }
     const detail = clientErrorDetail(err, s.maxHeaderSize, s.requestTimeout);
     const code: FailureCode = detail.timeout ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST';
+    if (inFlight) markRefused(inFlight, code);
     socket.end(rawFailure({ code, requestId: uuidv7(), phase: 'request', context: { detail: detail.text } }, env.expose));
   });
 
@@ -104,6 +82,62 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, a
     },
   };
 }
+
+/**
+ * The request target: within `maxUrlLength`, a path (absolute-form reduced to path and query,
+ * RFC 9112 3.2.2), normalised without climbing above the root.
+ */
+function requestTarget(maxUrlLength: number): Stage {
+  return (x, next) => {
+    let url = x.req.url ?? '/';
+    if (url.length > maxUrlLength) return void x.fail('URI_TOO_LONG', { phase: 'request', context: { limit: maxUrlLength } });
+    if (url.charCodeAt(0) !== 47 /* / */) {
+      const abs = URL.canParse(url) ? new URL(url) : null;
+      if (!abs) return void x.fail('BAD_REQUEST', { phase: 'request', context: { detail: 'the request target is not a path' } });
+      url = abs.pathname + abs.search;
+    }
+    const q = url.indexOf('?');
+    // One form of the path and the host for routing, every policy and the backend (src/routing/path.ts).
+    const normal = normalizeRequestPath(q === -1 ? url : url.slice(0, q));
+    if ('refused' in normal) return void x.fail('BAD_REQUEST', { phase: 'request', context: { detail: normal.refused } });
+    const hostname = normalizeHost(x.req.headers.host);
+    if (hostname === null) return void x.fail('BAD_REQUEST', { phase: 'request', context: { detail: 'the Host header is not a host name' } });
+    x.path = normal.path;
+    x.hostname = hostname;
+    x.escapes = normal.escapedSlash || normal.parameters ? normal : null;
+    x.query = q === -1 ? '' : url.slice(q);
+    next(x);
+  };
+}
+
+/** Routing: the route matching method, path and host, then its body limit for a declared length. */
+function routing(runtime: () => Runtime): Stage {
+  return (x, next) => {
+    const req = x.req;
+    const router = runtime().router;
+    const m = router.match(x.method, x.path, x.hostname);
+    if ('kind' in m) {
+      const detail = m.kind === 'method' ? `route ${m.route} matches the path but allows only ${m.allowed.join(', ')}` : undefined;
+      return void x.fail('ROUTE_NOT_FOUND', { phase: 'route', context: { method: x.method, path: x.path, host: req.headers.host, detail } });
+    }
+    const route = m.route;
+    if (x.escapes) {
+      const d = applyRoutePathPolicy(x.escapes, route, (p) => (router.match(x.method, p, x.hostname) as { route?: unknown }).route === route);
+      if ('refused' in d) return void x.fail('BAD_REQUEST', { phase: 'request', context: { route: route.name, detail: d.refused } });
+      x.path = d.path;
+    }
+    x.routeTo(route, (route.stripPrefix ? stripPathPrefix(x.path, route.stripPrefix) : x.path) + x.query, clientBudget(req.headers['x-request-timeout']));
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > route.maxBodySize) {
+      (x.res as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
+      return void x.fail('REQUEST_TOO_LARGE', { phase: 'request', context: { route: route.name, limit: route.maxBodySize } });
+    }
+    next(x);
+  };
+}
+
+/** Hands the exchange to its route's pipeline. */
+const toRoute = (x: Exchange): void => x.route!.pipeline(x);
 
 /** Words for the ways node's HTTP parser refuses a request. */
 function clientErrorDetail(err: NodeJS.ErrnoException, maxHeader: number, requestTimeout: number): { text: string; timeout?: boolean } {

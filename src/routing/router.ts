@@ -46,7 +46,9 @@ function compile<T>(value: T, spec: RouteSpec, order: number): Compiled<T> {
     .split('/')
     .filter((s) => s.length > 0)
     .map((s) => (s.startsWith(':') ? { param: s.slice(1) } : { literal: s }));
-  const host = spec.host ? (spec.host.startsWith('*.') ? { suffix: spec.host.slice(1).toLowerCase() } : { exact: spec.host.toLowerCase() }) : null;
+  // Compared with normalizeHost's form: lower case, no trailing dot.
+  const h = spec.host?.toLowerCase().replace(/\.$/, '');
+  const host = h ? (h.startsWith('*.') ? { suffix: h.slice(1) } : { exact: h }) : null;
   const literals = segments.filter((s) => 'literal' in s).length;
   const score = [
     host ? ('exact' in host ? 2 : 1) : 0,
@@ -70,9 +72,11 @@ export class Router<T> {
     this.routes = entries.map((e, i) => compile(e.value, e.spec, i)).sort(compareScore);
   }
 
-  /** Finds the route for a request, or says why none matched. `path` excludes the query. */
-  match(method: string, path: string, host: string | undefined): RouteMatch<T> | RouteMiss {
-    const hostname = host ? stripPort(host).toLowerCase() : '';
+  /**
+   * Finds the route for a request, or says why none matched. `path` excludes the query and is
+   * normalised (src/routing/path.ts); `hostname` is normalizeHost's form ('' without a Host).
+   */
+  match(method: string, path: string, hostname: string): RouteMatch<T> | RouteMiss {
     const parts = path.split('/').filter((s) => s.length > 0);
     let methodMiss: Compiled<T> | null = null;
     for (const r of this.routes) {
@@ -112,15 +116,6 @@ function hostMatches(h: { exact: string } | { suffix: string }, hostname: string
   return 'exact' in h ? h.exact === hostname : hostname.endsWith(h.suffix) && hostname.length > h.suffix.length;
 }
 
-function stripPort(host: string): string {
-  if (host.startsWith('[')) {
-    const end = host.indexOf(']');
-    return end > 0 ? host.slice(0, end + 1) : host;
-  }
-  const colon = host.lastIndexOf(':');
-  return colon > 0 ? host.slice(0, colon) : host;
-}
-
 function safeDecode(s: string): string {
   try {
     return decodeURIComponent(s);
@@ -136,32 +131,4 @@ export function stripPathPrefix(path: string, prefix: string): string {
   if (path === p) return '/';
   if (path.startsWith(p) && path[p.length] === '/') return path.slice(p.length);
   return path;
-}
-
-/**
- * Resolves "." and ".." segments (RFC 3986 5.2.4), also when percent-encoded, so that
- * `/public/../admin` can neither dodge a route nor reach the backend un-normalised.
- * Returns null when the path climbs above the root.
- */
-export function normalizePath(path: string): string | null {
-  if (!path.includes('.') && !path.includes('%')) return path;
-  const decodedDots = path.replace(/%2e/gi, '.');
-  if (!/(^|\/)\.\.?(\/|$)/.test(decodedDots)) return path;
-  const out: string[] = [];
-  const parts = decodedDots.split('/');
-  for (let i = 1; i < parts.length; i++) {
-    const seg = parts[i]!;
-    if (seg === '.') {
-      if (i === parts.length - 1) out.push('');
-      continue;
-    }
-    if (seg === '..') {
-      if (out.length === 0) return null;
-      out.pop();
-      if (i === parts.length - 1) out.push('');
-      continue;
-    }
-    out.push(seg);
-  }
-  return '/' + out.join('/');
 }

@@ -25,6 +25,8 @@ export interface PhaseTimings {
 export interface AttemptOwner {
   /** Response headers arrived. Return false to read and discard the body (a retry will follow). */
   onAttemptHeaders(attempt: Attempt, status: number, rawHeaders: Buffer[], statusText: string): boolean;
+  /** An interim (1xx) response arrived before the final one. */
+  onAttemptInterim(status: number, rawHeaders: Buffer[]): void;
   /** A body chunk; return false to pause the backend until attempt.resume(). */
   onAttemptData(chunk: Buffer): boolean;
   onAttemptComplete(attempt: Attempt): void;
@@ -177,7 +179,10 @@ export class Attempt {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true;
+    if (statusCode < 200) {
+      this.owner.onAttemptInterim(statusCode, rawHeaders);
+      return true;
+    }
     // The read clock restarts for the body: the same timer, refreshed (no new timer per exchange).
     const readTimer = this.phase === 'ttfb' ? this.timer : null;
     if (readTimer) this.timer = null;

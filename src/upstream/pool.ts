@@ -63,7 +63,7 @@ export class Slot {
       keepAliveTimeout: idleTimeout,
       keepAliveMaxTimeout: idleTimeout,
       // A backend's `Keep-Alive: timeout=N` hint is honoured with a 250 ms margin: `timeout=1`
-      // still allows reuse within 750 ms (with 1 s, as before, such a backend got a new connection
+      // still allows reuse within 750 ms (a 1 s margin would give such a backend a new connection
       // per request); the stale-connection retry covers the rare close that still races.
       keepAliveTimeoutThreshold: 250,
       headersTimeout: 0,

@@ -37,6 +37,7 @@ function owner(): { owner: AttemptOwner; ended: Promise<{ how: 'complete' | 'err
     ended,
     owner: {
       onAttemptHeaders: () => true,
+      onAttemptInterim: () => {},
       onAttemptData: () => true,
       onAttemptComplete: () => done({ how: 'complete' }),
       onAttemptError: (_a, err) => done({ how: 'error', code: err.code }),

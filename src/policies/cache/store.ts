@@ -7,6 +7,7 @@
  */
 import type { Exchange, ResponseHead, ResponseTap } from '../../proxy/exchange.js';
 import { ByteLru } from '../../util/byte-lru.js';
+import { OWN_TARGETED, varyValue, type StaleAllowance } from './rules.js';
 
 export interface StoredResponse {
   status: number;
@@ -21,16 +22,14 @@ export interface StoredResponse {
   initialAge: number;
   /** Freshness lifetime, ms. */
   freshFor: number;
-  /** How long past freshness it may answer while revalidating in the background (stale-while-revalidate), ms. */
-  staleWhileRevalidate: number;
-  /** How long past freshness it may answer for a failing backend (stale-if-error), ms. */
-  staleIfError: number;
-  /** no-cache (or must-revalidate once stale): every use must be revalidated. */
+  /** What it may do once stale: stale-while-revalidate, stale-if-error, or nothing without revalidation. */
+  stale: StaleAllowance;
+  /** no-cache: every use must be revalidated. */
   revalidate: boolean;
   etag: string | undefined;
   lastModified: string | undefined;
-  /** Request header values the response varies on (lower-cased names). */
-  vary: Array<[string, string]>;
+  /** Request header values the response varies on (lower-cased names; null: the request had none). */
+  vary: Array<[string, string | null]>;
   size: number;
 }
 
@@ -44,9 +43,16 @@ export function ageOf(e: StoredResponse, now: number): number {
   return e.initialAge + Math.max(0, Math.floor((now - e.storedAt) / 1000));
 }
 
-/** The stored headers a client receives: the stored list plus Age, Content-Length and the request id. */
-export function servedHeaders(e: StoredResponse, requestId: string, now: number): string[] {
-  return e.headers.concat('content-length', String(e.body.length), 'age', String(ageOf(e, now)), 'x-request-id', requestId);
+/**
+ * The stored headers a client receives, without the field targeted at this gateway (RFC 9213),
+ * plus Age, Content-Length and the request id.
+ */
+export function servedHeaders(e: StoredResponse, requestId: string, now: number, length: number = e.body.length): string[] {
+  const out: string[] = [];
+  const h = e.headers;
+  for (let i = 0; i < h.length; i += 2) if (h[i]!.toLowerCase() !== OWN_TARGETED) out.push(h[i]!, h[i + 1]!);
+  out.push('content-length', String(length), 'age', String(ageOf(e, now)), 'x-request-id', requestId);
+  return out;
 }
 
 export class ResponseStore {
@@ -65,7 +71,7 @@ export class ResponseStore {
     if (!list) return undefined;
     for (let i = list.length - 1; i >= 0; i--) {
       const e = list[i]!;
-      if (e.vary.every(([n, v]) => headerValue(headers[n]) === v)) return e;
+      if (e.vary.every(([n, v]) => varyValue(headers[n]) === v)) return e;
     }
     return undefined;
   }
@@ -81,11 +87,6 @@ export class ResponseStore {
   get stats(): { bytes: number; keys: number; evictions: number } {
     return { bytes: this.lru.bytes, keys: this.lru.size, evictions: this.lru.evictions };
   }
-}
-
-/** A request header's value as Vary compares it: repeated lines joined the way HTTP combines them. */
-export function headerValue(v: string | string[] | undefined): string {
-  return v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v;
 }
 
 /**

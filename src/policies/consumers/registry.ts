@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ConsumerConfig } from '../../config/schema.js';
 import type { PolicyStore, StoredCredential, StoredSubscription } from './store.js';
 
-export const sha256hex = (s: string): string => createHash('sha256').update(s).digest('hex');
+const sha256hex = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 export interface HmacKey {
   id: string;

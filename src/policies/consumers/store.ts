@@ -61,10 +61,21 @@ export class PolicyStore {
     return db;
   }
 
-  /** What was persisted by earlier runs (nothing when the file does not exist yet). */
+  /**
+   * What was persisted by earlier runs (nothing when the file does not exist yet). A file that
+   * cannot be opened (a full disk cannot take its WAL index) must not stop the gateway: it starts
+   * without the run-time credentials and subscriptions — their callers are refused, never let in.
+   */
   load(): PolicyState {
     if (!this.db && (this.path === null || this.path === ':memory:' || !existsSync(this.path))) return { consumers: [], credentials: [], subscriptions: [] };
-    const db = this.open();
+    let db: Database.Database;
+    try {
+      db = this.open();
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      process.emitWarning(`consumers: cannot read the credentials created through the admin API from ${this.path} (${e.code ?? 'error'}: ${e.message ?? ''}); their callers are refused until a restart with room on the disk`);
+      return { consumers: [], credentials: [], subscriptions: [] };
+    }
     const credentials = db.prepare('SELECT id, consumer, kind, key_hash AS keyHash, secret, created FROM policy_credentials').all() as StoredCredential[];
     const subscriptions = db.prepare('SELECT consumer, route, status, requested, decided FROM policy_subscriptions').all() as StoredSubscription[];
     const consumers = (db.prepare('SELECT name FROM policy_consumers').all() as Array<{ name: string }>).map((r) => r.name);

@@ -27,11 +27,6 @@ return {allowed, tostring(tokens)}
 
 type WithTake = Redis & { causewayTake(key: string, capacity: number, per: number): Promise<[number, string]> };
 
-export interface RedisState {
-  /** Redis answered the last command (or has not been asked yet). */
-  up: boolean;
-}
-
 export class RedisBuckets {
   readonly client: WithTake;
 

@@ -2,20 +2,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ByteLru } from '../../../src/util/byte-lru.js';
-import { freshnessLifetime, parseCacheControl } from '../../../src/policies/cache/rules.js';
 import { responseKey } from '../../../src/policies/cache/store.js';
 import { startGateway, type TestGateway } from '../../helpers/gateway.js';
 import { send, startBackend, type Backend } from '../../helpers/wire.js';
 
-describe('cache rules and store (pure)', () => {
-  test('s-maxage beats max-age beats Expires beats the route ttl', () => {
-    const h = new Map([['expires', new Date(Date.now() + 30_000).toUTCString()]]);
-    assert.equal(freshnessLifetime(parseCacheControl('max-age=5, s-maxage=7'), h, 1000), 7000);
-    assert.equal(freshnessLifetime(parseCacheControl('max-age=5'), h, 1000), 5000);
-    assert.ok(Math.abs(freshnessLifetime(parseCacheControl(''), h, 1000) - 30_000) < 2000);
-    assert.equal(freshnessLifetime(parseCacheControl(''), new Map(), 1000), 1000);
-  });
-
+describe('the response store (pure)', () => {
   test('LRU by bytes evicts the least recently used', () => {
     const lru = new ByteLru<{ size: number }>(100);
     lru.put('a', { size: 40 }, () => true);
