@@ -13,18 +13,21 @@ import { AlertEngine } from './alerts/engine.js';
 import { EventLog } from './observe/events.js';
 import { Metrics } from './observe/metrics.js';
 import { OtlpExporter } from './observe/otlp.js';
-import type { SqliteCallStore } from './observe/store.js';
 import { openCallLog } from './observe/store-health.js';
+import type { CallStore } from './observe/store-api.js';
+import { nodeId, type Fleet } from './fleet/index.js';
 import type { CallEnv, RouteRuntime } from './proxy/exchange.js';
 import { buildRuntime, type Runtime, type RuntimeShared } from './proxy/runtime.js';
 import { ResponseStore } from './policies/cache/store.js';
 import { createFrontend, type Frontend } from './proxy/server.js';
 import { Edge } from './edge/listeners.js';
+import type { Tunnel } from './proxy/tunnel.js';
 import { createH2Server, type H2Server } from './edge/http2.js';
 import type { LookupFn } from './upstream/connector.js';
 import { addressMatcher } from './config/cidr.js';
 import { Policies, type SharedPolicyState } from './policies/index.js';
 import type { Transition, Upstream } from './upstream/upstream.js';
+import { opening } from './startup.js';
 
 export interface GatewayOptions {
   /** Replaces the system resolver (tests inject failures; never the machine's DNS). */
@@ -34,6 +37,8 @@ export interface GatewayOptions {
   sinks?: CallSink[];
   /** Set when this gateway is one of several worker processes (`workers:`, src/cluster/). */
   cluster?: ClusterRole;
+  /** A node of a fleet (storage.url, src/fleet/): consumers and the call log in its database. */
+  fleet?: Fleet;
 }
 
 /** What a gateway running as one worker of several gets from src/cluster/worker.ts. */
@@ -58,28 +63,6 @@ export interface ReloadSummary {
   restartRequired: string[];
 }
 
-/**
- * One line for an error that stopped a gateway from being built: a file it could not open or
- * create (log.file, storage.path) names the file, the reason and what to do; anything else, its
- * message.
- */
-export function startupFailure(err: unknown): string {
-  const e = err as NodeJS.ErrnoException & { path?: string };
-  if (e.path && e.code) return `cannot open ${e.path} (${e.code}): ${e.code === 'EACCES' || e.code === 'EPERM' ? 'no permission to write it; ' : ''}check log.file and storage.path`;
-  if (e.code === 'SQLITE_CANTOPEN') return `cannot open the call log (storage.path): ${e.message}`;
-  return e.message ?? String(err);
-}
-
-/** Builds what `causeway start` runs; a failure is printed as one line (startupFailure) and gives null. */
-export function buildForStart<T>(make: () => T): T | null {
-  try {
-    return make();
-  } catch (err) {
-    console.error(`causeway start: ${startupFailure(err)}`);
-    return null;
-  }
-}
-
 /** What of `listen` a reload cannot apply: the sockets and their protocols (certificates it can). */
 function listenShape(c: Config) {
   return c.listen.map((l) => ({ host: l.host, port: l.port, http2: l.http2, h2c: l.h2c, tls: !!l.tls, mtls: !!l.tls?.clientCa, clientAuth: l.tls?.clientAuth }));
@@ -94,7 +77,11 @@ export class Gateway {
   /** State changes (ejections, health, breakers, reloads), readable at run time. */
   readonly events: EventLog;
   /** The call log (explain, stats, advisors, alerts); null when `storage.enabled` is false. */
-  readonly store: SqliteCallStore | null;
+  readonly store: (CallStore & { writesAccessLog?: boolean }) | null;
+  /** The fleet this gateway is a node of (storage.url); null for a gateway on its own SQLite file. */
+  readonly fleet: Fleet | null;
+  /** This node's id (config `node:`, else host name and listen port): what a fleet's calls carry. */
+  readonly node: string;
   /** Prometheus metrics: `await gateway.metrics.render()`. */
   readonly metrics: Metrics;
   /** Alert rules and their states: `gateway.alerts.list()`. */
@@ -113,6 +100,8 @@ export class Gateway {
   private readonly env: CallEnv;
   private readonly lookup: LookupFn | undefined;
   private readonly inflight = { calls: 0 };
+  /** Upgraded sessions (WebSocket) past their 101. */
+  private readonly tunnels = new Set<Tunnel>();
   /** Shared by every runtime this gateway builds (reloads keep the stored responses and the event log). */
   private readonly shared: RuntimeShared;
   /** Upstreams replaced by a reload, closing once their in-flight calls finish. */
@@ -127,19 +116,22 @@ export class Gateway {
     this.current = config;
     this.lookup = options.lookup;
     const cluster = (this.cluster = options.cluster ?? null);
-    this.logger = options.logger ?? createLogger({ level: config.log.level, file: config.log.file });
+    const logFile = config.log.file;
+    this.logger = options.logger ?? opening('log.file', 'the log file', logFile ?? '', () => createLogger({ level: config.log.level, file: logFile }));
     this.events = new EventLog(this.logger, 1000, cluster ? { worker: cluster.worker } : undefined);
     const responses = new ResponseStore(config.cache.maxSize, config.cache.maxEntrySize);
     this.shared = { events: this.events, responses, upstream: cluster ? { onTransition: cluster.onTransition, healthChecks: cluster.lead } : undefined };
-    const access = (this.access = config.log.access ? openAccessLog(config.log.file, cluster?.worker) : null);
+    const access = (this.access = config.log.access ? opening('log.file', 'the log file', logFile ?? '', () => openAccessLog(logFile, cluster?.worker)) : null);
     for (const s of options.sinks ?? []) this.sinks.add(s);
     const st = config.storage;
     // Workers share the file: one pruner (the lead) is enough. The call log's writer writes the access log too.
-    this.store = st.enabled ? openCallLog(st, { prune: !cluster || cluster.lead, accessLog: access ?? undefined }, this.logger, this.events) : null;
-    if (this.store) this.sinks.add(this.store);
+    this.fleet = options.fleet ?? null;
+    this.node = this.fleet?.node ?? nodeId(config);
+    const store = this.fleet ? this.fleet.calls : st.enabled ? openCallLog(st, { prune: !cluster || cluster.lead, accessLog: access ?? undefined }, this.logger, this.events) : null;
+    this.store = store;
+    if (store) this.sinks.add(store);
     this.accessLog = access && !this.store?.writesAccessLog ? new AccessLog(access) : null;
     if (this.accessLog) this.sinks.add(this.accessLog);
-    const store = this.store;
     this.metrics = new Metrics({
       upstreams: () => this.runtime.upstreams,
       events: this.events,
@@ -161,11 +153,19 @@ export class Gateway {
       isTrustedPeer: isTrusted,
       inflight: this.inflight,
       draining: () => this.stopping,
+      tunnels: this.tunnels,
+      closeGrace: config.server.websocketCloseGrace,
     });
-    this.policies = new Policies(() => this.current, this.events, responses, cluster?.policies);
+    if (this.fleet) {
+      this.fleet.calls.events = this.events;
+      this.fleet.consumers.onHealth = (up, reason) => this.events.publish({ type: up ? 'fleet.db-up' : 'fleet.db-down', reason });
+    }
+    this.policies = new Policies(() => this.current, this.events, responses, { ...cluster?.policies, ...(this.fleet ? { consumers: this.fleet.consumers } : {}) });
     this.frontend = createFrontend(config, this.runtime, env, (r) => this.policies.attach(r));
-    this.h2 = createH2Server(config, this.frontend.handle as unknown as Parameters<typeof createH2Server>[1]);
-    this.edge = new Edge(config.listen, { logger: this.logger, h1: this.frontend.server, h2: this.h2.server, sniffTimeout: config.server.headersTimeout, observer: this.metrics });
+    this.h2 = createH2Server(config, this.frontend.handle as unknown as Parameters<typeof createH2Server>[1], (kind, session) => {
+      this.logger.warn({ kind: 'http2', abuse: kind, client: session.socket?.remoteAddress }, 'HTTP/2 client abuse: connection closed (ENHANCE_YOUR_CALM)');
+    });
+    this.edge = new Edge(config.listen, { logger: this.logger, h1: this.frontend.server, h2: (socket) => this.h2.accept(socket), sniffTimeout: config.server.headersTimeout, observer: this.metrics });
   }
 
   /** The config in force (a reload replaces it). */
@@ -204,7 +204,8 @@ export class Gateway {
     this.edge.listeners.forEach((l, i) => {
       const a = addrs[i]!;
       const protocols = l.config.tls ? (l.config.http2 ? 'https (h2, http/1.1)' : 'https (http/1.1)') : l.config.h2c ? 'http (http/1.1, h2c)' : 'http (http/1.1)';
-      this.logger.info({ kind: 'lifecycle', address: `${a.address}:${a.port}`, protocols, routes: this.runtime.routes.length }, 'gateway listening');
+      const url = `${l.config.tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+      this.logger.info({ kind: 'lifecycle', address: `${a.address}:${a.port}`, protocols, routes: this.runtime.routes.length }, `gateway listening on ${url}`);
     });
     return addrs[0]!;
   }
@@ -266,6 +267,8 @@ export class Gateway {
   /** Closes an upstream no route uses any more once its in-flight calls are done (bounded by shutdownTimeout). */
   private retire(u: Upstream): void {
     const deadline = Date.now() + this.current.server.shutdownTimeout;
+    // Sessions on it are told (a close frame) and given the grace; then it closes.
+    for (const t of this.tunnels) if (t.upstream === u) t.closeSession('reload', 1001, this.current.server.websocketCloseGrace);
     const done = (async () => {
       while (u.activeRequests > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       await u.close().catch((err: Error) => this.logger.warn({ kind: 'lifecycle', upstream: u.name, err: err.message }, 'closing a replaced upstream failed'));
@@ -289,6 +292,9 @@ export class Gateway {
     this.server.closeIdleConnections();
     // GOAWAY: HTTP/2 clients open no new streams here; the open ones finish.
     this.h2.closeSessions();
+    // WebSocket sessions get a close frame (1001 going away) and the grace to close.
+    const grace = Math.min(this.current.server.websocketCloseGrace, timeoutMs);
+    for (const t of this.tunnels) t.closeSession('shutdown', 1001, grace);
     const deadline = Date.now() + timeoutMs;
     while (this.inflight.calls > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));

@@ -19,6 +19,7 @@ import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { AdminError, type AdminContext, type AdminRouter } from './router.js';
 import { errorBody } from './schemas.js';
+import { StoreWriteError } from '../policies/consumers/store.js';
 
 const credential = z.strictObject({ id: z.string(), kind: z.enum(['key', 'hmac']), source: z.enum(['config', 'api']), created: z.number().nullable() });
 const subscription = z.strictObject({ route: z.string(), status: z.enum(['pending', 'approved']), source: z.enum(['config', 'api']) });
@@ -26,12 +27,13 @@ const consumer = z.strictObject({ name: z.string(), source: z.enum(['config', 'a
 const issued = z.strictObject({ id: z.string(), key: z.string().optional(), secret: z.string().optional() }).describe('the key or secret, shown this once');
 const subscriptionState = z.looseObject({ consumer: z.string(), route: z.string(), status: z.enum(['pending', 'approved']) });
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+/** A JSON object body of at most `limit` bytes. */
+export async function readJson(req: IncomingMessage, limit = 64 * 1024): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
     size += c.length;
-    if (size > 64 * 1024) throw new AdminError('BAD_REQUEST', 'the request body is over 64 KiB');
+    if (size > limit) throw new AdminError('BAD_REQUEST', `the request body is over ${Math.round(limit / 1024)} KiB`);
     chunks.push(c);
   }
   if (!size) return {};
@@ -42,6 +44,16 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
     // answered below
   }
   throw new AdminError('BAD_REQUEST', 'the request body must be a JSON object');
+}
+
+/** A change the store could not take (the fleet database down): 503 with the reason; nothing changed. */
+async function stored<T>(change: Promise<T>): Promise<T> {
+  try {
+    return await change;
+  } catch (err) {
+    if (err instanceof StoreWriteError) throw new AdminError('UNAVAILABLE', `${err.message}; nothing was changed, retry when the database is back`);
+    throw err;
+  }
 }
 
 export function register(router: AdminRouter, ctx: AdminContext): void {
@@ -66,10 +78,10 @@ export function register(router: AdminRouter, ctx: AdminContext): void {
     consumers: reg().list(),
   }));
 
-  router.post('/api/consumers', { summary: 'Create a consumer: body {"name"}', responses: { 200: consumer, 400: errorBody, 401: errorBody } }, async ({ req }) => {
+  router.post('/api/consumers', { summary: 'Create a consumer: body {"name"}', responses: { 200: consumer, 400: errorBody, 401: errorBody, 503: errorBody } }, async ({ req }) => {
     const { name } = await readJson(req);
     if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) throw new AdminError('BAD_REQUEST', 'name must be letters, digits, ".", "_" or "-"');
-    if (!reg().createConsumer(name)) throw new AdminError('BAD_REQUEST', `consumer "${name}" already exists`);
+    if (!(await stored(reg().createConsumer(name)))) throw new AdminError('BAD_REQUEST', `consumer "${name}" already exists`);
     return reg().get(name);
   });
 
@@ -78,43 +90,43 @@ export function register(router: AdminRouter, ctx: AdminContext): void {
   for (const kind of ['keys', 'hmac'] as const) {
     router.post(
       `/api/consumers/{name}/${kind}`,
-      { summary: kind === 'keys' ? 'Issue an API key (returned once)' : 'Issue an HMAC key pair (the secret is returned once)', responses: { 200: issued, 401: errorBody, 404: errorBody } },
+      { summary: kind === 'keys' ? 'Issue an API key (returned once)' : 'Issue an HMAC key pair (the secret is returned once)', responses: { 200: issued, 401: errorBody, 404: errorBody, 503: errorBody } },
       ({ params }) => {
         known(params.name!);
-        return reg().issue(params.name!, kind === 'keys' ? 'key' : 'hmac');
+        return stored(reg().issue(params.name!, kind === 'keys' ? 'key' : 'hmac'));
       },
     );
   }
 
-  router.post('/api/consumers/{name}/credentials/{id}/rotate', { summary: 'Replace a key or secret under the same id', responses: { 200: issued, 400: errorBody, 401: errorBody, 404: errorBody } }, ({ params }) => {
+  router.post('/api/consumers/{name}/credentials/{id}/rotate', { summary: 'Replace a key or secret under the same id', responses: { 200: issued, 400: errorBody, 401: errorBody, 404: errorBody, 503: errorBody } }, ({ params }) => {
     ownCredential(params.name!, params.id!);
-    return reg().rotate(params.id!);
+    return stored(reg().rotate(params.id!));
   });
 
-  router.post('/api/consumers/{name}/credentials/{id}/revoke', { summary: 'Revoke a credential', responses: { 200: z.strictObject({ revoked: z.string() }), 400: errorBody, 401: errorBody, 404: errorBody } }, ({ params }) => {
+  router.post('/api/consumers/{name}/credentials/{id}/revoke', { summary: 'Revoke a credential', responses: { 200: z.strictObject({ revoked: z.string() }), 400: errorBody, 401: errorBody, 404: errorBody, 503: errorBody } }, async ({ params }) => {
     ownCredential(params.name!, params.id!);
-    reg().revoke(params.id!);
+    await stored(reg().revoke(params.id!));
     return { revoked: params.id! };
   });
 
-  router.post('/api/consumers/{name}/subscriptions', { summary: 'Request a subscription to a route: body {"route"}; pending until approved', responses: { 200: subscriptionState, 400: errorBody, 401: errorBody, 404: errorBody } }, async ({ req, params }) => {
+  router.post('/api/consumers/{name}/subscriptions', { summary: 'Request a subscription to a route: body {"route"}; pending until approved', responses: { 200: subscriptionState, 400: errorBody, 401: errorBody, 404: errorBody, 503: errorBody } }, async ({ req, params }) => {
     known(params.name!);
     const { route } = await readJson(req);
     if (typeof route !== 'string') throw new AdminError('BAD_REQUEST', 'route must be a route name');
     routeExists(route);
-    return reg().requestSubscription(params.name!, route);
+    return stored(reg().requestSubscription(params.name!, route));
   });
 
-  router.post('/api/consumers/{name}/subscriptions/{route}/approve', { summary: 'Approve a subscription request', responses: { 200: subscriptionState, 401: errorBody, 404: errorBody } }, ({ params }) => {
+  router.post('/api/consumers/{name}/subscriptions/{route}/approve', { summary: 'Approve a subscription request', responses: { 200: subscriptionState, 401: errorBody, 404: errorBody, 503: errorBody } }, async ({ params }) => {
     known(params.name!);
-    const s = reg().approveSubscription(params.name!, params.route!);
+    const s = await stored(reg().approveSubscription(params.name!, params.route!));
     if (!s) throw new AdminError('NOT_FOUND', `consumer "${params.name}" has not requested route "${params.route}"`);
     return s;
   });
 
-  router.post('/api/consumers/{name}/subscriptions/{route}/revoke', { summary: 'Revoke a subscription (or reject a pending request)', responses: { 200: z.strictObject({ revoked: z.string() }), 401: errorBody, 404: errorBody } }, ({ params }) => {
+  router.post('/api/consumers/{name}/subscriptions/{route}/revoke', { summary: 'Revoke a subscription (or reject a pending request)', responses: { 200: z.strictObject({ revoked: z.string() }), 401: errorBody, 404: errorBody, 503: errorBody } }, async ({ params }) => {
     known(params.name!);
-    if (!reg().revokeSubscription(params.name!, params.route!)) throw new AdminError('NOT_FOUND', `consumer "${params.name}" has no subscription to "${params.route}" made through the API`);
+    if (!(await stored(reg().revokeSubscription(params.name!, params.route!)))) throw new AdminError('NOT_FOUND', `consumer "${params.name}" has no subscription to "${params.route}" made through the API`);
     return { revoked: params.route! };
   });
 

@@ -27,7 +27,8 @@ export function readReloadable(file: string): ReadOutcome {
 }
 
 export function reloadFromFile(gateway: Gateway, file: string): ReloadOutcome {
-  const read = readReloadable(file);
+  // A node of a fleet: its file's per-node keys, with the fleet's published config (src/fleet/config.ts).
+  const read = gateway.fleet ? gateway.fleet.agent.readLocal(file) : readReloadable(file);
   if (!read.ok) return rejected(gateway, file, read.problems);
   try {
     return { ok: true, summary: gateway.reload(read.config), findings: read.findings, config: read.config };

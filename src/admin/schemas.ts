@@ -68,6 +68,7 @@ const callRecord = z.looseObject({
       reused: z.boolean(),
       timings: phaseTimings,
       durationMs: z.number(),
+      startMs: z.number().optional().describe('when the attempt\'s first phase began, in ms since the call started'),
     }),
   ),
   durationMs: z.number(),
@@ -97,6 +98,10 @@ export const statsBody = z.looseObject({
   buckets: z.array(z.looseObject({ t: z.number(), requests: z.number(), errors: z.number(), byCode: z.record(z.string(), z.number()), p50: percentile, p95: percentile, p99: percentile })),
   totals: z.looseObject({ requests: z.number(), errors: z.number(), byCode: z.record(z.string(), z.number()), p50: percentile, p95: percentile, p99: percentile }),
   topFailingRoutes: z.array(z.looseObject({ route: z.string(), errors: z.number(), requests: z.number() })),
+  upstreamsByRoute: z
+    .array(z.looseObject({ route: z.string(), upstream: z.string(), requests: z.number(), errors: z.number(), p50: percentile, p95: percentile, p99: percentile }))
+    .optional()
+    .describe("each route's calls by the upstream that served them: a traffic split's sides, side by side"),
 });
 
 export const alertsBody = z.strictObject({ alerts: z.array(z.looseObject({ name: z.string(), state: z.string(), summary: z.string() })) });
@@ -105,7 +110,7 @@ export const eventsBody = z.strictObject({
   events: z.array(z.looseObject({ type: z.string(), at: z.number(), reason: z.string(), upstream: z.string().optional(), target: z.string().optional() })),
 });
 
-const finding = z.strictObject({ severity: z.enum(['error', 'warning', 'info']), path: z.string(), message: z.string(), fix: z.string() });
+const finding = z.strictObject({ severity: z.enum(['error', 'warning', 'info']), path: z.string(), message: z.string(), fix: z.string(), fromDefault: z.literal(true).optional() });
 
 export const configBody = z.strictObject({
   file: z.string().nullable(),

@@ -10,6 +10,7 @@ import { isLoopback, tokenMatches } from './auth.js';
 import { browserAttack } from './origin.js';
 import * as calls from './calls.js';
 import * as consumers from './consumers.js';
+import * as fleet from './fleet.js';
 import { serveDashboard } from './dashboard.js';
 import * as openapi from './openapi.js';
 import * as ops from './ops.js';
@@ -17,7 +18,7 @@ import { AdminError, AdminRouter, sendError, type AdminContext } from './router.
 import * as topology from './topology.js';
 
 /** Endpoint modules, each `register(router, ctx)`; see router.ts to add one. */
-const MODULES: Array<{ register(router: AdminRouter, ctx: AdminContext): void }> = [topology, calls, ops, consumers, openapi];
+const MODULES: Array<{ register(router: AdminRouter, ctx: AdminContext): void }> = [topology, calls, ops, consumers, fleet, openapi];
 
 export interface AdminListen {
   host: string;

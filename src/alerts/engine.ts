@@ -107,7 +107,7 @@ export class AlertEngine {
       e.nextAt = now + e.rule.every;
       let r;
       try {
-        r = evaluateRule(e.rule, this.store, now);
+        r = await evaluateRule(e.rule, this.store, now);
       } catch (err) {
         r = { met: false, value: null, summary: `evaluation failed: ${(err as Error).message}` };
       }

@@ -34,28 +34,28 @@ function compare(v: number, t: Threshold): boolean {
 const pct = (f: number) => `${Math.round(f * 1000) / 10}%`;
 const dur = (ms: number) => (ms >= 1000 ? `${Math.round(ms / 10) / 100}s` : `${Math.round(ms)}ms`);
 
-function window(store: CallStore, rule: AlertRule, since: number, until: number, bucket = until - since): StatsResult {
-  return store.stats({ since, until, bucket: Math.max(1, bucket), ...(rule.route ? { route: rule.route } : {}), ...(rule.upstream ? { upstream: rule.upstream } : {}) });
+function window(store: CallStore, rule: AlertRule, since: number, until: number, bucket = until - since): Promise<StatsResult> {
+  return Promise.resolve(store.stats({ since, until, bucket: Math.max(1, bucket), ...(rule.route ? { route: rule.route } : {}), ...(rule.upstream ? { upstream: rule.upstream } : {}) }));
 }
 
 /** Evaluates one rule at `now` (epoch ms). */
-export function evaluateRule(rule: AlertRule, store: CallStore, now: number): Evaluation {
+export async function evaluateRule(rule: AlertRule, store: CallStore, now: number): Promise<Evaluation> {
   const w = rule.when;
   const span = `over the last ${formatDuration(rule.window)}`;
   if ('errorRate' in w) {
-    const s = window(store, rule, now - rule.window, now).totals;
+    const s = (await window(store, rule, now - rule.window, now)).totals;
     if (s.requests < w.minRequests) return { met: false, value: null, summary: `${s.requests} calls ${span}, fewer than minRequests (${w.minRequests})` };
     const rate = s.errors / s.requests;
     return { met: compare(rate, w.errorRate), value: rate, summary: `error rate ${pct(rate)} (${s.errors} of ${s.requests} calls) ${span}; threshold ${w.errorRate.text}` };
   }
   if ('code' in w) {
-    const s = window(store, rule, now - rule.window, now).totals;
+    const s = (await window(store, rule, now - rule.window, now)).totals;
     const n = s.byCode[w.code] ?? 0;
     const rate = n / (rule.window / 1000);
     return { met: compare(rate, w.rate), value: rate, summary: `${w.code} at ${Math.round(rate * 100) / 100}/s (${n} calls) ${span}; threshold ${w.rate.text}` };
   }
   if ('latency' in w) {
-    const s = window(store, rule, now - rule.window, now).totals;
+    const s = (await window(store, rule, now - rule.window, now)).totals;
     for (const q of ['p50', 'p95', 'p99'] as const) {
       const t = w.latency[q];
       const v = s[q];
@@ -66,7 +66,7 @@ export function evaluateRule(rule: AlertRule, store: CallStore, now: number): Ev
   }
   if ('change' in w) {
     const c = w.change;
-    const s = window(store, rule, now - 2 * c.window, now, c.window);
+    const s = await window(store, rule, now - 2 * c.window, now, c.window);
     const count = (i: number) => {
       const b = s.buckets[i];
       if (!b) return 0;
@@ -82,7 +82,7 @@ export function evaluateRule(rule: AlertRule, store: CallStore, now: number): Ev
   }
   const b = w.baseline;
   // The history is cut into windows; the current window is compared with their mean and spread.
-  const s = window(store, rule, now - b.history - rule.window, now, rule.window);
+  const s = await window(store, rule, now - b.history - rule.window, now, rule.window);
   const metric = (x: { requests: number; errors: number; p99: number | null }) => (b.metric === 'p99' ? x.p99 : x.requests ? x.errors / x.requests : null);
   const past = s.buckets.slice(0, -1).map(metric).filter((v): v is number => v !== null);
   const last = s.buckets[s.buckets.length - 1];

@@ -3,12 +3,13 @@
 import { readFileSync } from 'node:fs';
 import { UsageError, type Command } from './args.js';
 import { check } from './commands/check.js';
+import { config } from './commands/config.js';
 import { demo } from './commands/demo.js';
 import { doctor } from './commands/doctor.js';
 import { explain } from './commands/explain.js';
 import { start } from './commands/start.js';
 
-const COMMANDS: Command[] = [start, check, doctor, explain, demo];
+const COMMANDS: Command[] = [start, check, doctor, explain, demo, config];
 
 const USAGE = `causeway — an API gateway that tells you exactly why your backend failed
 

@@ -13,7 +13,7 @@ const AGGREGATORS: Record<string, Aggregator> = {
   causeway_target_up: 'first',
   causeway_target_healthy: 'first',
   causeway_target_ejected: 'first',
-  causeway_target_ejections_total: 'first',
+  causeway_target_ejection_streak: 'first',
   causeway_breaker_state: 'first',
   causeway_target_ewma_seconds: 'average',
 };

@@ -21,7 +21,8 @@ import { isDeepStrictEqual } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { readReloadable } from '../admin/reload.js';
 import type { Config } from '../config/schema.js';
-import { buildForStart, type ReloadSummary } from '../gateway.js';
+import type { ReloadSummary } from '../gateway.js';
+import { buildForStart, opening, startupLines } from '../startup.js';
 import { openLogFile } from '../observe/access-log.js';
 import { LEAD, PrimaryBus, type ReadyBody, type Reply } from './bus.js';
 import { relayLines } from './output.js';
@@ -80,7 +81,7 @@ class Primary {
       opts.logger ??
       pino(
         { level: opts.config.log.level, base: { service: 'causeway', role: 'primary' }, timestamp: pino.stdTimeFunctions.isoTime },
-        opts.config.log.file ? pino.destination({ dest: openLogFile(opts.config.log.file), sync: false }) : this.out,
+        opts.config.log.file ? pino.destination({ dest: opening('log.file', 'the log file', opts.config.log.file, () => openLogFile(opts.config.log.file!)), sync: false }) : this.out,
       );
     this.stores = new StoreHost(opts.config.auth.nonceCache);
     this.slots = Array.from({ length: opts.workers }, (_, i) => ({ n: i + 1, worker: null, pid: 0, startedAt: 0, ready: null, quickExits: 0, restartTimer: null, fatal: null }));
@@ -149,7 +150,10 @@ class Primary {
     this.logger.info({ kind: 'lifecycle', worker: n, pid: body.pid, address: body.address, ...(body.admin ? { admin: body.admin } : {}) }, `worker ${n} (pid ${body.pid}) ready${n === LEAD ? ' (lead: admin API, health checks, alerts, call-log retention)' : ''}`);
     if (!this.started && this.slots.every((x) => x.ready)) {
       this.started = true;
-      this.logger.info({ kind: 'lifecycle', workers: this.slots.length, address: body.address, admin: this.slots[0]!.ready!.admin }, `${this.slots.length} workers serving on ${body.address}`);
+      const admin = this.slots[0]!.ready!.admin;
+      this.logger.info({ kind: 'lifecycle', workers: this.slots.length, address: body.address, admin }, `${this.slots.length} workers serving on ${body.address}`);
+      // The lead worker has printed the dashboard's URL; the files are the primary's to name.
+      for (const line of startupLines(this.file, this.config, admin ?? '')) if (!line.fields['admin']) this.logger.info({ kind: 'lifecycle', ...line.fields }, line.msg);
       this.onStarted?.resolve();
       this.onStarted = null;
     }
@@ -262,7 +266,7 @@ class Primary {
 
 /** `causeway start` with several workers: runs until SIGTERM/SIGINT; returns -1 (running) or 1 (could not start). */
 export async function runPrimary(opts: PrimaryOptions): Promise<number> {
-  const primary = buildForStart(() => new Primary(opts));
+  const primary = buildForStart(() => new Primary(opts), opts.file, opts.config);
   if (!primary) return 1;
   try {
     await primary.start();

@@ -17,7 +17,8 @@ import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { AdminServer, baseUrl } from '../admin/server.js';
 import type { Config } from '../config/schema.js';
-import { Gateway, startupFailure } from '../gateway.js';
+import { Gateway } from '../gateway.js';
+import { dataListenFailure, listenFailure, opening, startupFailure } from '../startup.js';
 import { createLogger } from '../observe/access-log.js';
 import { LEAD, WorkerBus, type InitReply } from './bus.js';
 import { aggregateMetrics } from './metrics.js';
@@ -48,14 +49,14 @@ export async function runWorker(): Promise<number> {
   let logger: Logger;
   let gateway: Gateway;
   try {
-    logger = createLogger({ level: config.log.level, file: config.log.file }).child({ worker: slot });
+    logger = opening('log.file', 'the log file', config.log.file ?? '', () => createLogger({ level: config.log.level, file: config.log.file })).child({ worker: slot });
     gateway = new Gateway(config, {
       logger,
       cluster: { worker: slot, lead, policies: { buckets: stores, nonces: stores }, onTransition: (t) => bus.send('others', 'transition', t) },
     });
   } catch (err) {
     // The primary reports it ("worker N could not start: …") and stops the others.
-    await bus.request('primary', 'fatal', { message: startupFailure(err) }, 2000).catch(() => undefined);
+    await bus.request('primary', 'fatal', { message: startupFailure(err, init.file, config) }, 2000).catch(() => undefined);
     bus.close();
     process.exit(1);
   }
@@ -120,7 +121,9 @@ export async function runWorker(): Promise<number> {
 
   let adminUrl: string | null = null;
   try {
-    const addr = await gateway.listen();
+    const addr = await gateway.listen().catch((err: unknown) => {
+      throw dataListenFailure(err, config);
+    });
     if (lead) {
       const adminListen = config.admin ?? { host: '127.0.0.1', port: 9901 };
       admin = new AdminServer(
@@ -135,19 +138,18 @@ export async function runWorker(): Promise<number> {
         },
         adminListen,
       );
-      try {
-        adminUrl = baseUrl(await admin.listen());
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-        throw new Error(`the admin port ${adminListen.host}:${adminListen.port} is in use; set admin.port in ${init.file}`);
-      }
-      logger.info({ kind: 'lifecycle', admin: adminUrl }, `admin API and dashboard on ${adminUrl}`);
+      adminUrl = baseUrl(
+        await admin.listen().catch((err: unknown) => {
+          throw listenFailure(err, 'admin', adminListen.host, adminListen.port);
+        }),
+      );
+      logger.info({ kind: 'lifecycle', admin: adminUrl }, `admin API and dashboard on ${adminUrl}/`);
     }
     bus.send('primary', 'ready', { pid: process.pid, address: `${addr.address}:${addr.port}`, admin: adminUrl });
   } catch (err) {
     stopping = true;
     // A request, not a message: the primary has it before this process exits.
-    await bus.request('primary', 'fatal', { message: (err as Error).message }, 2000).catch(() => undefined);
+    await bus.request('primary', 'fatal', { message: startupFailure(err, init.file, config) }, 2000).catch(() => undefined);
     await admin?.close().catch(() => undefined);
     await gateway.stop(0).catch(() => undefined);
     bus.close();

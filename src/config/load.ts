@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, Scalar, parseDocument, isMap, isSeq, isScalar, isPair, visit, type Node, type Document } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
-import { configJsonSchema, configSchema, type Config } from './schema.js';
+import { HEADER_VARIABLES, configJsonSchema, configSchema, type Config } from './schema.js';
 import { didYouMean } from './suggest.js';
 import { isLoopback } from '../admin/auth.js';
 
@@ -80,6 +80,11 @@ export function parseConfig(text: string, file = '<config>', env: Env = process.
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     for (const issue of result.error.issues) problems.push(...describeIssue(issue, doc, file, at));
+    for (const p of routeReferences(raw)) {
+      const path = formatPath(p.path);
+      if (!problems.some((q) => q.path === path)) problems.push({ file, ...at(locate(doc, p.path)?.range?.[0]), path, message: p.message });
+    }
+    problems.sort((a, b) => a.line - b.line || a.column - b.column);
     throw new ConfigError(problems);
   }
   const config = result.data;
@@ -88,7 +93,27 @@ export function parseConfig(text: string, file = '<config>', env: Env = process.
     problems.push({ file, ...at(node?.range?.[0]), path: formatPath(p.path), message: p.message });
   }
   if (problems.length) throw new ConfigError(problems);
+  WRITTEN.set(config, writtenPaths(raw));
   return config;
+}
+
+/** The paths each parsed config's document wrote (lint names a key the file has, or says it is a default). */
+const WRITTEN = new WeakMap<Config, ReadonlySet<string>>();
+
+function writtenPaths(raw: unknown): ReadonlySet<string> {
+  const out = new Set<string>();
+  const walk = (v: unknown, path: string) => {
+    if (path) out.add(path);
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`));
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, path ? `${path}.${k}` : k);
+  };
+  walk(raw, '');
+  return out;
+}
+
+/** Whether the config's file wrote the key at `path` (`routes[1].timeouts.read`); undefined for a config not parsed from text. */
+export function isWritten(config: Config, path: string): boolean | undefined {
+  return WRITTEN.get(config)?.has(path);
 }
 
 const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -111,11 +136,15 @@ function unmaskEnv(text: string, refs: readonly string[]): string {
   return text.replace(MASK_RE, (m, hi: string, lo: string) => refs[((hi.charCodeAt(0) - 0xe100) << 12) | (lo.charCodeAt(0) - 0xe100)] ?? m);
 }
 
+/** Names of per-request variables (`headers:` values): they are left in place for the policy to fill. */
+const REQUEST_VARIABLES: ReadonlySet<string> = new Set(HEADER_VARIABLES);
+
 /**
  * Replaces ${NAME} and ${NAME:-default} inside scalar values. Substitution happens after
  * parsing, so a variable can never inject YAML structure, and lines stay exact. A plain
  * (unquoted) value that is a single reference takes the type its text has (`${PORT}` becomes
- * a number); a quoted one stays a string.
+ * a number); a quoted one stays a string. The per-request variables (${consumer}, ...) are
+ * not environment variables and stay as written.
  */
 function substituteEnv(doc: Document, env: Env, refs: readonly string[], fail: (node: Node, message: string) => void): void {
   visit(doc, {
@@ -124,7 +153,8 @@ function substituteEnv(doc: Document, env: Env, refs: readonly string[], fail: (
       const original = unmaskEnv(node.value, refs);
       if (!original.includes('${')) return;
       const whole = node.type === Scalar.PLAIN && /^\$\{[^}]+\}$/.test(original);
-      const replaced = original.replace(ENV_RE, (_m, name: string, fallback: string | undefined) => {
+      const replaced = original.replace(ENV_RE, (m, name: string, fallback: string | undefined) => {
+        if (fallback === undefined && REQUEST_VARIABLES.has(name)) return m;
         const v = env[name];
         if (v !== undefined && v !== '') return v;
         if (fallback !== undefined) return fallback;
@@ -267,6 +297,33 @@ function lookupValue(doc: Document, path: readonly PathSegment[]): unknown {
   return isScalar(node) ? node.value : undefined;
 }
 
+/**
+ * Routes' references to upstreams, and unique route names. Loose about shapes, so that a document
+ * the schema rejects still gets these reported with its other problems, all at once.
+ */
+function routeReferences(raw: unknown): { path: PathSegment[]; message: string }[] {
+  const out: { path: PathSegment[]; message: string }[] = [];
+  const doc = (raw ?? {}) as { upstreams?: unknown; routes?: unknown };
+  if (!Array.isArray(doc.routes) || !doc.upstreams || typeof doc.upstreams !== 'object') return out;
+  const upstreamNames = Object.keys(doc.upstreams);
+  const seen = new Map<string, number>();
+  doc.routes.forEach((r: unknown, i) => {
+    const { upstream, name } = (r ?? {}) as { upstream?: unknown; name?: unknown };
+    if (typeof upstream === 'string' && !upstreamNames.includes(upstream)) {
+      const hint = didYouMean(upstream, upstreamNames);
+      out.push({
+        path: ['routes', i, 'upstream'],
+        message: `no upstream named "${upstream}"${hint ? ` — did you mean "${hint}"?` : upstreamNames.length ? ` (upstreams: ${upstreamNames.join(', ')})` : ''}`,
+      });
+    }
+    if (typeof name !== 'string') return;
+    const prev = seen.get(name);
+    if (prev !== undefined) out.push({ path: ['routes', i, 'name'], message: `route name "${name}" is already used by routes[${prev}]` });
+    else seen.set(name, i);
+  });
+  return out;
+}
+
 /** Checks that reach across the document: references and uniqueness. */
 function crossCheck(config: Config): { path: PathSegment[]; message: string }[] {
   const out: { path: PathSegment[]; message: string }[] = [];
@@ -282,19 +339,25 @@ function crossCheck(config: Config): { path: PathSegment[]; message: string }[] 
       message: `workers: ${config.workers} runs several processes, and an in-memory call log (:memory:) cannot be shared by them — give storage.path a file (e.g. ./data/causeway.db), set storage.enabled: false, or use workers: 1`,
     });
   }
-  const upstreamNames = Object.keys(config.upstreams);
-  const seen = new Map<string, number>();
-  config.routes.forEach((r, i) => {
-    if (!config.upstreams[r.upstream]) {
-      const hint = didYouMean(r.upstream, upstreamNames);
-      out.push({
-        path: ['routes', i, 'upstream'],
-        message: `no upstream named "${r.upstream}"${hint ? ` — did you mean "${hint}"?` : upstreamNames.length ? ` (upstreams: ${upstreamNames.join(', ')})` : ''}`,
-      });
+  out.push(...routeReferences(config));
+  config.routes.forEach((r, i) => out.push(...crossCheckPolicies(config, r, i)));
+  return out;
+}
+
+/** The new route policies' references: jwt issuers, scopes, the split's upstream. */
+function crossCheckPolicies(config: Config, r: Config['routes'][number], i: number): { path: PathSegment[]; message: string }[] {
+  const out: { path: PathSegment[]; message: string }[] = [];
+  const jwt = r.auth?.includes('jwt') ?? false;
+  if (jwt && !config.jwt) out.push({ path: ['routes', i, 'auth'], message: 'auth: [jwt] needs issuers to trust — add jwt: { issuers: [{ issuer, audience, jwksUrl, algorithms }] } at the top level' });
+  if (r.scopes && !jwt) out.push({ path: ['routes', i, 'scopes'], message: 'scopes are read from a JWT — add jwt to the route\'s auth' });
+  if (r.split) {
+    const names = Object.keys(config.upstreams);
+    if (!config.upstreams[r.split.upstream]) {
+      const hint = didYouMean(r.split.upstream, names);
+      out.push({ path: ['routes', i, 'split', 'upstream'], message: `no upstream named "${r.split.upstream}"${hint ? ` — did you mean "${hint}"?` : ` (upstreams: ${names.join(', ')})`}` });
+    } else if (r.split.upstream === r.upstream) {
+      out.push({ path: ['routes', i, 'split', 'upstream'], message: `the split goes to ${r.upstream}, the route's own upstream — name a second upstream (the canary)` });
     }
-    const prev = seen.get(r.name);
-    if (prev !== undefined) out.push({ path: ['routes', i, 'name'], message: `route name "${r.name}" is already used by routes[${prev}]` });
-    else seen.set(r.name, i);
-  });
+  }
   return out;
 }

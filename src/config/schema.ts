@@ -2,8 +2,10 @@
  * The configuration schema: one zod schema is both the validator (with unit strings turned into
  * numbers and defaults filled in) and the source of schema/causeway.schema.json for editors.
  */
+import { GRPC_RETRY_NAMES } from '../grpc/status.js';
 import { z } from 'zod';
 import { parseCidr } from './cidr.js';
+import { NOT_REWRITABLE } from '../proxy/reserved-headers.js';
 import { DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN, parseDuration, parsePercent, parseSize } from './units.js';
 import { ESCAPED_SLASH_ACTIONS, PATH_PARAMETER_ACTIONS } from '../routing/path.js';
 
@@ -73,7 +75,15 @@ const timeoutsShape = {
 const timeouts = z.strictObject(timeoutsShape);
 
 export const RETRY_CONDITIONS = ['connect-failure', 'stale-connection', 'reset', 'response-timeout'] as const;
-const retryOn = z.union([z.enum(RETRY_CONDITIONS), z.number().int().min(500).max(599)]);
+/** A status outside 5xx is the backend's answer, not a failure: repeating the request gets the same one. */
+const notRetriable = (iss: { input?: unknown }) =>
+  `${String(iss.input)} is not a 5xx status: retries.on takes 5xx statuses (500-599) and ${RETRY_CONDITIONS.join(', ')}` +
+  (Number(iss.input) < 500 ? `; a ${String(iss.input).slice(0, 1)}xx is the backend's answer, and a retry would get the same one` : '');
+const retryOn = z.union([
+  z.enum(RETRY_CONDITIONS),
+  z.number().int().min(500, { error: notRetriable }).max(599, { error: notRetriable }),
+  z.enum(GRPC_RETRY_NAMES as [string, ...string[]]),
+]);
 
 const backoff = z
   .string()
@@ -96,14 +106,14 @@ const hedgeConnect = duration.describe(
 
 const retries = z.strictObject({
   attempts: attempts.default(2).describe('Tries in all, the first included (1: never retry).'),
-  on: z.array(retryOn).default(['connect-failure', 'stale-connection', 'reset']).describe('When to retry: connect-failure, stale-connection, reset, response-timeout, or a 5xx status.'),
+  on: z.array(retryOn).default(['connect-failure', 'stale-connection', 'reset']).describe('When to retry: connect-failure, stale-connection, reset, response-timeout, a 5xx status, or for gRPC calls a gRPC status (unavailable, resource-exhausted, ...).'),
   backoff: backoff.prefault('25ms..250ms'),
   budget: percent.prefault('20%').describe('Retries at most this share of active requests.'),
   hedgeConnect: hedgeConnect.prefault('250ms'),
 });
 
 const target = z.strictObject({
-  url: z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' }),
+  url: z.url({ protocol: /^(https?|h2c?)$/, message: 'expected an http:// or https:// URL (h2c:// or h2:// for HTTP/2)' }),
   weight: z.number().int().min(1).max(1000).default(1),
 });
 
@@ -183,7 +193,7 @@ const consumer = z.strictObject({
   subscriptions: z.array(z.string()).default([]).describe('Routes this consumer is subscribed to, approved by the config itself.'),
 });
 
-export const AUTH_METHODS = ['key', 'hmac'] as const;
+export const AUTH_METHODS = ['key', 'hmac', 'jwt'] as const;
 
 const rateLimit = z.strictObject({
   requests: z.number().int().min(1).max(1e9),
@@ -212,12 +222,121 @@ const faults = z.strictObject({
   header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/).optional().describe('Inject only into requests carrying this header.'),
 });
 
+
+// ── jwt, cors, ipRules, headers, split (src/policies/<name>/) ─────────────────────────────────
+
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { message: 'expected a header name (letters, digits and !#$%&\'*+.^_`|~-)' });
+
+/** Signature algorithms a JWT may use. `none` is not one: an unsigned token is never accepted. */
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512'] as const;
+const isHmacAlg = (a: string) => a.startsWith('HS');
+
+const jwtIssuer = z
+  .strictObject({
+    issuer: z.string().min(1).describe('The `iss` claim, exactly as the issuer writes it.'),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).describe('Accepted `aud` values; a token must name one of them.'),
+    algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).describe('Signature algorithms accepted from this issuer (none is never one).'),
+    jwksUrl: z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' }).optional().describe('Where the issuer publishes its public keys (JWKS).'),
+    keys: z
+      .array(z.union([z.strictObject({ pem: z.string().min(1).describe('A PEM public key (SPKI or certificate), inline or a file path.'), kid: z.string().optional() }), z.strictObject({ jwk: z.record(z.string(), z.unknown()) })]))
+      .min(1)
+      .optional()
+      .describe('Static public keys, instead of a JWKS URL.'),
+    secret: z.string().min(32, { message: 'an HMAC secret for JWTs needs at least 32 characters' }).optional().describe('Shared secret, for an issuer that signs with HS256/384/512 only.'),
+    consumerClaim: z.string().min(1).default('sub').describe('The claim that names the consumer.'),
+    clockSkew: duration.prefault('60s').describe('Leeway for exp and nbf.'),
+  })
+  .superRefine((v, ctx) => {
+    const sources = [v.jwksUrl, v.keys, v.secret].filter((x) => x !== undefined).length;
+    if (sources !== 1) ctx.addIssue({ code: 'custom', message: 'an issuer needs exactly one key source: jwksUrl, keys or secret' });
+    const hmac = v.algorithms.filter(isHmacAlg);
+    if (v.secret !== undefined && hmac.length !== v.algorithms.length) {
+      ctx.addIssue({ code: 'custom', path: ['algorithms'], message: 'an issuer with a secret signs with HMAC only: list HS256, HS384 or HS512' });
+    }
+    if (v.secret === undefined && hmac.length) {
+      // Algorithm confusion: a token "signed" with HS256 using the issuer's public key as the secret.
+      ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `${hmac.join(', ')} is an HMAC algorithm and this issuer has public keys: anyone holding the public key could sign tokens (algorithm confusion) — remove it` });
+    }
+  });
+
+const jwt = z.strictObject({
+  issuers: z.array(jwtIssuer).min(1),
+  jwks: z
+    .strictObject({
+      timeout: duration.prefault('2s').describe('Longest wait for the JWKS document.'),
+      cacheFor: duration.prefault('10m').describe('Keys are refetched in the background after this long; kept while the issuer is unreachable.'),
+      minRefreshInterval: duration.prefault('30s').describe('A token with an unknown kid triggers a refetch at most this often.'),
+    })
+    .prefault({}),
+});
+
+/** An origin (`https://app.example.com`), a pattern with one `*` label (`https://*.example.com`), or `*`. */
+const ORIGIN_RE = /^(\*|https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?)$/;
+const cors = z
+  .strictObject({
+    origins: z.array(z.string().regex(ORIGIN_RE, { message: 'expected an origin like https://app.example.com, a pattern like https://*.example.com, or *' })).min(1),
+    methods: z.array(z.enum(METHODS)).optional().describe("Methods a preflight allows; default: the route's match.methods, else GET, HEAD, POST."),
+    headers: z.array(headerName).default([]).describe('Request headers a preflight allows (beyond the CORS-safelisted ones).'),
+    exposeHeaders: z.array(headerName).default([]).describe('Response headers scripts may read.'),
+    credentials: z.boolean().default(false).describe('Allow cookies and Authorization (Access-Control-Allow-Credentials).'),
+    maxAge: duration.optional().describe('How long browsers may cache a preflight answer.'),
+  })
+  .refine((c) => !(c.credentials && c.origins.includes('*')), {
+    path: ['origins'],
+    message: 'origins: [*] with credentials: true would let any web site call this route with the user\'s cookies — list the origins instead',
+  });
+
+const cidr = z.string().refine((v) => parseCidr(v) !== null, { message: 'expected an IP address or a CIDR range like 10.0.0.0/8' });
+const ipRules = z.strictObject({
+  allow: z.array(cidr).default([]).describe('When not empty, only these addresses and ranges may call.'),
+  deny: z.array(cidr).default([]).describe('These may never call (deny wins over allow).'),
+});
+
+/** The variables a header value may use (`${consumer}`); the config loader leaves them for the policy. */
+export const HEADER_VARIABLES = ['request_id', 'consumer', 'client_ip', 'route'] as const;
+const notRewritable = (name: string) => `${name} is set by the gateway or describes the connection; it cannot be rewritten`;
+const rewritable = headerName.refine((n) => !NOT_REWRITABLE.has(n.toLowerCase()), { error: (iss) => notRewritable(String(iss.input)) });
+const headerValue = z.string().refine((v) => [...v.matchAll(/\$\{([^}]*)\}/g)].every((m) => (HEADER_VARIABLES as readonly string[]).includes(m[1]!)), {
+  message: `a header value may use \${${HEADER_VARIABLES.join('}, ${')}}`,
+});
+/** Header name → value; the names are checked here (a record's key refinement would only say "invalid key"). */
+const headerValues = z.record(headerName, headerValue).superRefine((r, ctx) => {
+  for (const name of Object.keys(r)) if (NOT_REWRITABLE.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: notRewritable(name) });
+});
+const headerEdits = z.strictObject({
+  set: headerValues.default({}).describe('Replace the header (an empty result removes it).'),
+  add: headerValues.default({}).describe('Append a value, keeping existing ones.'),
+  remove: z.array(rewritable).default([]),
+});
+const headerRewrites = z.strictObject({ request: headerEdits.optional(), response: headerEdits.optional() });
+
+const split = z
+  .strictObject({
+    upstream: z.string().min(1).describe('The second upstream (a canary).'),
+    percent: z.number().min(0).max(100).default(0).describe('Share of calls sent to it.'),
+    match: z
+      .strictObject({ header: z.record(headerName, z.string()).optional(), cookie: z.record(z.string().min(1), z.string()).optional() })
+      .optional()
+      .describe('Calls carrying this header or cookie value always go to it.'),
+    sticky: z
+      .string()
+      .regex(/^(consumer|ip|cookie:[^=;,\s]+|header:[A-Za-z0-9!#$%&'*+.^_`|~-]+)$/, { message: 'expected consumer, ip, cookie:<name> or header:<name>' })
+      .optional()
+      .describe('Keep a caller on one side: the share is taken by a stable hash of this instead of at random.'),
+  })
+  .refine((s) => s.percent > 0 || s.match !== undefined, { message: 'a split needs percent above 0, or match' });
+
 const routePolicies = {
   auth: z.array(z.enum(AUTH_METHODS)).min(1).optional().describe('Credentials accepted; any one suffices.'),
   subscription: z.enum(['required', 'none']).default('none'),
   rateLimit: rateLimit.optional(),
   cache: routeCache.optional(),
   faults: faults.optional(),
+  scopes: z.array(z.string().min(1)).min(1).optional().describe('Scopes a JWT must carry (all of them); needs auth: [jwt].'),
+  cors: cors.optional(),
+  ipRules: ipRules.optional(),
+  headers: headerRewrites.optional(),
+  split: split.optional(),
 };
 
 const redis = z.strictObject({
@@ -315,6 +434,18 @@ const log = z.strictObject({
 const storage = z.strictObject({
   enabled: z.boolean().default(true).describe('Keep the call log (explain, stats, advisors and alerts read it).'),
   path: z.string().min(1).default('./data/causeway.db').describe('SQLite file of the call log; :memory: keeps it in memory only.'),
+  url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, { message: 'expected a PostgreSQL URL: postgres://user:pass@host:5432/causeway' })
+    .optional()
+    .describe('A fleet: consumers, the call log and the published config in this PostgreSQL database, shared by every node (docs/fleet.md). Without it, the SQLite file of path.'),
+  buffer: z
+    .number()
+    .int()
+    .min(1000)
+    .max(10_000_000)
+    .default(100_000)
+    .describe('With url: calls held in memory while the database is slow or down; past it, new calls are dropped and counted (causeway_call_log_dropped_total).'),
   retention: z
     .strictObject({
       maxAge: duration.prefault('7d').describe('Calls older than this are pruned.'),
@@ -385,6 +516,11 @@ const workers = z
   .describe('Processes that serve traffic: a number, or auto for one per CPU (os.availableParallelism()). 1: a single process, no cluster. Breakers, ejections, health, rate limits and the call log are shared by all of them (docs/workers.md).');
 
 export const configSchema = z.strictObject({
+  node: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,100}$/, { message: 'expected letters, digits, ".", "_", ":" or "-" (at most 100)' })
+    .optional()
+    .describe('This node\'s id in a fleet (storage.url): every call it serves carries it. Default: the host name and the listen port (gw-1:8080).'),
   listen: listen.prefault({}).describe('Where the gateway accepts calls: one listener, or a list of them.'),
   workers,
   admin: admin.optional(),
@@ -397,6 +533,8 @@ export const configSchema = z.strictObject({
   redis: redis.optional(),
   cache: cacheStore.prefault({}),
   auth: authSettings.prefault({}),
+  jwt: jwt.optional(),
+  ipRules: ipRules.optional().describe('Allow and deny lists applied to every route, before its own.'),
   storage: storage.prefault({}),
   tracing: tracing.prefault({}),
   alerts: z.array(alert).default([]),
@@ -418,6 +556,13 @@ export type ActiveHealthConfig = z.output<typeof activeHealth>;
 export type PassiveHealthConfig = z.output<typeof passiveHealth>;
 export type CircuitBreakerConfig = z.output<typeof circuitBreaker>;
 export type FallbackConfig = NonNullable<RouteConfig['fallback']>;
+export type JwtConfig = NonNullable<Config['jwt']>;
+export type JwtIssuerConfig = JwtConfig['issuers'][number];
+export type CorsConfig = NonNullable<RouteConfig['cors']>;
+export type IpRulesConfig = NonNullable<RouteConfig['ipRules']>;
+export type HeaderRewrites = NonNullable<RouteConfig['headers']>;
+export type HeaderEdits = z.output<typeof headerEdits>;
+export type SplitConfig = NonNullable<RouteConfig['split']>;
 export type ListenerConfig = Config['listen'][number];
 export type ListenTlsConfig = NonNullable<ListenerConfig['tls']>;
 

@@ -42,39 +42,7 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     backends.stalledBody(),
     backends.malformed(),
   ]);
-  const b = Object.fromEntries(list.map((x) => [x.name, `http://127.0.0.1:${x.port}`]));
-  const yaml = `
-listen: { host: ${opts.host}, port: ${opts.port} }
-errors: { expose: true }
-storage: { path: ":memory:" }   # the dashboard reads the call log; the demo leaves nothing on disk
-log: { level: ${opts.quiet ? 'silent' : 'info'}, access: ${opts.quiet ? 'false' : 'true'} }
-upstreams:
-  healthy:   { targets: [{ url: "${b['healthy']}" }] }
-  slow:      { targets: [{ url: "${b['slow']}" }], timeouts: { read: 1s } }
-  flaky:     { targets: [{ url: "${b['flaky']}" }], retries: { attempts: 3, on: [connect-failure, stale-connection, 503] } }
-  closing:   { targets: [{ url: "${b['closing']}" }], circuitBreaker: { minRequests: 5, failureRate: 50%, window: 10s, openFor: 15s } }
-  down:      { targets: [{ url: "${b['down']}" }] }
-  resetting: { targets: [{ url: "${b['resetting']}" }] }
-  stalled:   { targets: [{ url: "${b['stalled-body']}" }], timeouts: { read: 1s } }
-  malformed: { targets: [{ url: "${b['malformed']}" }] }
-  mismatch:  { targets: [{ url: "${b['healthy']!.replace('http:', 'https:')}" }] }
-  busy:      { targets: [{ url: "${b['slow']}" }], pool: { maxConnections: 1, queueTimeout: 200ms }, timeouts: { read: 5s } }
-  budget:    { targets: [{ url: "${b['slow']}" }], timeouts: { read: 10s, total: 500ms } }
-  failover:  { targets: [{ url: "${b['down']}" }, { url: "${b['healthy']}" }], healthCheck: { passive: { consecutiveFailures: 3, ejectFor: 30s } } }
-routes:
-  - { name: healthy,   match: { path: /healthy/* },   upstream: healthy,   stripPrefix: /healthy }
-  - { name: slow,      match: { path: /slow/* },      upstream: slow,      stripPrefix: /slow }
-  - { name: flaky,     match: { path: /flaky/* },     upstream: flaky,     stripPrefix: /flaky }
-  - { name: closing,   match: { path: /closing/* },   upstream: closing }
-  - { name: down,      match: { path: /down/* },      upstream: down }
-  - { name: reset,     match: { path: /reset/* },     upstream: resetting }
-  - { name: stalled,   match: { path: /stalled/* },   upstream: stalled }
-  - { name: malformed, match: { path: /malformed/* }, upstream: malformed }
-  - { name: mismatch,  match: { path: /mismatch/* },  upstream: mismatch }
-  - { name: busy,      match: { path: /busy/* },      upstream: busy }
-  - { name: budget,    match: { path: /budget/* },    upstream: budget }
-  - { name: failover,  match: { path: /failover/* },  upstream: failover,  stripPrefix: /failover }
-`;
+  const yaml = demoConfig(Object.fromEntries(list.map((x) => [x.name, `http://127.0.0.1:${x.port}`])), opts);
   const config = parseConfig(yaml, '<demo>');
   const gateway = new Gateway(config);
   const admin = new AdminServer({ gateway }, { host: opts.host, port: opts.adminPort });
@@ -129,4 +97,40 @@ export function demoBanner(d: RunningDemo): string {
   for (const r of d.routes) lines.push(`  curl -si ${d.url}${r.path}`.padEnd(60) + `# ${r.expect} — ${r.note}`);
   lines.push('', `  (for /busy: curl -s ${d.url}/busy/a & curl -si ${d.url}/busy/b)`, '', 'Errors carry X-Causeway-Error, Proxy-Status and a JSON body with the cause and a hint (errors.expose is on in the demo).', 'Ctrl-C stops.', '');
   return lines.join('\n');
+}
+
+/** The demo's config: one upstream and route per failure class, in front of the backends at `b` (name → URL). */
+export function demoConfig(b: Record<string, string>, opts: Pick<DemoOptions, 'host' | 'port' | 'quiet'>): string {
+  return `
+listen: { host: ${opts.host}, port: ${opts.port} }
+errors: { expose: true }
+storage: { path: ":memory:" }   # the dashboard reads the call log; the demo leaves nothing on disk
+log: { level: ${opts.quiet ? 'silent' : 'info'}, access: ${opts.quiet ? 'false' : 'true'} }
+upstreams:
+  healthy:   { targets: [{ url: "${b['healthy']}" }] }
+  slow:      { targets: [{ url: "${b['slow']}" }], timeouts: { connect: 500ms, read: 1s } }
+  flaky:     { targets: [{ url: "${b['flaky']}" }], retries: { attempts: 3, on: [connect-failure, stale-connection, 503] } }
+  closing:   { targets: [{ url: "${b['closing']}" }], circuitBreaker: { minRequests: 5, failureRate: 50%, window: 10s, openFor: 15s } }
+  down:      { targets: [{ url: "${b['down']}" }] }
+  resetting: { targets: [{ url: "${b['resetting']}" }] }
+  stalled:   { targets: [{ url: "${b['stalled-body']}" }], timeouts: { connect: 500ms, read: 1s } }
+  malformed: { targets: [{ url: "${b['malformed']}" }] }
+  mismatch:  { targets: [{ url: "${b['healthy']!.replace('http:', 'https:')}" }] }
+  busy:      { targets: [{ url: "${b['slow']}" }], pool: { maxConnections: 1, queueTimeout: 200ms }, timeouts: { read: 5s } }
+  budget:    { targets: [{ url: "${b['slow']}" }], timeouts: { read: 10s, total: 500ms }, retries: { attempts: 1 } }
+  failover:  { targets: [{ url: "${b['down']}" }, { url: "${b['healthy']}" }], healthCheck: { passive: { consecutiveFailures: 3, ejectFor: 30s } } }
+routes:
+  - { name: healthy,   match: { path: /healthy/* },   upstream: healthy,   stripPrefix: /healthy }
+  - { name: slow,      match: { path: /slow/* },      upstream: slow,      stripPrefix: /slow }
+  - { name: flaky,     match: { path: /flaky/* },     upstream: flaky,     stripPrefix: /flaky }
+  - { name: closing,   match: { path: /closing/* },   upstream: closing }
+  - { name: down,      match: { path: /down/* },      upstream: down }
+  - { name: reset,     match: { path: /reset/* },     upstream: resetting }
+  - { name: stalled,   match: { path: /stalled/* },   upstream: stalled }
+  - { name: malformed, match: { path: /malformed/* }, upstream: malformed }
+  - { name: mismatch,  match: { path: /mismatch/* },  upstream: mismatch }
+  - { name: busy,      match: { path: /busy/* },      upstream: busy }
+  - { name: budget,    match: { path: /budget/* },    upstream: budget }
+  - { name: failover,  match: { path: /failover/* },  upstream: failover,  stripPrefix: /failover }
+`;
 }

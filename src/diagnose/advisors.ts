@@ -9,7 +9,7 @@
  * evidence) and fix.
  */
 import dns from 'node:dns';
-import type { Finding } from '../config/lint.js';
+import { settingSource, type Finding } from '../config/lint.js';
 import type { Config } from '../config/schema.js';
 import { formatDuration } from '../config/units.js';
 import type { CallStore } from '../observe/store-api.js';
@@ -37,35 +37,35 @@ export interface AdviseOptions {
 }
 
 /** Findings from observed traffic: timeouts below the latency routes really have, pools below peak concurrency. */
-export function adviseFromCallLog(config: Config, store: CallStore, opts: AdviseOptions = {}): Finding[] {
+export async function adviseFromCallLog(config: Config, store: CallStore, opts: AdviseOptions = {}): Promise<Finding[]> {
   const now = opts.now ?? Date.now();
   const since = opts.since ?? now - 86_400_000;
   const out: Finding[] = [];
-  config.routes.forEach((r, i) => {
+  for (const [i, r] of config.routes.entries()) {
     const u = config.upstreams[r.upstream];
-    if (!u) return;
+    if (!u) continue;
     const t = effectiveTimeouts(u.timeouts, r.timeouts);
-    const s = store.stats({ since, until: now, bucket: Math.max(1, now - since), route: r.name });
+    const s = await store.stats({ since, until: now, bucket: Math.max(1, now - since), route: r.name });
     const n = s.totals.requests;
-    if (n < MIN_CALLS || s.totals.p99 === null) return;
+    if (n < MIN_CALLS || s.totals.p99 === null) continue;
     const p99 = s.totals.p99;
     const timeouts = s.totals.byCode['UPSTREAM_RESPONSE_TIMEOUT'] ?? 0;
     const share = timeouts / n;
-    const path = r.timeouts?.read !== undefined ? `routes[${i}].timeouts.read` : `upstreams.${r.upstream}.timeouts.read`;
+    const read = settingSource(config, [`routes[${i}].timeouts.read`, `upstreams.${r.upstream}.timeouts.read`], (p) => (p.startsWith('routes') ? r.timeouts?.read : u.timeouts?.read) !== undefined);
     // p99 of whole calls at or above read means slow calls are being cut off (or barely make it).
     if (p99 >= t.read * 0.9 || share >= 0.01) {
       const target = nice(Math.max(p99, t.read) * 2);
       const evidence = share >= 0.01 ? `; ${Math.round(share * 1000) / 10}% of its ${n} calls ended in UPSTREAM_RESPONSE_TIMEOUT` : '';
       out.push({
         severity: 'warning',
-        path,
+        ...read,
         message: `route ${r.name}: read is ${secs(t.read)} but the observed p99 latency is ${secs(p99)}${evidence} (call log since ${new Date(since).toISOString()})`,
         fix: `raise read to ${formatDuration(target)}: p99 is ${secs(p99)}` + (target >= t.total ? ` (and total above ${formatDuration(target)})` : '') + ', or make the backend faster.',
       });
     }
-  });
+  }
   for (const [name, u] of Object.entries(config.upstreams)) {
-    const s = store.stats({ since: now - ((now - since) - ((now - since) % PEAK_BUCKET_MS)), until: now, bucket: PEAK_BUCKET_MS, upstream: name });
+    const s = await store.stats({ since: now - ((now - since) - ((now - since) % PEAK_BUCKET_MS)), until: now, bucket: PEAK_BUCKET_MS, upstream: name });
     let peak = 0;
     let at: (typeof s.buckets)[number] | null = null;
     for (const b of s.buckets) {
@@ -84,7 +84,7 @@ export function adviseFromCallLog(config: Config, store: CallStore, opts: Advise
       const want = Math.ceil(perTarget * 1.5);
       out.push({
         severity: 'warning',
-        path: `upstreams.${name}.pool.maxConnections`,
+        ...settingSource(config, [`upstreams.${name}.pool.maxConnections`], () => true),
         message:
           `upstream ${name}: peak concurrency by Little's law is ${Math.ceil(peak)} (${rps} req/s × p95 ${secs(at.p95!)} at ${new Date(at.t).toISOString()}), ` +
           `${Math.ceil(perTarget)} per target over ${u.targets.length} target(s), but pool.maxConnections is ${u.pool.maxConnections}` +

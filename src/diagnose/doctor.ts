@@ -9,7 +9,9 @@
  *   console.log(formatDoctor(report));
  */
 import dns from 'node:dns';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import net, { type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -20,9 +22,11 @@ import { failure, type FailureCode, type Side } from '../failures/registry.js';
 import { openConnection, probeSpeaksTls, type LookupFn } from '../upstream/connector.js';
 import { effectiveTimeouts } from '../upstream/policy.js';
 import { parseTarget, type Target } from '../upstream/target.js';
+import { GRPC_HEALTH_PATH, GRPC_HEALTH_REQUEST, healthVerdict } from '../grpc/health.js';
 
 export interface DoctorStep {
-  step: 'dns' | 'tcp' | 'tls' | 'http';
+  /** `h2`: the HTTP/2 preface and SETTINGS; `grpc`: the standard gRPC health service (h2c/h2 targets). */
+  step: 'dns' | 'tcp' | 'tls' | 'http' | 'h2' | 'grpc';
   ok: boolean;
   ms: number;
   detail: string;
@@ -125,7 +129,8 @@ function connectSteps(t: Target, report: TargetReport, opts: { timeout: number; 
       cb(err, addr, family);
     });
   return new Promise((resolve) => {
-    openConnection(t, { timeout: opts.timeout, lookup, tls: opts.tls ? { rejectUnauthorized: opts.tls.rejectUnauthorized, servername: opts.tls.servername } : undefined }, (fail, socket, timings) => {
+    const tls = opts.tls ? { rejectUnauthorized: opts.tls.rejectUnauthorized, servername: opts.tls.servername, ca: opts.tls.ca === undefined ? undefined : readFileSync(opts.tls.ca) } : undefined;
+    openConnection(t, { timeout: opts.timeout, lookup, tls }, (fail, socket, timings) => {
       const order: Array<'dns' | 'connect' | 'tls'> = [...(t.literal ? [] : (['dns'] as const)), 'connect', ...(t.tls ? (['tls'] as const) : [])];
       for (const phase of order) {
         if (fail && fail.phase === phase) {
@@ -178,6 +183,7 @@ async function probeTarget(url: string, opts: { path: string; connectTimeout: nu
   const lookup = opts.lookup ?? systemLookup;
   const socket = await connectSteps(t, report, { timeout: opts.connectTimeout, lookup, tls: opts.tls });
   if (!socket) return report;
+  if (t.h2) return h2Steps(socket, t, report, opts);
   const r = await httpStep(socket, t, opts.path, opts.readTimeout);
   if (r.status !== undefined) {
     report.steps.push({ step: 'http', ok: true, ms: round(r.ms), detail: `GET ${opts.path} → ${r.status}` });
@@ -243,6 +249,72 @@ async function sideOfConnectTimeout(r: TargetReport, siblings: number[], timeout
   }
 }
 
+/**
+ * An HTTP/2 target after its connection: the preface answered by the backend's SETTINGS (the
+ * gateway's own connect does the same), then grpc.health.v1.Health/Check where the backend has it.
+ */
+async function h2Steps(socket: Socket, t: Target, report: TargetReport, opts: { connectTimeout: number; readTimeout: number }): Promise<TargetReport> {
+  const t0 = performance.now();
+  const session = http2.connect(t.origin, { createConnection: () => socket, settings: { enablePush: false } });
+  session.on('error', () => undefined);
+  try {
+    const settings = await new Promise<http2.Settings | 'timeout' | 'closed'>((resolve) => {
+      const timer = setTimeout(() => resolve('timeout'), opts.connectTimeout);
+      session.once('remoteSettings', (x) => (clearTimeout(timer), resolve(x)));
+      session.once('close', () => (clearTimeout(timer), resolve('closed')));
+    });
+    const ms = performance.now() - t0;
+    if (settings === 'timeout') return failed(report, 'h2', ms, 'UPSTREAM_CONNECT_TIMEOUT', `no HTTP/2 SETTINGS within ${opts.connectTimeout} ms: the port does not speak HTTP/2 (or is stuck)`, failure('UPSTREAM_CONNECT_TIMEOUT').side);
+    if (settings === 'closed') {
+      // What the pool names CAUSEWAY_NOT_H2 (src/failures/low-level.ts): the backend's port speaks something else.
+      const k = classify({ phase: 'connect', errorCode: 'CAUSEWAY_NOT_H2', tls: t.tls });
+      return failed(report, 'h2', ms, k.code, `the port closed the connection instead of answering the HTTP/2 preface: it does not speak ${t.tls ? 'h2' : 'h2c'}`, k.side, 'CAUSEWAY_NOT_H2');
+    }
+    const max = settings.maxConcurrentStreams;
+    report.steps.push({ step: 'h2', ok: true, ms: round(ms), detail: `HTTP/2 preface answered with SETTINGS (max concurrent streams ${max === undefined || max >= 2 ** 31 ? 'unlimited' : max})` });
+    const t1 = performance.now();
+    const r = await new Promise<{ status: number; grpc?: string; body: Buffer } | { error: string; timeout: boolean }>((resolve) => {
+      const req = session.request({ ':method': 'POST', ':path': t.basePath + GRPC_HEALTH_PATH, 'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'causeway-doctor' });
+      const chunks: Buffer[] = [];
+      let status = 0;
+      let grpc: string | undefined;
+      const timer = setTimeout(() => (req.close(http2.constants.NGHTTP2_CANCEL), resolve({ error: 'ETIMEDOUT', timeout: true })), opts.readTimeout);
+      req.on('response', (h) => {
+        status = Number(h[':status']);
+        if (h['grpc-status'] !== undefined) grpc = String(h['grpc-status']);
+      });
+      req.on('trailers', (h) => {
+        if (h['grpc-status'] !== undefined) grpc = String(h['grpc-status']);
+      });
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('error', () => undefined);
+      req.on('close', () => {
+        clearTimeout(timer);
+        if (status === 0) resolve({ error: req.rstCode ? `H2_RST_${req.rstCode}` : 'H2_SESSION_CLOSED', timeout: false });
+        else resolve({ status, grpc, body: Buffer.concat(chunks) });
+      });
+      req.end(GRPC_HEALTH_REQUEST);
+    });
+    const ms1 = performance.now() - t1;
+    if ('error' in r) {
+      const { code, side } = classify({ phase: 'ttfb', errorCode: r.error, timeout: r.timeout ? 'phase' : undefined, tls: t.tls });
+      return failed(report, 'grpc', ms1, code, r.timeout ? `no answer to ${GRPC_HEALTH_PATH} within ${opts.readTimeout} ms` : `${GRPC_HEALTH_PATH}: ${r.error}`, side, r.timeout ? undefined : r.error);
+    }
+    report.ok = true;
+    report.status = r.status;
+    const v = healthVerdict(r.grpc, r.body);
+    if (r.status !== 200 || v.status === 'UNIMPLEMENTED') {
+      report.steps.push({ step: 'grpc', ok: true, ms: round(ms1), detail: `the backend does not implement grpc.health.v1.Health (${r.status !== 200 ? `HTTP ${r.status}` : 'UNIMPLEMENTED'}): HTTP/2 checked only` });
+    } else {
+      report.steps.push({ step: 'grpc', ok: v.serving, ms: round(ms1), detail: `${GRPC_HEALTH_PATH} → ${v.status}` });
+      if (!v.serving) report.warnings.push(`${report.target} answers HTTP/2 but its gRPC health service says ${v.status}`);
+    }
+    return report;
+  } finally {
+    session.destroy();
+  }
+}
+
 interface Plan {
   upstream: string | null;
   urls: string[];
@@ -260,17 +332,23 @@ interface Plan {
   siblingPorts(url: string): number[];
 }
 
+/** scheme://host:port of a target URL (URL.origin is "null" for h2c:// and h2://). */
+const originOf = (url: string) => {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}`;
+};
+
 function plan(opts: DoctorOptions): Plan {
   const cfg = opts.config;
-  const isUrl = /^https?:\/\//i.test(opts.target);
+  const isUrl = /^(https?|h2c?):\/\//i.test(opts.target);
   let name: string | null = null;
   if (!isUrl) {
     if (!cfg) throw new Error(`"${opts.target}" is not a URL; naming an upstream needs a config (-c FILE)`);
     if (!cfg.upstreams[opts.target]) throw new Error(`no upstream "${opts.target}" in the config (upstreams: ${Object.keys(cfg.upstreams).join(', ')})`);
     name = opts.target;
   } else if (cfg) {
-    const origin = new URL(opts.target).origin;
-    name = Object.entries(cfg.upstreams).find(([, u]) => u.targets.some((t) => new URL(t.url).origin === origin))?.[0] ?? null;
+    const origin = originOf(opts.target);
+    name = Object.entries(cfg.upstreams).find(([, u]) => u.targets.some((t) => originOf(t.url) === origin))?.[0] ?? null;
   }
   const u = name ? cfg!.upstreams[name]! : undefined;
   const route = name ? (cfg!.routes.find((r) => r.upstream === name && (!r.match.methods || r.match.methods.includes('GET'))) ?? null) : null;
@@ -279,7 +357,7 @@ function plan(opts: DoctorOptions): Plan {
   const path = isUrl ? new URL(opts.target).pathname + new URL(opts.target).search : (health ?? '/');
   return {
     upstream: name,
-    urls: isUrl ? [new URL(opts.target).origin] : u!.targets.map((x) => x.url),
+    urls: isUrl ? [originOf(opts.target)] : u!.targets.map((x) => x.url),
     route,
     connect: opts.connectTimeout ?? t?.connect ?? 3000,
     // Wait longer than the gateway would, to tell "slow" from "never answers".

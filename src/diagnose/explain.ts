@@ -4,7 +4,7 @@
  * words and the remedy from the failure registry, and the context — how many other calls to the
  * same upstream failed the same way in the 5 minutes around it, and on which targets.
  *
- *   const e = explainCall(store, requestId);   // JSON-able, or undefined when not logged
+ *   const e = await explainCall(store, requestId);   // JSON-able, or undefined when not logged
  *   console.log(formatExplanation(e));          // what `causeway explain` prints
  *
  * The admin API serves the same object at GET /api/calls/{requestId}.
@@ -14,6 +14,7 @@ import { lowLevelMeaning } from '../failures/low-level.js';
 import { failure, REGISTRY, type FailureCode } from '../failures/registry.js';
 import type { AttemptRecord, CallRecord } from '../observe/call-record.js';
 import type { CallStore } from '../observe/store-api.js';
+import { GRPC_BACKEND_FAILURES, GRPC_CODES, grpcCodeName, grpcMethodOf } from '../grpc/status.js';
 
 /** The context window: 5 minutes centred on the call. */
 const AROUND_MS = 150_000;
@@ -32,6 +33,8 @@ export interface ExplainedAttempt {
   phases: Array<{ name: (typeof PHASES)[number]; ms: number }>;
   /** Why the next attempt happened. */
   retry: string | null;
+  /** gRPC calls: the backend's status on this attempt and the messages each way. */
+  grpc: { status: string | null; message: string | null; sent: number; received: number } | null;
   /** The attempt in plain words. */
   summary: string;
 }
@@ -47,8 +50,13 @@ export interface Explanation {
   status: number;
   code: string | null;
   durationMs: number;
-  /** `ok`, `backend-error` (the backend answered 5xx, passed through) or `failure` (a Causeway code). */
+  /**
+   * `ok`, `backend-error` (the backend answered 5xx, or a gRPC status that says it failed,
+   * passed through) or `failure` (a Causeway code).
+   */
   verdict: 'ok' | 'backend-error' | 'failure';
+  /** gRPC calls: the method, the status the client received, and the messages each way. */
+  grpc: { service: string | null; method: string | null; status: string | null; message: string | null; sent: number; received: number } | null;
   headline: string;
   timeline: ExplainedAttempt[];
   classification: {
@@ -74,7 +82,9 @@ export interface Explanation {
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
 function attemptSummary(a: AttemptRecord): string {
-  if (typeof a.outcome === 'number') return `${a.target} answered ${a.outcome} in ${round(a.durationMs)} ms${a.reused ? ' (reused connection)' : ''}`;
+  const g = a.grpc;
+  const grpc = g ? `, grpc-status ${g.status === null ? 'none' : grpcCodeName(g.status)}${g.message && g.status !== 0 ? ` "${g.message}"` : ''}; ${g.sent} message(s) sent, ${g.received} received` : '';
+  if (typeof a.outcome === 'number') return `${a.target} answered ${a.outcome}${grpc} in ${round(a.durationMs)} ms${a.reused ? ' (reused connection)' : ''}`;
   const def = REGISTRY.get(a.outcome as FailureCode);
   return `${a.target}: ${def ? def.title.toLowerCase() : a.outcome} — ${a.outcome} in ${a.phase ?? 'unknown phase'}${a.error ? ` (${a.error})` : ''} after ${round(a.durationMs)} ms`;
 }
@@ -97,8 +107,8 @@ function sideOf(code: FailureCode, a: AttemptRecord | undefined): string {
   return failure(code).side;
 }
 /** Builds the explanation of a logged call; undefined when the call log does not hold it. */
-export function explainCall(store: CallStore, requestId: string): Explanation | undefined {
-  const c = store.get(requestId);
+export async function explainCall(store: CallStore, requestId: string): Promise<Explanation | undefined> {
+  const c = await store.get(requestId);
   if (!c) return undefined;
   const timeline: ExplainedAttempt[] = c.attempts.map((a, i) => ({
     n: i + 1,
@@ -111,6 +121,7 @@ export function explainCall(store: CallStore, requestId: string): Explanation | 
     durationMs: a.durationMs,
     phases: PHASES.map((name) => ({ name, ms: a.timings[name] })).filter((p) => p.ms > 0),
     retry: a.retry ?? null,
+    grpc: a.grpc ? { status: a.grpc.status === null ? null : grpcCodeName(a.grpc.status), message: a.grpc.message ?? null, sent: a.grpc.sent, received: a.grpc.received } : null,
     summary: attemptSummary(a),
   }));
   const def = c.code ? REGISTRY.get(c.code) : undefined;
@@ -132,7 +143,9 @@ export function explainCall(store: CallStore, requestId: string): Explanation | 
         specifically: lowLevel?.remedy ?? null,
       }
     : null;
-  const verdict = c.code ? 'failure' : c.status >= 500 ? 'backend-error' : 'ok';
+  const grpc = grpcOf(c);
+  const backendGrpcFailure = grpc !== null && c.code === null && grpc.statusCode !== null && grpc.statusCode !== 0;
+  const verdict = c.code ? 'failure' : c.status >= 500 || backendGrpcFailure ? 'backend-error' : 'ok';
   return {
     requestId: c.requestId,
     time: new Date(c.time).toISOString(),
@@ -145,8 +158,14 @@ export function explainCall(store: CallStore, requestId: string): Explanation | 
     code: c.code,
     durationMs: c.durationMs,
     verdict,
-    headline:
-      verdict === 'ok'
+    grpc: grpc && { service: grpc.service, method: grpc.method, status: grpc.status, message: grpc.message, sent: grpc.sent, received: grpc.received },
+    headline: grpc
+      ? verdict === 'ok'
+        ? `gRPC ${grpc.service}/${grpc.method} → ${grpc.status ?? 'no grpc-status'} from the backend after ${c.attempts.length} attempt(s) in ${round(c.durationMs)} ms (${grpc.sent} message(s) sent, ${grpc.received} received)`
+        : verdict === 'backend-error'
+          ? `gRPC ${grpc.service}/${grpc.method} → ${grpc.status}${grpc.message ? ` "${grpc.message}"` : ''}: the backend's own status, passed through unchanged${grpc.statusCode !== null && GRPC_BACKEND_FAILURES.has(grpc.statusCode) ? ' (counted as a backend failure for health and the breaker)' : ''}`
+          : `gRPC ${grpc.service}/${grpc.method} → ${grpc.status} (HTTP ${c.status}) ${c.code}: ${def?.title ?? ''}`
+      : verdict === 'ok'
         ? `${c.method} ${c.path} → ${c.status} from the backend after ${c.attempts.length} attempt(s) in ${round(c.durationMs)} ms`
         : verdict === 'backend-error'
           ? `${c.method} ${c.path} → ${c.status}: the backend's own error response, passed through unchanged`
@@ -156,17 +175,39 @@ export function explainCall(store: CallStore, requestId: string): Explanation | 
     timeline,
     classification,
     delivered: { status: c.status, cutAfterHeaders: cut, bytesSent: c.bytesOut },
-    context: context(store, c),
+    context: await context(store, c),
     call: c,
   };
 }
 
+/**
+ * The gRPC side of a logged call, rebuilt from what the call log keeps: the method from the
+ * path, the status from the code (a gateway failure) or from the last attempt (the backend's).
+ * A call is gRPC when its attempts carry gRPC facts, or when a gateway failure answered 200.
+ */
+function grpcOf(c: CallRecord) {
+  const last = c.attempts[c.attempts.length - 1];
+  // A 200 with a code and a failed body phase is an HTTP response cut after its headers, not a trailers-only answer.
+  if (!c.grpc && !last?.grpc && !(c.code !== null && c.status === 200 && !cutAfterHeaders(c))) return null;
+  const m = grpcMethodOf(c.path);
+  const statusCode = c.code !== null ? GRPC_CODES[failure(c.code).grpc] : (c.grpc?.status ?? last?.grpc?.status ?? null);
+  return {
+    service: m?.service ?? null,
+    method: m?.method ?? null,
+    statusCode,
+    status: statusCode === null ? null : grpcCodeName(statusCode),
+    message: c.code === null ? (last?.grpc?.message ?? null) : null,
+    sent: c.grpc?.sent ?? last?.grpc?.sent ?? 0,
+    received: c.grpc?.received ?? last?.grpc?.received ?? 0,
+  };
+}
+
 /** Other calls to the same upstream with the same code in the 5 minutes around this one. */
-function context(store: CallStore, c: CallRecord): Explanation['context'] {
+async function context(store: CallStore, c: CallRecord): Promise<Explanation['context']> {
   const code = c.code ?? (c.status >= 500 ? undefined : null);
   if (code === null || !c.upstream) return null;
   const filter = { upstream: c.upstream, since: c.time - AROUND_MS, until: c.time + AROUND_MS + 1 };
-  const others = store.query({ ...filter, ...(code ? { code } : { status: c.status }), limit: 1000 }).filter((o) => o.requestId !== c.requestId);
+  const others = (await store.query({ ...filter, ...(code ? { code } : { status: c.status }), limit: 1000 })).filter((o) => o.requestId !== c.requestId);
   const what = code ?? `status ${c.status}`;
   const byTarget = new Map<string, number>();
   for (const o of others) {
@@ -193,7 +234,7 @@ export function formatExplanation(e: Explanation): string {
   const lines: string[] = [];
   lines.push(`${e.requestId}  ${e.time}${e.traceId ? `  trace ${e.traceId}` : ''}`);
   lines.push(e.headline);
-  lines.push(`route ${e.route ?? '-'} → upstream ${e.upstream ?? '-'}; ${e.timeline.length} attempt(s); ${round(e.durationMs)} ms in all`);
+  lines.push(`route ${e.route ?? '-'} → upstream ${e.upstream ?? '-'}; ${e.timeline.length} attempt(s); ${round(e.durationMs)} ms in all${e.call.node ? `; served by node ${e.call.node}` : ''}`);
   lines.push('', 'Timeline');
   const longest = Math.max(1, ...e.timeline.flatMap((a) => a.phases.map((p) => p.ms)));
   if (!e.timeline.length) lines.push('  (no backend attempt)');

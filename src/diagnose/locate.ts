@@ -13,11 +13,17 @@ import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { CallRecord } from '../observe/call-record.js';
 import { openCallStore } from '../observe/store.js';
+import { PgCallStore } from '../observe/store-pg.js';
+import { connect, describeDbError } from '../fleet/db.js';
 import { explainCall, type Explanation } from './explain.js';
 
 export const DEFAULT_ADMIN = 'http://127.0.0.1:9901';
 
-export type CallSource = { kind: 'file'; path: string; admin: { url: string; token?: string | undefined } | null } | { kind: 'admin'; url: string; token?: string | undefined };
+export type CallSource =
+  | { kind: 'file'; path: string; admin: { url: string; token?: string | undefined } | null }
+  | { kind: 'admin'; url: string; token?: string | undefined }
+  /** A fleet: the call log in PostgreSQL (storage.url), whichever node served the call. */
+  | { kind: 'fleet'; url: string; admin: { url: string; token?: string | undefined } | null };
 
 /** A path from a config file, as the gateway opens it: relative to the config file's directory. */
 export function configRelative(configFile: string, path: string): string {
@@ -49,6 +55,7 @@ export function callSource(o: SourceOptions): CallSource {
   if (!o.configGiven && !existsSync(o.config)) return { kind: 'admin', url: DEFAULT_ADMIN, token };
   const cfg = loadConfigFile(o.config);
   const admin = { url: adminUrlOf(cfg.admin), token: token ?? cfg.admin?.token };
+  if (cfg.storage.url) return { kind: 'fleet', url: cfg.storage.url, admin };
   if (!cfg.storage.enabled || cfg.storage.path === ':memory:') return { kind: 'admin', ...admin };
   return { kind: 'file', path: configRelative(o.config, cfg.storage.path), admin };
 }
@@ -73,11 +80,25 @@ async function fromAdmin(url: string, token: string | undefined, id: string): Pr
 export async function findCall(src: CallSource, id: string): Promise<Found> {
   if (src.kind === 'admin') return fromAdmin(src.url, src.token, id);
   let reason: string;
-  if (!existsSync(src.path)) reason = `no call log at ${src.path} (has the gateway run with this config?)`;
+  if (src.kind === 'fleet') {
+    const sql = connect(src.url, { max: 1 });
+    const store = PgCallStore.reader(sql);
+    const where = "the fleet's call log (storage.url)";
+    try {
+      const e = await explainCall(store, id);
+      if (e) return { ok: true, explanation: e, from: where };
+      reason = `no call ${id} in ${where} (calls are written within 200 ms; older ones may be pruned by storage.retention)`;
+    } catch (err) {
+      reason = `${where}: ${describeDbError(err)}`;
+    } finally {
+      await store.close();
+      await sql.end({ timeout: 1 });
+    }
+  } else if (!existsSync(src.path)) reason = `no call log at ${src.path} (has the gateway run with this config?)`;
   else {
     const store = openCallStore({ path: src.path, readonly: true });
     try {
-      const e = explainCall(store, id);
+      const e = await explainCall(store, id);
       if (e) return { ok: true, explanation: e, from: src.path };
       reason = `no call ${id} in ${src.path} (calls are written within 200 ms; older ones may be pruned by storage.retention)`;
     } finally {

@@ -13,6 +13,7 @@
 import http2, { Http2ServerRequest, Http2ServerResponse, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import { Replay } from './listeners.js';
 
@@ -75,6 +76,8 @@ Object.defineProperty(EdgeH2Response.prototype, 'destroyed', {
 
 export interface H2Server {
   readonly server: http2.Http2Server;
+  /** Takes a client connection that speaks HTTP/2. */
+  accept(socket: Duplex): void;
   /** Open sessions (client connections). */
   readonly sessions: Set<Http2Session>;
   /** Sends GOAWAY to every session: no new streams, the open ones finish. */
@@ -85,12 +88,20 @@ export interface H2Server {
 
 type Handler = (req: EdgeH2Request, res: EdgeH2Response) => void;
 
+/** Window over which a client's cancelled streams are counted (rapid reset). */
+const RESET_WINDOW_MS = 1000;
+
+/** The connection being handed to the server while its session is made (accept). */
+let accepting: Duplex | null = null;
+
 /** Active streams per session, to tell an idle connection from a quiet long call. */
 const openStreams = new WeakMap<Http2Session, number>();
 
 /** The HTTP/2 server every h2 connection of every listener is handed to. */
-export function createH2Server(config: Config, handler: Handler): H2Server {
+export function createH2Server(config: Config, handler: Handler, onAbuse?: (kind: string, session: Http2Session) => void): H2Server {
   const s = config.server;
+  // Cancelling as many streams as may be open at once, twice within a window, is no browser's habit.
+  const maxResets = Math.max(100, 2 * s.maxConcurrentStreams);
   const server = http2.createServer(
     {
       Http2ServerRequest: EdgeH2Request,
@@ -113,10 +124,31 @@ export function createH2Server(config: Config, handler: Handler): H2Server {
     sessions.add(session);
     const replay = (session.socket as unknown as { stream?: unknown }).stream;
     if (replay instanceof Replay) rawSocket.set(session, replay.socket);
+    // node ends a closed session's socket gracefully and waits for the peer's FIN; a peer that
+    // was sent away (rapid reset, a flood) keeps sending instead and would hold the connection.
+    const conn = accepting;
+    if (conn) session.once('close', () => conn.destroy());
     openStreams.set(session, 0);
+    const resets = { n: 0, since: performance.now() };
     session.on('stream', (stream: ServerHttp2Stream) => {
       openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
-      stream.once('close', () => openStreams.set(session, (openStreams.get(session) ?? 1) - 1));
+      stream.once('close', () => {
+        openStreams.set(session, (openStreams.get(session) ?? 1) - 1);
+        // Rapid reset (CVE-2023-44487): streams the client cancels before any answer cost the
+        // gateway (and maybe a backend) work and the client nothing. nghttp2 stops reading such a
+        // client after a while but leaves its connection open: the connection goes first.
+        if (stream.rstCode === http2.constants.NGHTTP2_CANCEL && !stream.headersSent && !session.destroyed) {
+          const now = performance.now();
+          if (now - resets.since > RESET_WINDOW_MS) {
+            resets.n = 0;
+            resets.since = now;
+          }
+          if (++resets.n > maxResets) {
+            onAbuse?.('rapid-reset', session);
+            session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+          }
+        }
+      });
     });
     session.once('close', () => sessions.delete(session));
     // A session error (a protocol violation, a reset) ends that connection only.
@@ -129,6 +161,15 @@ export function createH2Server(config: Config, handler: Handler): H2Server {
   }) as () => void);
   return {
     server,
+    accept(socket) {
+      // The session is made synchronously inside this emit: its 'session' handler reads `accepting`.
+      accepting = socket instanceof Replay ? socket.socket : socket;
+      try {
+        server.emit('connection', socket);
+      } finally {
+        accepting = null;
+      }
+    },
     sessions,
     closeSessions() {
       for (const session of sessions) if (!session.closed) session.close();

@@ -13,7 +13,7 @@ import type { FailureCode, Side } from './registry.js';
 export type Phase = 'pool' | 'dns' | 'connect' | 'tls' | 'send' | 'ttfb' | 'body';
 
 /** Which layer names the error. */
-export type Origin = 'errno' | 'dns' | 'undici' | 'llhttp' | 'openssl' | 'x509' | 'node';
+export type Origin = 'errno' | 'dns' | 'undici' | 'llhttp' | 'openssl' | 'x509' | 'node' | 'http2';
 
 export interface ErrorClass {
   id: string;
@@ -526,7 +526,71 @@ const TLS: ErrorClass[] = [
   },
 ];
 
-export const ERROR_CLASSES: readonly ErrorClass[] = [...ERRNO, ...DNS, ...HTTP, ...TLS];
+/** HTTP/2 (gRPC) targets, named by src/upstream/h2-pool.ts: the handshake, GOAWAY, RST_STREAM codes. */
+const H2: ErrorClass[] = [
+  {
+    id: 'h2-not-spoken',
+    side: 'backend',
+    means: 'the target is configured as HTTP/2 but does not speak it: an h2c port answered the connection preface as something else, or a TLS one did not agree to ALPN h2',
+    remedy: 'Point the upstream at the backend\'s HTTP/2 (gRPC) port, enable HTTP/2 (and ALPN h2 over TLS) on the backend, or configure the upstream as HTTP/1.1.',
+    codes: { default: 'UPSTREAM_PROTOCOL_MISMATCH' },
+    origin: 'http2',
+    errors: {
+      CAUSEWAY_NOT_H2: 'the answer to the HTTP/2 preface was not HTTP/2',
+      CAUSEWAY_NO_ALPN_H2: 'the TLS handshake did not select ALPN h2',
+      ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL: 'alert: no application protocol (the backend offers no h2)',
+    },
+  },
+  {
+    id: 'h2-closed',
+    side: 'backend',
+    means: 'the backend ended the HTTP/2 session (GOAWAY, session closed) or refused the stream before processing it',
+    remedy: 'Look at the backend for restarts, connection age limits or max-concurrent-streams; the request was not processed and is safe to retry.',
+    codes: { default: 'UPSTREAM_CONNECTION_CLOSED', connect: 'UPSTREAM_CONNECTION_REFUSED' },
+    origin: 'http2',
+    errors: {
+      H2_GOAWAY: 'the backend sent GOAWAY',
+      H2_SESSION_CLOSED: 'the HTTP/2 session closed',
+      H2_RST_REFUSED_STREAM: 'RST_STREAM REFUSED_STREAM: the stream was not processed',
+    },
+  },
+  {
+    id: 'h2-framing',
+    side: 'backend',
+    means: 'the HTTP/2 exchange was malformed: a protocol, frame size, header compression or flow control fault',
+    remedy: 'Capture the exchange (nghttp -v or the backend\'s HTTP/2 debug log) and fix the backend\'s HTTP/2 implementation or the proxy in front of it.',
+    codes: { default: 'UPSTREAM_INVALID_RESPONSE' },
+    origin: 'http2',
+    errors: {
+      H2_PROTOCOL_ERROR: 'HTTP/2 protocol error on the session',
+      H2_RST_PROTOCOL_ERROR: 'RST_STREAM PROTOCOL_ERROR',
+      H2_RST_FRAME_SIZE_ERROR: 'RST_STREAM FRAME_SIZE_ERROR',
+      H2_RST_COMPRESSION_ERROR: 'RST_STREAM COMPRESSION_ERROR',
+      H2_RST_FLOW_CONTROL_ERROR: 'RST_STREAM FLOW_CONTROL_ERROR',
+    },
+  },
+  {
+    id: 'h2-reset',
+    side: 'backend',
+    means: 'the backend reset the HTTP/2 stream (RST_STREAM) while handling it',
+    remedy: 'Look at the backend\'s logs for the request: it gave up on the stream (an internal error, a cancel, overload).',
+    codes: { default: 'UPSTREAM_CONNECTION_RESET' },
+    origin: 'http2',
+    errors: {
+      H2_RST_INTERNAL_ERROR: 'RST_STREAM INTERNAL_ERROR',
+      H2_RST_SETTINGS_TIMEOUT: 'RST_STREAM SETTINGS_TIMEOUT',
+      H2_RST_STREAM_CLOSED: 'RST_STREAM STREAM_CLOSED',
+      H2_RST_CANCEL: 'RST_STREAM CANCEL',
+      H2_RST_CONNECT_ERROR: 'RST_STREAM CONNECT_ERROR',
+      H2_RST_ENHANCE_YOUR_CALM: 'RST_STREAM ENHANCE_YOUR_CALM',
+      H2_RST_INADEQUATE_SECURITY: 'RST_STREAM INADEQUATE_SECURITY',
+      H2_RST_HTTP_1_1_REQUIRED: 'RST_STREAM HTTP_1_1_REQUIRED',
+    },
+    prefixes: ['H2_RST_'],
+  },
+];
+
+export const ERROR_CLASSES: readonly ErrorClass[] = [...ERRNO, ...DNS, ...HTTP, ...TLS, ...H2];
 
 /** One error name, where it can be looked up: the resolver's names first in the dns phase. */
 function index(classes: readonly ErrorClass[]): Map<string, ErrorClass> {
@@ -534,8 +598,8 @@ function index(classes: readonly ErrorClass[]): Map<string, ErrorClass> {
   for (const c of classes) for (const e of Object.keys(c.errors)) if (!m.has(e)) m.set(e, c);
   return m;
 }
-const IN_DNS = index([...DNS, ...ERRNO, ...HTTP, ...TLS]);
-const ELSEWHERE = index([...ERRNO, ...HTTP, ...TLS, ...DNS]);
+const IN_DNS = index([...DNS, ...ERRNO, ...HTTP, ...H2, ...TLS]);
+const ELSEWHERE = index([...ERRNO, ...HTTP, ...H2, ...TLS, ...DNS]);
 /** Longest prefixes first, so ERR_TLS_CERT_ wins over ERR_TLS_. */
 const PREFIXES = ERROR_CLASSES.flatMap((c) => (c.prefixes ?? []).map((p) => [p, c] as const)).sort((a, b) => b[0].length - a[0].length);
 

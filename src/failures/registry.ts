@@ -4,9 +4,11 @@
  * FAQs our users know ("Backend unavailable", "Backend timeout"), and the remedy.
  * docs/errors.md documents each code; test/failures/registry.test.ts keeps the two in step.
  */
+import type { GrpcCodeName } from '../grpc/status.js';
 
 export type FailureCode =
   | 'ROUTE_NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
   | 'UPSTREAM_DNS_FAILURE'
   | 'UPSTREAM_CONNECT_TIMEOUT'
   | 'UPSTREAM_CONNECTION_REFUSED'
@@ -29,6 +31,7 @@ export type FailureCode =
   | 'RATE_LIMITED'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
+  | 'AUTH_PROVIDER_UNAVAILABLE'
   | 'REQUEST_TOO_LARGE'
   | 'BAD_REQUEST'
   | 'REQUEST_TIMEOUT'
@@ -56,6 +59,8 @@ export type Side = 'client' | 'gateway' | 'backend' | 'network';
 export interface FailureDef {
   code: FailureCode;
   status: number;
+  /** The gRPC status a gRPC caller receives instead (docs/errors.md, docs/grpc.md). */
+  grpc: GrpcCodeName;
   /** RFC 9209 error type; absent for failures that are not the proxy's (auth). */
   proxyStatus?: string;
   /** Which side is at fault, for operators scanning a dashboard. */
@@ -85,16 +90,29 @@ const defs: FailureDef[] = [
   {
     code: 'ROUTE_NOT_FOUND',
     status: 404,
+    grpc: 'UNIMPLEMENTED',
     proxyStatus: 'destination_not_found',
     side: 'client',
     origin: 'request',
     title: 'No route',
-    message: (c) => `No route: no route matches ${c.method ?? ''} ${c.path ?? ''}${c.host ? ` for host ${c.host}` : ''}${why(c)}`,
+    message: (c) => `No route: no route matches ${[c.method, c.path].filter(Boolean).join(' ') || 'the request'}${c.host ? ` for host ${c.host}` : ''}${why(c)}`,
     remedy: 'Check the request path, method and Host against `routes[].match`; `causeway check` lists the routes and GET /api/routes on the admin port shows the running ones.',
+  },
+  {
+    code: 'METHOD_NOT_ALLOWED',
+    status: 405,
+    grpc: 'UNIMPLEMENTED',
+    proxyStatus: 'http_request_denied',
+    side: 'client',
+    title: 'Method not allowed',
+    origin: 'request',
+    message: (c) => `Method not allowed: ${c.method ?? 'this method'} is not allowed on ${c.path ?? 'this path'}${c.route ? ` (route ${c.route})` : ''}; allowed: ${c.detail ?? 'none'}`,
+    remedy: 'Send one of the methods in the `Allow` header, or add the method to `routes[].match.methods` of the route that matches the path.',
   },
   {
     code: 'UPSTREAM_DNS_FAILURE',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'dns_error',
     side: 'network',
     origin: 'exchange',
@@ -105,6 +123,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECT_TIMEOUT',
     status: 504,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_timeout',
     side: 'network',
     origin: 'exchange',
@@ -115,6 +134,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_REFUSED',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_refused',
     side: 'backend',
     origin: 'exchange',
@@ -125,6 +145,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_HOST_UNREACHABLE',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'destination_ip_unroutable',
     side: 'network',
     origin: 'exchange',
@@ -135,6 +156,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_CLOSED',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_terminated',
     side: 'backend',
     origin: 'exchange',
@@ -145,6 +167,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_CONNECTION_RESET',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_terminated',
     side: 'backend',
     origin: 'exchange',
@@ -155,6 +178,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_TLS_ERROR',
     status: 502,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'tls_protocol_error',
     side: 'backend',
     origin: 'exchange',
@@ -165,6 +189,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_PROTOCOL_MISMATCH',
     status: 502,
+    grpc: 'INTERNAL',
     proxyStatus: 'tls_protocol_error',
     side: 'gateway',
     origin: 'exchange',
@@ -175,6 +200,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_SEND_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'connection_write_timeout',
     side: 'backend',
     origin: 'exchange',
@@ -185,6 +211,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_RESPONSE_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_response_timeout',
     side: 'backend',
     origin: 'exchange',
@@ -195,6 +222,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_BODY_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'connection_read_timeout',
     side: 'backend',
     origin: 'exchange',
@@ -205,6 +233,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_INVALID_RESPONSE',
     status: 502,
+    grpc: 'INTERNAL',
     proxyStatus: 'http_protocol_error',
     side: 'backend',
     origin: 'exchange',
@@ -215,6 +244,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_HEADERS_TOO_LARGE',
     status: 502,
+    grpc: 'INTERNAL',
     proxyStatus: 'http_response_header_section_size',
     side: 'backend',
     origin: 'exchange',
@@ -225,6 +255,7 @@ const defs: FailureDef[] = [
   {
     code: 'UPSTREAM_POOL_EXHAUSTED',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'connection_limit_reached',
     side: 'gateway',
     origin: 'refusal',
@@ -235,6 +266,7 @@ const defs: FailureDef[] = [
   {
     code: 'NO_HEALTHY_TARGET',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'destination_unavailable',
     side: 'backend',
     origin: 'refusal',
@@ -245,6 +277,7 @@ const defs: FailureDef[] = [
   {
     code: 'CIRCUIT_OPEN',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'destination_unavailable',
     side: 'backend',
     origin: 'refusal',
@@ -255,6 +288,7 @@ const defs: FailureDef[] = [
   {
     code: 'GATEWAY_TIMEOUT',
     status: 504,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_response_timeout',
     side: 'gateway',
     origin: 'exchange',
@@ -265,6 +299,7 @@ const defs: FailureDef[] = [
   {
     code: 'GATEWAY_RESOURCE_EXHAUSTED',
     status: 503,
+    grpc: 'UNAVAILABLE',
     proxyStatus: 'proxy_internal_error',
     side: 'gateway',
     origin: 'refusal',
@@ -275,6 +310,7 @@ const defs: FailureDef[] = [
   {
     code: 'GATEWAY_INTERNAL_ERROR',
     status: 502,
+    grpc: 'INTERNAL',
     proxyStatus: 'proxy_internal_error',
     side: 'gateway',
     origin: 'refusal',
@@ -285,6 +321,7 @@ const defs: FailureDef[] = [
   {
     code: 'RATE_LIMITED',
     status: 429,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'connection_limit_reached',
     side: 'client',
     origin: 'request',
@@ -295,24 +332,38 @@ const defs: FailureDef[] = [
   {
     code: 'UNAUTHORIZED',
     status: 401,
+    grpc: 'UNAUTHENTICATED',
     side: 'client',
     origin: 'request',
     title: 'Unauthorized',
-    message: () => 'Unauthorized: credentials are missing or invalid',
-    remedy: 'Send a valid API key in X-API-Key, or sign the request with a valid key pair.',
+    message: (c) => `Unauthorized: credentials are missing or invalid${why(c)}`,
+    remedy: 'Send a valid API key in X-API-Key, sign the request with a valid key pair, or send a valid bearer token (Authorization: Bearer <JWT>) from a trusted issuer; the message says what was wrong with a token.',
   },
   {
     code: 'FORBIDDEN',
     status: 403,
+    grpc: 'PERMISSION_DENIED',
     side: 'client',
     origin: 'request',
     title: 'Forbidden',
-    message: (c) => `Forbidden: this consumer may not call ${c.route ? `route ${c.route}` : 'this route'}${why(c)}`,
-    remedy: 'Request a subscription to the route and wait for its approval, or use credentials of a consumer that holds one.',
+    message: (c) => `Forbidden: this caller may not call ${c.route ? `route ${c.route}` : 'this route'}${why(c)}`,
+    remedy: 'Request a subscription to the route and wait for its approval, use credentials of a consumer that holds one (or a token with the scopes the route requires), or call from an address the route\'s ipRules allow.',
+  },
+  {
+    code: 'AUTH_PROVIDER_UNAVAILABLE',
+    status: 503,
+    proxyStatus: 'proxy_internal_error',
+    side: 'gateway',
+    origin: 'request',
+    grpc: 'UNAVAILABLE',
+    title: 'Authentication provider unavailable',
+    message: (c) => `Authentication provider unavailable: the token could not be verified — ${c.detail ?? "the issuer's signing keys could not be fetched"}`,
+    remedy: 'The gateway could not fetch the issuer\'s keys (jwt.issuers[].jwksUrl): the identity provider is down, slow or unreachable from the gateway, or answers something that is not a JWKS. Check the URL from the gateway host (curl it), its status and latency; raise jwt.jwks.timeout if it is merely slow. Keys fetched once are kept while the provider is unreachable, so this only happens before the first successful fetch or for a key id never seen.',
   },
   {
     code: 'URI_TOO_LONG',
     status: 414,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'http_request_error',
     side: 'client',
     origin: 'request',
@@ -323,6 +374,7 @@ const defs: FailureDef[] = [
   {
     code: 'FAULT_INJECTED',
     status: 503,
+    grpc: 'UNAVAILABLE',
     side: 'gateway',
     origin: 'request',
     title: 'Fault injected',
@@ -332,6 +384,7 @@ const defs: FailureDef[] = [
   {
     code: 'REQUEST_TOO_LARGE',
     status: 413,
+    grpc: 'RESOURCE_EXHAUSTED',
     proxyStatus: 'http_request_error',
     side: 'client',
     origin: 'request',
@@ -342,6 +395,7 @@ const defs: FailureDef[] = [
   {
     code: 'BAD_REQUEST',
     status: 400,
+    grpc: 'INTERNAL',
     proxyStatus: 'http_request_error',
     side: 'client',
     origin: 'request',
@@ -352,6 +406,7 @@ const defs: FailureDef[] = [
   {
     code: 'REQUEST_TIMEOUT',
     status: 408,
+    grpc: 'DEADLINE_EXCEEDED',
     proxyStatus: 'http_request_error',
     side: 'client',
     origin: 'request',
@@ -362,6 +417,7 @@ const defs: FailureDef[] = [
   {
     code: 'CLIENT_CLOSED_REQUEST',
     status: 499,
+    grpc: 'CANCELLED',
     side: 'client',
     origin: 'request',
     title: 'Client closed request',

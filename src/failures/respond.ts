@@ -5,6 +5,7 @@
  */
 import { failure, type FailureCode, type FailureContext } from './registry.js';
 import type { Phase } from './classify.js';
+import { GRPC_CODES, encodeGrpcMessage } from '../grpc/status.js';
 
 export interface FailureReport {
   code: FailureCode;
@@ -34,9 +35,16 @@ export interface ErrorBody {
   };
 }
 
+/** ASCII for the non-ASCII a message may hold (a header value is ASCII): `—` becomes `-`, not a gap. */
+const ASCII: Record<string, string> = { '—': '-', '–': '-', '‐': '-', '…': '...', '×': 'x', '→': '->', '≥': '>=', '≤': '<=', '‘': "'", '’': "'", '“': '"', '”': '"', 'µ': 'u', '\u00a0': ' ', '\n': ' ', '\t': ' ' };
+
 /** The Proxy-Status value: `causeway; error=<type>; details="<message>"`. */
 export function proxyStatusValue(type: string, details: string): string {
-  return `causeway; error=${type}; details="${details.replace(/["\\]/g, '\\$&').replace(/[^\x20-\x7e]/g, '')}"`;
+  const ascii = details
+    .replace(/[^\x20-\x7e]/g, (c) => ASCII[c] ?? '')
+    .replace(/ {2,}/g, ' ')
+    .trim();
+  return `causeway; error=${type}; details="${ascii.replace(/["\\]/g, '\\$&')}"`;
 }
 
 export function errorBody(r: FailureReport, expose: boolean): ErrorBody {
@@ -80,4 +88,19 @@ export function rawFailure(r: FailureReport, expose: boolean): string {
   let head = `HTTP/1.1 ${status} ${failure(r.code).title}\r\n`;
   for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
   return `${head}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+/**
+ * The gRPC form of a failure (docs/grpc.md): HTTP 200, content-type application/grpc,
+ * `grpc-status` from the registry, `grpc-message` with the message the JSON body would carry
+ * (percent-encoded), and the usual X-Causeway-Error, Proxy-Status and X-Request-Id. Sent as a
+ * trailers-only response (`headers`); once a response has started, `trailers` end it in-band.
+ */
+export function renderGrpcFailure(r: FailureReport, expose: boolean): { headers: string[]; trailers: Record<string, string> } {
+  const { headers } = renderFailure(r, expose);
+  const message = encodeGrpcMessage(errorBody(r, expose).error.message);
+  const status = String(GRPC_CODES[failure(r.code).grpc]);
+  const out = ['content-type', 'application/grpc', 'grpc-status', status, 'grpc-message', message];
+  for (const name in headers) if (name !== 'content-type' && name !== 'cache-control') out.push(name, headers[name]!);
+  return { headers: out, trailers: { 'grpc-status': status, 'grpc-message': message, 'x-causeway-error': r.code } };
 }

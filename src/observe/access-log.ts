@@ -33,9 +33,16 @@ function destination(fd: number) {
   return pino.destination({ dest: fd, sync: false, minLength: 4096 });
 }
 
-/** The gateway's logger: operational events (state changes, start, stop). */
+/**
+ * The gateway's logger: operational events (state changes, start, stop). They are few, and an
+ * operator reads them as they happen (the startup lines, a breaker opening), so every line is
+ * written at once, never held for a fuller buffer. minLength 1 rather than 0: sonic-boom writes
+ * whenever one byte is buffered either way, but only with a minLength > 0 does flush(cb) wait
+ * for the write.
+ */
 export function createLogger(opts: LogOptions): Logger {
-  return pino({ level: opts.level, base: { service: 'causeway' }, timestamp: pino.stdTimeFunctions.isoTime }, destination(opts.file === undefined ? 1 : openLogFile(opts.file)));
+  const dest = pino.destination({ dest: opts.file === undefined ? 1 : openLogFile(opts.file), sync: false, minLength: 1 });
+  return pino({ level: opts.level, base: { service: 'causeway' }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
 }
 
 /** An open access log: the descriptor lines are written to, and the fields every line adds (`,"worker":2` in a cluster). */

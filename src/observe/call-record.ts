@@ -18,6 +18,42 @@ export interface AttemptRecord {
   limitMs?: number;
   timings: PhaseTimings;
   durationMs: number;
+  /** When its first phase began, in ms since the call started: the gaps between attempts (pool waits, backoff) show. */
+  startMs?: number;
+  /** After a 101: the upgraded session (WebSocket), how it ended (src/proxy/tunnel.ts). */
+  session?: SessionRecord;
+  /** gRPC calls: the backend's status on this attempt and the messages each way. */
+  grpc?: AttemptGrpc;
+}
+
+/** An upgraded connection's life: who closed it and how, and how long it lasted after the 101. */
+export interface SessionRecord {
+  closedBy: 'client' | 'backend' | 'gateway';
+  /** `close` (FIN), `reset`, `close frame <code>`, `idle-timeout`, `max-lifetime`, `shutdown`. */
+  how: string;
+  durationMs: number;
+}
+
+/** One attempt of a gRPC call. */
+export interface AttemptGrpc {
+  /** The backend's grpc-status (null: it sent none, the attempt failed first). */
+  status: number | null;
+  /** The backend's grpc-message, decoded. */
+  message?: string;
+  /** Request messages sent, response messages received. */
+  sent: number;
+  received: number;
+}
+
+/** A gRPC call as a whole. */
+export interface CallGrpc {
+  /** From the path `/package.Service/Method` (null when the path has another shape). */
+  service: string | null;
+  method: string | null;
+  /** The status the client received: the backend's, or the gateway's own for a failure it generated. */
+  status: number | null;
+  sent: number;
+  received: number;
 }
 
 export interface CallRecord {
@@ -44,6 +80,10 @@ export interface CallRecord {
   spanId?: string;
   /** The client's span id, when it sent a valid `traceparent`. */
   parentSpanId?: string | null;
+  /** gRPC calls only. */
+  grpc?: CallGrpc;
+  /** The node of a fleet that served the call (set when read from the fleet's call log, src/observe/store-pg.ts). */
+  node?: string;
 }
 
 /** Anything that wants every finished call: the access log, the call log store, metrics. */
@@ -66,9 +106,12 @@ function attemptJson(a: AttemptRecord): string {
     `{"target":${str(a.target)},"outcome":${typeof a.outcome === 'number' ? num(a.outcome) : str(a.outcome)},"phase":${a.phase === null ? 'null' : str(a.phase)}` +
     `,"reused":${a.reused},"timings":{"dns":${num(t.dns)},"connect":${num(t.connect)},"tls":${num(t.tls)},"send":${num(t.send)},"ttfb":${num(t.ttfb)},"body":${num(t.body)}}` +
     `,"durationMs":${num(a.durationMs)}`;
+  if (a.startMs !== undefined) out += `,"startMs":${num(a.startMs)}`;
   if (a.error !== undefined) out += `,"error":${str(a.error)}`;
   if (a.retry !== undefined) out += `,"retry":${str(a.retry)}`;
   if (a.limitMs !== undefined) out += `,"limitMs":${num(a.limitMs)}`;
+  if (a.session !== undefined) out += `,"session":{"closedBy":${str(a.session.closedBy)},"how":${str(a.session.how)},"durationMs":${num(a.session.durationMs)}}`;
+  if (a.grpc !== undefined) out += `,"grpc":${JSON.stringify(a.grpc)}`;
   return out + '}';
 }
 

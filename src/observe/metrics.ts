@@ -9,8 +9,9 @@
  *
  * Names (all prefixed causeway_): requests_total{route,upstream,status}, errors_total{route,
  * upstream,code}, request_duration_seconds{route,upstream}, attempts_total{upstream,target,outcome},
+ * grpc_calls_total{route,upstream,grpc_status},
  * upstream_active_requests, upstream_active_retries, target_inflight, target_ewma_seconds,
- * target_up, target_healthy, target_ejected, target_ejections_total, pool_in_use, pool_idle,
+ * target_up, target_healthy, target_ejected, target_ejection_streak, pool_in_use, pool_idle,
  * pool_queued, pool_connected, pool_max_connections, pool_exhausted_total, breaker_state,
  * breaker_rejected_total, events_total{type,upstream}; plus prom-client's process and nodejs_ metrics.
  *
@@ -21,6 +22,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallRecord, CallSink } from './call-record.js';
+import { grpcCodeName } from '../grpc/status.js';
 import type { EventLog, GatewayEvent } from './events.js';
 import type { EdgeObserver } from '../edge/listeners.js';
 
@@ -50,8 +52,11 @@ export interface MetricsSources {
   /** Read at every scrape: a reload may replace the upstreams. */
   upstreams: () => Iterable<UpstreamLike> | ReadonlyMap<string, UpstreamLike>;
   events?: EventLog;
-  /** The call log's writing state (absent: no call log). */
-  callLog?: () => { ok: boolean; dropped: number };
+  /**
+   * The call log's writing state, read at every scrape (absent: no call log). `written` and
+   * `buffered` are known for a fleet's call log (store-pg.ts).
+   */
+  callLog?: (() => { ok: boolean; dropped: number; written?: number; buffered?: number }) | undefined;
   /** The certificates the listeners serve (src/edge/), read at every scrape: a reload may replace them. */
   certificates?: () => { listener: string; cert: { file: string; names: string[]; notAfter: Date } }[];
 }
@@ -65,6 +70,8 @@ class CallTally {
   readonly labels: { route: string; upstream: string };
   statuses = new Map<number, number>();
   codes = new Map<string, number>();
+  /** gRPC calls by the grpc-status the client received (UNAVAILABLE...). */
+  grpc = new Map<string, number>();
   /** target → outcome → attempts. */
   attempts = new Map<string, Map<string | number, number>>();
   /** Calls per latency bucket (not cumulative); the last is +Inf. */
@@ -131,6 +138,7 @@ export class Metrics implements CallSink, EdgeObserver {
   private readonly requests: Counter<'route' | 'upstream' | 'status'>;
   private readonly errors: Counter<'route' | 'upstream' | 'code'>;
   private readonly attempts: Counter<'upstream' | 'target' | 'outcome'>;
+  private readonly grpcCalls: Counter<'route' | 'upstream' | 'grpc_status'>;
   private readonly events: Counter<'type' | 'upstream'>;
   private readonly tlsFailures: Counter<'listener' | 'reason'>;
   private readonly onEvent = (e: GatewayEvent) => this.events.inc({ type: e.type, upstream: e.upstream ?? '' });
@@ -140,19 +148,25 @@ export class Metrics implements CallSink, EdgeObserver {
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    // prom-client's nodejs_active_{handles,requests,resources}_total are gauges (with a twin of
+    // the same value without the suffix): a name ending in _total is a counter (Prometheus naming).
+    for (const m of this.registry.getMetricsAsArray()) if (m instanceof Gauge && m.name.endsWith('_total')) this.registry.removeSingleMetric(m.name);
     // Every call counter is brought up to date when any of them is read.
     const fold = () => this.fold();
     this.requests = new Counter({ name: 'causeway_requests_total', help: 'Calls finished, by route, upstream and status sent to the client.', labelNames: ['route', 'upstream', 'status'], registers, collect: fold });
     this.errors = new Counter({ name: 'causeway_errors_total', help: 'Calls that ended with a Causeway failure code.', labelNames: ['route', 'upstream', 'code'], registers, collect: fold });
     this.registry.registerMetric(new DurationHistogram(() => this.allTallies()) as unknown as Parameters<Registry['registerMetric']>[0]);
     this.attempts = new Counter({ name: 'causeway_attempts_total', help: 'Attempts on each target, by outcome (HTTP status or failure code).', labelNames: ['upstream', 'target', 'outcome'], registers, collect: fold });
+    this.grpcCalls = new Counter({
+      name: 'causeway_grpc_calls_total',
+      help: 'gRPC calls finished, by the grpc-status the client received (the backend\'s, or the gateway\'s own for a failure it generated; the HTTP status of both is 200).',
+      labelNames: ['route', 'upstream', 'grpc_status'],
+      registers,
+      collect: fold,
+    });
     this.events = new Counter({ name: 'causeway_events_total', help: 'Gateway state changes (target.ejected, health.down, breaker.open, ...).', labelNames: ['type', 'upstream'], registers });
     this.defineStateMetrics(registers);
-    const callLog = sources.callLog;
-    if (callLog) {
-      new Gauge({ name: 'causeway_call_log_up', help: 'Whether the call log is being written (0: writes fail, e.g. the disk is full; proxying goes on).', registers, collect() { this.set(callLog().ok ? 1 : 0); } });
-      new Gauge({ name: 'causeway_call_log_dropped_calls', help: 'Calls not written to the call log because writing failed, since start.', registers, collect() { this.set(callLog().dropped); } });
-    }
+    if (sources.callLog) this.defineCallLogMetrics(registers, sources.callLog);
     this.tlsFailures = new Counter({ name: 'causeway_tls_handshake_failures_total', help: 'TLS handshakes with clients that failed (a client-side failure: no backend was involved), by listener and OpenSSL/node error code.', labelNames: ['listener', 'reason'], registers });
     const certificates = sources.certificates;
     new Gauge({
@@ -180,6 +194,7 @@ export class Metrics implements CallSink, EdgeObserver {
     if (!t) byUpstream.set(upstream, (t = new CallTally(route, upstream)));
     add(t.statuses, c.status);
     if (c.code) add(t.codes, c.code);
+    if (c.grpc) add(t.grpc, c.grpc.status === null ? 'NONE' : grpcCodeName(c.grpc.status));
     const seconds = c.durationMs / 1000;
     t.buckets[bucketOf(seconds)]!++;
     t.sum += seconds;
@@ -201,9 +216,11 @@ export class Metrics implements CallSink, EdgeObserver {
       const { route, upstream } = t.labels;
       for (const [status, n] of t.statuses) this.requests.inc({ route, upstream, status }, n);
       for (const [code, n] of t.codes) this.errors.inc({ route, upstream, code }, n);
+      for (const [status, n] of t.grpc) this.grpcCalls.inc({ route, upstream, grpc_status: status }, n);
       for (const [target, outcomes] of t.attempts) for (const [outcome, n] of outcomes) this.attempts.inc({ upstream, target, outcome: String(outcome) }, n);
       t.statuses = new Map();
       t.codes = new Map();
+      t.grpc = new Map();
       t.attempts = new Map();
     }
   }
@@ -217,17 +234,20 @@ export class Metrics implements CallSink, EdgeObserver {
   /** Gauges whose values are read from the upstreams at scrape time. */
   private defineStateMetrics(registers: Registry[]): void {
     const read = () => this.upstreamStats();
-    const gauge = <L extends string>(name: string, help: string, labelNames: L[], fill: (g: Gauge<L>, ups: UpstreamStatsLike[]) => void) =>
-      new Gauge<L>({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          fill(this, read());
-        },
-      });
+    // Emptied and filled again from what the upstreams report, at every scrape.
+    const scraped = <L extends string, M extends { reset(): void }>(name: string, help: string, labelNames: L[], fill: (m: M, ups: UpstreamStatsLike[]) => void) => ({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect(this: M) {
+        this.reset();
+        fill(this, read());
+      },
+    });
+    const gauge = <L extends string>(name: string, help: string, labelNames: L[], fill: (g: Gauge<L>, ups: UpstreamStatsLike[]) => void) => new Gauge<L>(scraped(name, help, labelNames, fill));
+    // A count the upstreams keep (pools, breakers) is a counter: its running total, added to an emptied counter.
+    const counter = <L extends string>(name: string, help: string, labelNames: L[], fill: (c: Counter<L>, ups: UpstreamStatsLike[]) => void) => new Counter<L>(scraped(name, help, labelNames, fill));
     const perTarget = (name: string, help: string, value: (t: TargetStatsLike) => number | undefined) =>
       gauge(name, help, ['upstream', 'target'], (g, ups) => {
         for (const u of ups)
@@ -245,21 +265,49 @@ export class Metrics implements CallSink, EdgeObserver {
     perTarget('causeway_target_up', '1 when the target is in rotation (healthy and not ejected, even if failing).', (t) => (t.state === undefined ? undefined : t.state === 'up' || t.state === 'failing' ? 1 : 0));
     perTarget('causeway_target_healthy', '1 when the target passes active health checks.', (t) => bool(t.healthy));
     perTarget('causeway_target_ejected', '1 while passive outlier detection keeps the target out.', (t) => bool(t.ejected));
-    perTarget('causeway_target_ejections_total', 'Ejections of the target in its current streak.', (t) => t.ejections);
+    perTarget('causeway_target_ejection_streak', 'Ejections of the target in its current streak (each one ejects it for longer).', (t) => t.ejections);
     perTarget('causeway_pool_in_use', 'Connections leased to attempts.', (t) => t.pool.inUse);
     perTarget('causeway_pool_idle', 'Connections open and idle.', (t) => t.pool.idle);
     perTarget('causeway_pool_queued', 'Calls waiting for a connection.', (t) => t.pool.queued);
     perTarget('causeway_pool_connected', 'Connections open.', (t) => t.pool.connected);
     perTarget('causeway_pool_max_connections', 'pool.maxConnections.', (t) => t.pool.maxConnections);
-    perTarget('causeway_pool_exhausted_total', 'Leases refused: queue full or queueTimeout passed (UPSTREAM_POOL_EXHAUSTED).', (t) => t.pool.exhausted);
+    counter('causeway_pool_exhausted_total', 'Leases refused: queue full or queueTimeout passed (UPSTREAM_POOL_EXHAUSTED).', ['upstream', 'target'], (c, ups) => {
+      for (const u of ups) for (const t of u.targets) c.inc({ upstream: u.name, target: t.id }, t.pool.exhausted);
+    });
     gauge('causeway_breaker_state', 'Circuit breaker state: 1 for the current one of closed, open, half-open.', ['upstream', 'state'], (g, ups) => {
       for (const u of ups) {
         if (!u.breaker) continue;
         for (const s of BREAKER_STATES) g.set({ upstream: u.name, state: s }, u.breaker.state === s ? 1 : 0);
       }
     });
-    gauge('causeway_breaker_rejected_total', 'Calls failed fast by an open breaker (CIRCUIT_OPEN).', ['upstream'], (g, ups) => {
-      for (const u of ups) if (u.breaker?.rejected !== undefined) g.set({ upstream: u.name }, u.breaker.rejected);
+    counter('causeway_breaker_rejected_total', 'Calls failed fast by an open breaker (CIRCUIT_OPEN).', ['upstream'], (c, ups) => {
+      for (const u of ups) if (u.breaker?.rejected !== undefined) c.inc({ upstream: u.name }, u.breaker.rejected);
+    });
+  }
+
+  /** The fleet call log's counters, read at scrape time. */
+  private defineCallLogMetrics(registers: Registry[], read: NonNullable<MetricsSources['callLog']>): void {
+    const counter = (name: string, help: string, value: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(value());
+        },
+      });
+    new Gauge({ name: 'causeway_call_log_up', help: 'Whether the call log is being written (0: writes fail, e.g. the disk is full or the fleet database is down; proxying goes on).', registers, collect() { this.set(read().ok ? 1 : 0); } });
+    counter('causeway_call_log_dropped_total', 'Calls not written to the call log: its writes failed, or a fleet\'s buffer was full while the database was slow or down.', () => read().dropped);
+    if (read().written === undefined) return;
+    counter('causeway_call_log_written_total', 'Calls written to the fleet call log (PostgreSQL).', () => read().written ?? 0);
+    new Gauge({
+      name: 'causeway_call_log_buffered',
+      help: 'Calls waiting in memory for the fleet database.',
+      registers,
+      collect() {
+        this.set(read().buffered ?? 0);
+      },
     });
   }
 

@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { attemptsJson, type CallRecord } from './call-record.js';
+import type { StatsBucket, StatsResult } from './store-api.js';
 
 /** Latency histogram resolution: bin = round(ln(1 + ms) × 20), about 5% wide, up to 3 hours. */
 const BINS_PER_E = 20;
@@ -116,6 +117,8 @@ export function pushRow(c: CallRecord, out: RowValue[]): void {
   );
 }
 export const binOf = (ms: number) => Math.min(BINS - 1, Math.round(Math.log1p(Math.max(0, ms)) * BINS_PER_E));
+/** binOf in SQL, over a column of milliseconds (the fleet's call log bins in the database: store-pg.ts). */
+export const binOfSql = (column: string) => `least(${BINS - 1}, round(ln(1 + greatest(0, ${column})::float8) * ${BINS_PER_E}))::int`;
 
 /** Counts of one stretch of time: a stats bucket, or one minute of one route in the rollup. */
 export interface Tally {
@@ -205,5 +208,65 @@ export function statementCache(db: Database.Database): (sql: string) => Database
     let st = cache.get(sql);
     if (!st) cache.set(sql, (st = db.prepare(sql)));
     return st;
+  };
+}
+
+/**
+ * Tallies of a stats query being assembled: per bucket index, per route for the top failing
+ * routes, and per (route, upstream) for each route's sides (a traffic split's, side by side).
+ */
+export interface StatsAccumulator {
+  buckets: Map<number, Tally>;
+  routes: Map<string, { route: string; errors: number; requests: number }>;
+  pairs: Map<string, { route: string; upstream: string; t: Tally }>;
+}
+
+export const statsAccumulator = (): StatsAccumulator => ({ buckets: new Map(), routes: new Map(), pairs: new Map() });
+
+/** The tally of `route` served by `upstream` (created empty); null when either is unknown. */
+export function pairTally(acc: StatsAccumulator, route: string | null, upstream: string | null): Tally | null {
+  if (!route || !upstream) return null;
+  const key = `${route}\0${upstream}`;
+  let p = acc.pairs.get(key);
+  if (!p) acc.pairs.set(key, (p = { route, upstream, t: tally() }));
+  return p.t;
+}
+
+/** The tally of bucket `b` (created empty). */
+export function bucketTally(acc: StatsAccumulator, b: number): Tally {
+  let t = acc.buckets.get(b);
+  if (!t) acc.buckets.set(b, (t = tally()));
+  return t;
+}
+
+export function countRoute(acc: StatsAccumulator, route: string, requests: number, errors: number): void {
+  if (!route) return;
+  const r = acc.routes.get(route) ?? { route, errors: 0, requests: 0 };
+  r.errors += errors;
+  r.requests += requests;
+  acc.routes.set(route, r);
+}
+
+/** The stats answer from the tallies: every bucket of [since, until) (at most 10,000), totals, top failing routes. */
+export function finishStats(acc: StatsAccumulator, since: number, until: number, bucket: number): StatsResult {
+  const all = tally();
+  for (const t of acc.buckets.values()) merge(all, t);
+  const out: StatsBucket[] = [];
+  const last = Math.min(Math.ceil((until - since) / bucket), 10_000);
+  for (let b = 0; b < last; b++) {
+    const t = acc.buckets.get(b) ?? tally();
+    out.push({ t: since + b * bucket, requests: t.requests, errors: t.errors, byCode: t.byCode, p50: percentile(t, 0.5), p95: percentile(t, 0.95), p99: percentile(t, 0.99) });
+  }
+  const top = [...acc.routes.values()].filter((r) => r.errors > 0).sort((a, b) => b.errors - a.errors || b.requests - a.requests).slice(0, 10);
+  return {
+    since,
+    until,
+    bucket,
+    buckets: out,
+    totals: { requests: all.requests, errors: all.errors, byCode: all.byCode, p50: percentile(all, 0.5), p95: percentile(all, 0.95), p99: percentile(all, 0.99) },
+    topFailingRoutes: top,
+    upstreamsByRoute: [...acc.pairs.values()]
+      .sort((a, b) => (a.route < b.route ? -1 : a.route > b.route ? 1 : b.t.requests - a.t.requests))
+      .map(({ route, upstream, t }) => ({ route, upstream, requests: t.requests, errors: t.errors, p50: percentile(t, 0.5), p95: percentile(t, 0.95), p99: percentile(t, 0.99) })),
   };
 }

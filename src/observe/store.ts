@@ -18,8 +18,8 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { CallRecord } from './call-record.js';
-import type { CallFilter, CallStore, StatsBucket, StatsQuery, StatsResult } from './store-api.js';
-import { COLUMNS, MINUTE, NCOL, SCHEMA, statementCache, addCodes, addPacked, binOf, isError, merge, percentile, pushRow, tally, toRecord, where, type Row, type RowValue, type Tally } from './store-format.js';
+import type { CallFilter, CallStore, StatsQuery, StatsResult } from './store-api.js';
+import { COLUMNS, MINUTE, NCOL, SCHEMA, statementCache, addCodes, addPacked, binOf, bucketTally, countRoute, finishStats, pairTally, isError, pushRow, statsAccumulator, toRecord, where, type Row, type RowValue } from './store-format.js';
 import { CallWriter, WriteHealth, type WriteState } from './store-writer.js';
 import { prepareConnection } from '../util/sqlite.js';
 import type { AccessTarget } from './access-log.js';
@@ -109,8 +109,9 @@ export class SqliteCallStore implements CallStore {
         if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
         this.worker = spawn([]);
       }
-      this.worker.unref();
+      // Before unref(): a 'message' listener refs the worker's port, and unref() must see it.
       this.worker.on('message', (m: { health?: WriteState }) => m.health && onState(m.health));
+      this.worker.unref();
       this.worker.once('error', (err) => {
         // The log must not take the gateway down: keep logging from this thread instead.
         process.emitWarning(`call log writer thread failed (${err.message}); writing inline from now on`);
@@ -216,62 +217,45 @@ export class SqliteCallStore implements CallStore {
     const since = rollup ? q.since - (q.since % MINUTE) : q.since;
     const rawUntil = q.until ?? this.now();
     const until = rollup ? Math.ceil(rawUntil / MINUTE) * MINUTE : rawUntil;
-    const buckets = new Map<number, Tally>();
-    const bucketOf = (b: number) => {
-      let acc = buckets.get(b);
-      if (!acc) buckets.set(b, (acc = tally()));
-      return acc;
-    };
-    const routes = new Map<string, { route: string; errors: number; requests: number }>();
-    const countRoute = (route: string, requests: number, errors: number) => {
-      if (!route) return;
-      const r = routes.get(route) ?? { route, errors: 0, requests: 0 };
-      r.errors += errors;
-      r.requests += requests;
-      routes.set(route, r);
-    };
+    const acc = statsAccumulator();
     if (rollup) {
       const w = where({ route: q.route, upstream: q.upstream });
       const cond = w.sql ? `${w.sql} AND` : 'WHERE';
-      const rows = this.stmt(`SELECT minute, route, requests, errors, codes, hist FROM minutes ${cond} minute >= ? AND minute < ?`).raw().all(...w.params, since, until) as Array<[number, string, number, number, string, Buffer]>;
-      for (const [minute, route, requests, errors, codes, hist] of rows) {
-        const acc = bucketOf(Math.floor((minute - since) / bucket));
-        acc.requests += requests;
-        acc.errors += errors;
-        addCodes(acc.byCode, codes);
-        addPacked(acc.hist, hist);
-        countRoute(route, requests, errors);
+      const rows = this.stmt(`SELECT minute, route, upstream, requests, errors, codes, hist FROM minutes ${cond} minute >= ? AND minute < ?`).raw().all(...w.params, since, until) as Array<[number, string, string, number, number, string, Buffer]>;
+      for (const [minute, route, upstream, requests, errors, codes, hist] of rows) {
+        const t = bucketTally(acc, Math.floor((minute - since) / bucket));
+        t.requests += requests;
+        t.errors += errors;
+        addCodes(t.byCode, codes);
+        addPacked(t.hist, hist);
+        countRoute(acc, route, requests, errors);
+        const p = pairTally(acc, route, upstream);
+        if (p) {
+          p.requests += requests;
+          p.errors += errors;
+          addPacked(p.hist, hist);
+        }
       }
     } else {
       const w = where({ route: q.route, upstream: q.upstream, since, until });
-      const rows = this.stmt(`SELECT time, route, code, status, duration FROM calls ${w.sql}`).raw().all(...w.params) as Array<[number, string | null, string | null, number, number]>;
-      for (const [time, route, code, status, duration] of rows) {
-        const acc = bucketOf(Math.floor((time - since) / bucket));
+      const rows = this.stmt(`SELECT time, route, upstream, code, status, duration FROM calls ${w.sql}`).raw().all(...w.params) as Array<[number, string | null, string | null, string | null, number, number]>;
+      for (const [time, route, upstream, code, status, duration] of rows) {
+        const t = bucketTally(acc, Math.floor((time - since) / bucket));
         const err = isError(code, status) ? 1 : 0;
-        acc.requests++;
-        acc.errors += err;
-        if (code) acc.byCode[code] = (acc.byCode[code] ?? 0) + 1;
-        acc.hist[binOf(duration)]!++;
-        countRoute(route ?? '', 1, err);
+        t.requests++;
+        t.errors += err;
+        if (code) t.byCode[code] = (t.byCode[code] ?? 0) + 1;
+        t.hist[binOf(duration)]!++;
+        countRoute(acc, route ?? '', 1, err);
+        const p = pairTally(acc, route, upstream);
+        if (p) {
+          p.requests++;
+          p.errors += err;
+          p.hist[binOf(duration)]!++;
+        }
       }
     }
-    const all = tally();
-    for (const t of buckets.values()) merge(all, t);
-    const out: StatsBucket[] = [];
-    const last = Math.min(Math.ceil((until - since) / bucket), 10_000);
-    for (let b = 0; b < last; b++) {
-      const t = buckets.get(b) ?? tally();
-      out.push({ t: since + b * bucket, requests: t.requests, errors: t.errors, byCode: t.byCode, p50: percentile(t, 0.5), p95: percentile(t, 0.95), p99: percentile(t, 0.99) });
-    }
-    const top = [...routes.values()].filter((r) => r.errors > 0).sort((a, b) => b.errors - a.errors || b.requests - a.requests).slice(0, 10);
-    return {
-      since,
-      until,
-      bucket,
-      buckets: out,
-      totals: { requests: all.requests, errors: all.errors, byCode: all.byCode, p50: percentile(all, 0.5), p95: percentile(all, 0.95), p99: percentile(all, 0.99) },
-      topFailingRoutes: top,
-    };
+    return finishStats(acc, since, until, bucket);
   }
 
   /** Writes what is queued, stops the timers, the writer thread and the database. */

@@ -16,8 +16,14 @@ import { NonceCache, type NonceStore } from './auth/nonces.js';
 import { cachePolicy } from './cache/index.js';
 import type { ResponseStore } from './cache/store.js';
 import { ConsumerRegistry } from './consumers/registry.js';
-import { PolicyStore } from './consumers/store.js';
+import { SqliteConsumerStore } from './consumers/sqlite-store.js';
+import type { ConsumerStore } from './consumers/store.js';
+import { corsPolicy } from './cors/index.js';
 import { faultsPolicy } from './faults/index.js';
+import { headersPolicy } from './headers/index.js';
+import { globalIpRules, ipRulesPolicy } from './ip-rules/index.js';
+import { JwtIssuers } from './jwt/index.js';
+import { splitPolicy } from './split/index.js';
 import type { PolicyContext, PolicyDef } from './policy.js';
 import type { BucketStore } from './rate-limit/bucket.js';
 import { Limiter } from './rate-limit/limiter.js';
@@ -25,12 +31,14 @@ import { rateLimitPolicy } from './rate-limit/index.js';
 import { subscriptionPolicy } from './subscription/index.js';
 
 /** Every policy, in the order a request meets them (docs/pipeline.md says why). */
-export const POLICIES: readonly PolicyDef[] = [authPolicy, subscriptionPolicy, rateLimitPolicy, cachePolicy, faultsPolicy];
+export const POLICIES: readonly PolicyDef[] = [ipRulesPolicy, corsPolicy, authPolicy, subscriptionPolicy, rateLimitPolicy, headersPolicy, cachePolicy, faultsPolicy, splitPolicy];
 
 /** State kept outside this process: with several workers, the cluster primary's (src/cluster/shared-stores.ts). */
 export interface SharedPolicyState {
   buckets?: BucketStore;
   nonces?: NonceStore;
+  /** The fleet's consumer store (storage.url, src/policies/consumers/pg-store.ts) instead of the SQLite file. */
+  consumers?: ConsumerStore;
 }
 
 export class Policies {
@@ -38,22 +46,25 @@ export class Policies {
   consumers: ConsumerRegistry;
   readonly nonces: NonceCache;
   readonly limiter: Limiter;
-  private readonly store: PolicyStore;
+  private readonly store: ConsumerStore;
   private consumersConfig: Config['consumers'];
   /** Where HMAC nonces are checked: `nonces`, or the cluster's shared store. */
   private readonly nonceStore: NonceStore;
   private runtime: Runtime | null = null;
+  /** The trusted JWT issuers and their key caches; rebuilt when a reload changes `jwt:`. */
+  jwt: JwtIssuers | null = null;
 
   constructor(
     private readonly config: () => Config,
-    events: EventLog,
+    private readonly events: EventLog,
     /** The gateway's response store (the cache's, shared with the stale fallback). */
     readonly responses: ResponseStore,
     shared: SharedPolicyState = {},
   ) {
     const c = config();
-    // Runtime-created credentials live next to the call log; no call log, no persistence.
-    this.store = new PolicyStore(c.storage.enabled ? c.storage.path : null);
+    // Runtime-created credentials live next to the call log (no call log, no persistence), or in the fleet's database.
+    this.store = shared.consumers ?? new SqliteConsumerStore(c.storage.enabled ? c.storage.path : null);
+    this.store.watch?.(() => this.refreshConsumers());
     this.consumersConfig = c.consumers;
     this.consumers = new ConsumerRegistry(c.consumers, this.store);
     this.nonces = new NonceCache(c.auth.nonceCache);
@@ -69,17 +80,20 @@ export class Policies {
       this.consumersConfig = config.consumers;
       this.consumers = new ConsumerRegistry(config.consumers, this.store);
     }
+    if (!isDeepStrictEqual(config.jwt, this.jwt?.config)) this.jwt = config.jwt ? new JwtIssuers(config.jwt, this.events) : null;
+    // The gateway-wide IP rules run first on every route.
+    const first = globalIpRules(config);
     const byName = new Map(config.routes.map((r) => [r.name, r]));
     for (const route of runtime.routes) {
       const r = byName.get(route.name);
-      const stages = r ? this.stagesFor(r, config) : [];
+      const stages = r ? this.stagesFor(r, config, runtime, first) : [];
       route.pipeline = stages.length ? compose(stages, upstreamCall) : upstreamCall;
     }
   }
 
-  private stagesFor(route: RouteConfig, config: Config): Stage[] {
-    const ctx: PolicyContext = { config, route, consumers: this.consumers, nonces: this.nonceStore, limiter: this.limiter, responses: this.responses };
-    const stages: Stage[] = [];
+  private stagesFor(route: RouteConfig, config: Config, runtime: Runtime, first: Stage | null): Stage[] {
+    const ctx: PolicyContext = { config, route, consumers: this.consumers, nonces: this.nonceStore, limiter: this.limiter, responses: this.responses, jwt: this.jwt, upstreams: runtime.upstreams };
+    const stages: Stage[] = first ? [first] : [];
     for (const p of POLICIES) {
       const value = route[p.key];
       if (value === undefined) continue;
@@ -110,6 +124,6 @@ export class Policies {
 
   close(): void {
     this.limiter.close();
-    this.store.close();
+    void this.store.close();
   }
 }

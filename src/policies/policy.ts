@@ -10,6 +10,8 @@ import type { Limiter } from './rate-limit/limiter.js';
 import type { ConsumerRegistry } from './consumers/registry.js';
 import type { NonceStore } from './auth/nonces.js';
 import type { ResponseStore } from './cache/store.js';
+import type { JwtIssuers } from './jwt/index.js';
+import type { Upstream } from '../upstream/upstream.js';
 
 /** The state a policy's stage may use beyond its own config: shared across routes and reloads. */
 export interface PolicyContext {
@@ -19,6 +21,10 @@ export interface PolicyContext {
   nonces: NonceStore;
   limiter: Limiter;
   responses: ResponseStore;
+  /** The gateway's trusted JWT issuers (`jwt:`), null without. */
+  jwt: JwtIssuers | null;
+  /** The live upstreams of the runtime being built (a split's second side). */
+  upstreams: ReadonlyMap<string, Upstream>;
 }
 
 export interface PolicyDef<K extends keyof RouteConfig = keyof RouteConfig> {

@@ -12,15 +12,17 @@ import { failure, type FailureCode } from '../failures/registry.js';
 import type { AttemptRecord } from '../observe/call-record.js';
 import { Attempt, type AttemptOwner } from '../upstream/attempt.js';
 import { probeSpeaksTls, type ConnectFailure } from '../upstream/connector.js';
-import type { Slot } from '../upstream/pool.js';
+import type { PoolSlot } from '../upstream/pool.js';
 import type { Permit } from '../upstream/breaker.js';
 import type { AttemptVerdict, TargetState, Upstream } from '../upstream/upstream.js';
-import { backoffDelay, mayRetry, retryCondition, safeToRepeat, type Condition } from '../upstream/retry.js';
+import { backoffDelay, budgetExempt, mayRetry, retryCondition, safeToRepeat, type Condition } from '../upstream/retry.js';
 import { breakerOutcome, countsAgainstBackend, fallbackMayAnswer, unavailableStatus } from '../upstream/verdict.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { BodyLimit, limitedBody, refusedWith } from './limits.js';
 import type { FailureReport } from '../failures/respond.js';
 import type { CallEnv, Exchange, RouteRuntime } from './exchange.js';
+import { Tunnel } from './tunnel.js';
+import { GrpcCall } from './grpc-call.js';
 
 const CLOSED_OR_RESET = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
@@ -36,7 +38,8 @@ function looksLikeTls(data: string | undefined): boolean {
 
 /** The pipeline's last stage: proxies the exchange to its upstream. */
 export function upstreamCall(x: Exchange): void {
-  new Call(x).start();
+  if (x.upgrade) new Tunnel(x).start();
+  else new Call(x).start();
 }
 
 export class Call implements AttemptOwner {
@@ -62,14 +65,19 @@ export class Call implements AttemptOwner {
   private readonly clientBudget: boolean;
   /** The breaker's permit for this call (null without a breaker). */
   private permit: Permit = null;
+  /** gRPC semantics of the call (content-type application/grpc*), null for plain HTTP. */
+  private readonly grpc: GrpcCall | null;
 
   constructor(private readonly x: Exchange) {
     this.req = x.req;
     this.route = x.route!;
     this.up = x.upstream!;
     this.env = x.env;
+    this.grpc = x.isGrpc ? new GrpcCall(x.req, this.route) : null;
     const total = this.route.timeouts.total;
-    const clientBudgetMs = x.clientBudget;
+    // grpc-timeout is the client's deadline, as X-Request-Timeout is: the shorter of the two counts.
+    const deadline = this.grpc?.deadline;
+    const clientBudgetMs = deadline !== undefined && !(x.clientBudget !== undefined && x.clientBudget <= deadline) ? deadline : x.clientBudget;
     this.clientBudget = clientBudgetMs !== undefined && clientBudgetMs < total;
     this.budget = this.clientBudget ? clientBudgetMs! : total;
     this.deadline = x.t0 + this.budget;
@@ -78,6 +86,7 @@ export class Call implements AttemptOwner {
 
   private makeBody(): Readable | null {
     const h = this.req.headers;
+    if (this.grpc) return (this.req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders ? null : this.grpc.body(this.req, this.route.maxBodySize);
     // HTTP/2 frames its body by END_STREAM: a request with data and no length is streamed like chunked.
     const chunked = h['transfer-encoding'] !== undefined || (this.req.httpVersionMajor === 2 && h['content-length'] === undefined && !(this.req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders);
     if (!chunked && (h['content-length'] === undefined || h['content-length'] === '0')) return null;
@@ -118,6 +127,7 @@ export class Call implements AttemptOwner {
       return;
     }
     this.targetState = state;
+    this.grpc?.startAttempt();
     this.lastTarget = state.target.id;
     const attempt = new Attempt(state.target, this, { send: this.route.timeouts.send, read: this.route.timeouts.read }, this.body);
     this.attempt = attempt;
@@ -135,7 +145,7 @@ export class Call implements AttemptOwner {
     });
   }
 
-  private withSlot(attempt: Attempt, state: TargetState, slot: Slot): void {
+  private withSlot(attempt: Attempt, state: TargetState, slot: PoolSlot): void {
     state.inflight++;
     state.requests++;
     attempt.slot = slot;
@@ -225,8 +235,9 @@ export class Call implements AttemptOwner {
     }
   }
 
-  private dispatch(attempt: Attempt, slot: Slot): void {
+  private dispatch(attempt: Attempt, slot: PoolSlot): void {
     const t = attempt.target;
+    const body = this.bodyDispatched && this.grpc ? this.grpc.replay() : this.body;
     if (this.body) this.bodyDispatched = true;
     attempt.dispatch(slot, {
       path: t.basePath + this.x.upstreamPath,
@@ -238,8 +249,9 @@ export class Call implements AttemptOwner {
         proto: (this.req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
         hostHeader: this.route.preserveHost && this.req.headers.host ? this.req.headers.host : t.hostHeader,
         budgetMs: this.remaining(),
+        grpc: this.grpc !== null,
       }),
-      body: this.body,
+      body,
       // Body silence is timed by the attempt itself (finer than undici's 1 s timer wheel).
       bodyTimeout: 0,
       headersTimeout: 0,
@@ -266,7 +278,11 @@ export class Call implements AttemptOwner {
       timings: t,
       durationMs: Math.round((t.dns + t.connect + t.tls + t.send + t.ttfb + t.body) * 100) / 100,
     };
+    rec.startMs = Math.max(0, Math.round((performance.now() - this.x.t0 - rec.durationMs) * 100) / 100);
     if (error) rec.error = error;
+    // The budget that ran out, as the response said it: explain names it, not the time measured.
+    if (outcome === 'GATEWAY_TIMEOUT') rec.error = `budget ${Math.round(this.budget)} ms${this.clientBudget ? ' (X-Request-Timeout)' : ''}`;
+    if (this.grpc) rec.grpc = this.grpc.attemptInfo();
     this.records.push(rec);
     return rec;
   }
@@ -276,7 +292,13 @@ export class Call implements AttemptOwner {
   onAttemptHeaders(_attempt: Attempt, status: number, rawHeaders: Buffer[], statusText: string): boolean {
     if (this.finished) return false;
     if (this.route.retryStatuses.has(status) && this.canRetry('status', this.safeToRepeat('status'))) return false;
-    this.x.head(status, downstreamHeaders(rawHeaders, this.x.requestId), 'backend', statusText);
+    // A trailers-only answer with a status the route lists is retried as gRPC's retry design allows.
+    const trailersOnly = this.grpc?.headers(rawHeaders) === true;
+    if (trailersOnly && this.grpc!.retryable() && this.canRetry('status', this.safeToRepeat('status'))) return false;
+    const headers = downstreamHeaders(rawHeaders, this.x.requestId);
+    // Trailers-only is one HEADERS frame that ends the stream: held until the attempt completes.
+    if (trailersOnly) this.grpc!.hold(status, headers);
+    else this.x.head(status, headers, 'backend', statusText);
     return true;
   }
 
@@ -285,6 +307,7 @@ export class Call implements AttemptOwner {
   }
 
   onAttemptData(chunk: Buffer): boolean {
+    this.grpc?.received.push(chunk);
     return this.x.data(chunk);
   }
 
@@ -297,14 +320,18 @@ export class Call implements AttemptOwner {
     state.observeLatency(attempt.timings.ttfb + attempt.timings.send);
     this.releaseSlot(attempt);
     if (this.finished) return;
+    if (attempt.trailers) this.grpc?.trailers(attempt.trailers);
     const rec = this.recordAttempt(attempt, attempt.status, null);
-    this.up.report(state, unavailableStatus(attempt.status) ? 'failure' : 'success', `answered ${attempt.status}`);
+    const backendFailed = unavailableStatus(attempt.status) || this.grpc?.backendFailed() === true;
+    this.up.report(state, backendFailed ? 'failure' : 'success', this.grpc?.failureReason() ?? `answered ${attempt.status}`);
     if (attempt.discarding) {
-      rec.retry = `status ${attempt.status}`;
+      rec.retry = this.grpc?.retryReason() ?? `status ${attempt.status}`;
       this.retry('status');
       return;
     }
-    this.x.end();
+    const held = this.grpc?.held;
+    if (held) this.x.headOnly(held.status, held.headers, 'backend');
+    else this.x.end(attempt.trailers);
     this.finish(attempt.status, null);
   }
 
@@ -377,18 +404,19 @@ export class Call implements AttemptOwner {
   /** Which configured retry condition, if any, this failure falls under. */
   private retryCondition(attempt: Attempt, e: Evidence, code: FailureCode): Condition | null {
     const answered = attempt.status !== 0 || attempt.bytesReceived !== 0;
-    return retryCondition({ evidence: e, code, answered, reused: attempt.reused }, this.route.retryOn, this.up.targets.length);
+    return retryCondition({ evidence: e, code, answered, reused: attempt.reused }, this.route.retryOn, this.up.targets.length, this.grpc ? this.route.retryGrpc : null);
   }
 
   private safeToRepeat(condition: Condition): boolean {
-    return safeToRepeat(condition, this.x.method, this.req.headers['idempotency-key'] !== undefined, this.bodyDispatched);
+    const replayable = this.grpc?.replayable() === true;
+    return safeToRepeat(condition, this.x.method, this.req.headers['idempotency-key'] !== undefined, this.bodyDispatched, { grpc: this.grpc !== null, replayable });
   }
 
   private canRetry(condition: Condition, safe: boolean): boolean {
     if (!safe) return false;
     // `attempts` counts tries in all. A status retry is decided before its attempt is recorded.
     const tries = this.records.length + (condition === 'status' ? 1 : 0);
-    const budgetAllows = condition === 'stale-connection' || condition === 'connect-failure' || this.up.retryAllowed(this.route.retries.budget);
+    const budgetAllows = budgetExempt(condition) || this.up.retryAllowed(this.route.retries.budget);
     return mayRetry(condition, { tries, attempts: this.route.retries.attempts, remainingMs: this.remaining(), budgetAllows });
   }
 
@@ -465,7 +493,8 @@ export class Call implements AttemptOwner {
     const permit = this.permit;
     if (!permit) return;
     const breaker = this.up.breaker!;
-    const outcome = breakerOutcome(status, code, this.clientBudget);
+    // A gRPC call that completed can still be the backend's failure: its grpc-status says so.
+    const outcome = code === null && this.grpc?.backendFailed() ? 'failure' : breakerOutcome(status, code, this.clientBudget);
     if (outcome === 'release') breaker.release(permit);
     else breaker.record(permit, outcome === 'success');
   }
@@ -476,7 +505,8 @@ export class Call implements AttemptOwner {
       this.finish(499, 'CLIENT_CLOSED_REQUEST');
       return;
     }
-    if (fallbackMayAnswer(code) && !this.x.headersSent && (this.x.rescue?.(this.x, code) || this.route.fallback?.answer(this.x, code))) {
+    // A fallback's HTTP body would be no gRPC response: gRPC callers get the failure itself.
+    if (fallbackMayAnswer(code) && !this.x.headersSent && !this.grpc && (this.x.rescue?.(this.x, code) || this.route.fallback?.answer(this.x, code))) {
       this.finish(this.x.res.statusCode, code);
       return;
     }
@@ -484,6 +514,7 @@ export class Call implements AttemptOwner {
     this.release(failure(code).status, code);
     this.x.attempts = this.records;
     this.x.bytesIn = this.bytesIn();
+    if (this.grpc) this.x.grpc = this.grpc.callInfo(this.x.upstreamPath, code);
     this.x.fail(code, {
       proxyStatus,
       phase,
@@ -510,10 +541,12 @@ export class Call implements AttemptOwner {
     this.release(status, code);
     this.x.attempts = this.records;
     this.x.bytesIn = this.bytesIn();
+    if (this.grpc) this.x.grpc = this.grpc.callInfo(this.x.upstreamPath, code);
     this.x.finish(status, code);
   }
 
   private bytesIn(): number {
+    if (this.grpc) return this.grpc.bytesIn();
     return this.body instanceof BodyLimit ? this.body.seen : Number(this.req.headers['content-length'] ?? 0);
   }
 

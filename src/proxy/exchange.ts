@@ -15,8 +15,9 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { RetryCondition, RetryPolicy } from '../config/schema.js';
 import { failure, type FailureCode, type FailureContext } from '../failures/registry.js';
-import { renderFailure, type FailureReport } from '../failures/respond.js';
-import type { AttemptRecord, CallSink } from '../observe/call-record.js';
+import { renderFailure, renderGrpcFailure, type FailureReport } from '../failures/respond.js';
+import { grpcMethodOf, isGrpcContentType } from '../grpc/status.js';
+import type { AttemptRecord, CallGrpc, CallSink } from '../observe/call-record.js';
 import { traceFields, traceOf } from '../observe/trace.js';
 import type { LookupFn } from '../upstream/connector.js';
 import type { EffectiveTimeouts } from '../upstream/policy.js';
@@ -77,6 +78,8 @@ export interface RouteRuntime {
   retries: RetryPolicy;
   retryOn: Set<RetryCondition>;
   retryStatuses: Set<number>;
+  /** gRPC status codes `retries.on` names (src/grpc/status.ts), for gRPC calls. */
+  retryGrpc: Set<number>;
   maxBodySize: number;
   /** What the route does with %2F/%5C and ;parameters in paths (src/routing/path.ts). */
   escapedSlashes: EscapedSlashAction;
@@ -85,6 +88,8 @@ export interface RouteRuntime {
   fallback: Rescuer | null;
   /** The route's stages composed with the upstream call; a route without policies is the call alone. */
   pipeline: Next;
+  /** Upgrades (WebSocket) allowed, with the session limits; null: refused with 400 (src/proxy/tunnel.ts). */
+  websocket: { idleTimeout: number; maxLifetime: number } | null;
 }
 
 /** What every exchange shares with the gateway around it. */
@@ -102,6 +107,17 @@ export interface CallEnv {
   inflight: { calls: number };
   /** The gateway is shutting down: responses close their connection. */
   draining(): boolean;
+  /** Upgraded sessions past their 101, for draining (src/proxy/tunnel.ts). */
+  tunnels?: Set<{ closeSession(reason: string, code?: number, graceMs?: number): void }>;
+  /** How long a half-closed or draining upgraded session gets before it is cut (ms). */
+  closeGrace?: number;
+}
+
+/** What node:http hands over with a request to upgrade the connection (WebSocket). */
+export interface UpgradeRequest {
+  socket: import('node:net').Socket;
+  /** Bytes the client sent after the request head. */
+  head: Buffer;
 }
 
 /**
@@ -112,7 +128,11 @@ export interface DownstreamResponse {
   readonly headersSent: boolean;
   readonly destroyed: boolean;
   readonly writableFinished: boolean;
+  readonly writableEnded: boolean;
   statusCode: number;
+  /** Headers of a response sent by end() alone (gRPC's trailers-only: Exchange.headOnly). */
+  setHeader(name: string, value: string | string[]): unknown;
+  addTrailers(trailers: Record<string, string>): void;
   writeHead(status: number, statusText: string, headers: string[]): unknown;
   writeHead(status: number, headers: string[]): unknown;
   write(chunk: Buffer): boolean;
@@ -129,6 +149,13 @@ export class DetachedResponse extends EventEmitter implements DownstreamResponse
   destroyed = false;
   writableFinished = false;
   statusCode = 200;
+  get writableEnded(): boolean {
+    return this.writableFinished;
+  }
+  setHeader(): this {
+    return this;
+  }
+  addTrailers(): void {}
   writeHead(status: number): this {
     this.statusCode = status;
     this.headersSent = true;
@@ -183,8 +210,14 @@ export class Exchange {
   bytesOut = 0;
   /** Set by a stage that stores the response itself (the cache), so a stale fallback does not store it again. */
   storing = false;
+  /** Set for a request to upgrade the connection: the upstream call becomes a tunnel (src/proxy/tunnel.ts). */
+  upgrade: UpgradeRequest | null = null;
   /** Answers an upstream failure before the route's fallback does (the cache's stale-if-error). */
   rescue: ((x: Exchange, code: FailureCode) => boolean) | null = null;
+  /** A gRPC request (content-type application/grpc*): failures are answered in gRPC terms (docs/grpc.md). */
+  readonly isGrpc: boolean;
+  /** The gRPC side of the call, for its record (set by the upstream call). */
+  grpc: CallGrpc | null = null;
   private taps: ResponseTap[] | null = null;
   /** Headers the gateway adds to whatever answer is sent (rate-limit state, X-Cache). */
   private extra: string[] | null = null;
@@ -200,6 +233,7 @@ export class Exchange {
     readonly requestId: string,
   ) {
     this.method = req.method ?? 'GET';
+    this.isGrpc = isGrpcContentType(req.headers['content-type']);
     // Read now: the socket leaves the request once the response is done.
     this.peer = req.socket.remoteAddress ?? '';
     const url = req.url ?? '/';
@@ -250,6 +284,34 @@ export class Exchange {
     return this.res.headersSent;
   }
 
+  /**
+   * A response that is its head alone, sent as one HEADERS frame that ends the stream over
+   * HTTP/2 (node's compat API sends END_STREAM with the headers only when they were not written
+   * before end): gRPC's trailers-only response.
+   */
+  headOnly(status: number, headers: string[], source: ResponseSource): void {
+    if (this.extra) headers.push(...this.extra);
+    const taps = this.taps;
+    if (taps) {
+      const h: ResponseHead = { status, statusText: '', headers, source, body: null };
+      for (let i = taps.length - 1; i >= 0; i--) taps[i]!.onHeaders?.(this, h);
+      status = h.status;
+      headers = h.headers;
+    }
+    const res = this.res;
+    res.statusCode = status;
+    const merged = new Map<string, string[]>();
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!.toLowerCase();
+      const list = merged.get(name);
+      if (list) list.push(headers[i + 1]!);
+      else merged.set(name, [headers[i + 1]!]);
+    }
+    for (const [name, values] of merged) res.setHeader(name, values.length === 1 ? values[0]! : values);
+    if (this.req.httpVersionMajor !== 2) res.setHeader('content-length', '0');
+    this.end();
+  }
+
   /** Sends the response head; `headers` is handed to the taps, then to the client as it is. */
   head(status: number, headers: string[], source: ResponseSource, statusText = ''): void {
     if (this.extra) headers.push(...this.extra);
@@ -295,8 +357,9 @@ export class Exchange {
     return this.res.write(chunk);
   }
 
-  /** The response is complete. */
-  end(): void {
+  /** The response is complete; `trailers` (a flat name/value list) go with its end (HTTP/2, or chunked HTTP/1.1). */
+  end(trailers?: Buffer[] | string[] | null): void {
+    if (trailers && trailers.length) this.res.addTrailers(trailerObject(trailers));
     this.res.end();
     const taps = this.taps;
     if (taps) for (let i = taps.length - 1; i >= 0; i--) taps[i]!.onEnd?.(this);
@@ -321,6 +384,7 @@ export class Exchange {
    * has started) and records the call. Returns the status sent.
    */
   fail(code: FailureCode, report: Omit<FailureReport, 'code' | 'requestId'> = { context: {} }): number {
+    if (this.isGrpc) return this.failGrpc(code, report);
     if (this.res.headersSent) {
       this.abort(Object.assign(new Error(code), { code }));
       this.finish(failure(code).status, code);
@@ -334,6 +398,24 @@ export class Exchange {
     this.send(r.status, headers, body, 'gateway');
     this.finish(r.status, code);
     return r.status;
+  }
+
+  /**
+   * A gRPC caller's failure: trailers-only (HTTP 200, grpc-status, grpc-message), or, when the
+   * response has started over HTTP/2, the same in trailers that end it. The record says 200:
+   * what the client received; the code and the gRPC status say what failed.
+   */
+  private failGrpc(code: FailureCode, report: Omit<FailureReport, 'code' | 'requestId'>): number {
+    const r = renderGrpcFailure({ ...report, code, requestId: this.requestId }, this.env.expose);
+    this.grpc ??= { ...(grpcMethodOf(this.rawPath) ?? { service: null, method: null }), status: null, sent: 0, received: 0 };
+    this.grpc.status = Number(r.trailers['grpc-status']);
+    if (!this.res.headersSent) this.headOnly(200, r.headers, 'gateway');
+    else if (this.req.httpVersionMajor === 2 && !this.res.writableEnded) {
+      this.res.addTrailers(r.trailers);
+      this.res.end();
+    } else this.abort(Object.assign(new Error(code), { code }));
+    this.finish(200, code);
+    return 200;
   }
 
   /** A stage refused the request (phase `request`), with the route and upstream named. */
@@ -363,6 +445,7 @@ export class Exchange {
       durationMs: Math.round((performance.now() - this.t0) * 100) / 100,
       clientIp: this.clientIp,
       ...(route ? traceFields(traceOf(this.req)) : undefined),
+      ...(this.grpc ? { grpc: this.grpc } : undefined),
     });
   }
 
@@ -374,6 +457,17 @@ export class Exchange {
     }
     this.fail('BAD_REQUEST', { phase: 'request', context: { route: this.route?.name, detail: 'the request could not be processed' } });
   }
+}
+
+/** Response trailers as node's addTrailers takes them (repeated names joined, as HTTP allows). */
+function trailerObject(raw: Buffer[] | string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = String(raw[i]).toLowerCase();
+    const value = String(raw[i + 1]);
+    out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
+  }
+  return out;
 }
 
 /** See Exchange.clientIp. */

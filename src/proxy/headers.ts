@@ -5,21 +5,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { nextTraceparent, traceOf } from '../observe/trace.js';
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-authenticate',
-  'proxy-authorization',
-]);
-
-/** Set by the gateway on the way up; a client's copies are replaced, never passed through. */
-const GATEWAY_SET = new Set(['x-request-id', 'x-request-timeout', 'traceparent', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect', 'host']);
+import { formatGrpcTimeout } from '../grpc/status.js';
+import { GATEWAY_SET, HOP_BY_HOP } from './reserved-headers.js';
 
 export const VIA = '1.1 causeway';
 /** Via names the protocol the request was received with (RFC 9110 7.6.3). */
@@ -45,6 +32,8 @@ export interface ForwardContext {
   budgetMs: number;
   /** How the client reached the gateway (X-Forwarded-Proto unless a trusted peer says otherwise). */
   proto?: 'http' | 'https';
+  /** A gRPC call: the budget goes as grpc-timeout too, the deadline the backend's gRPC library enforces. */
+  grpc?: boolean;
 }
 
 /** Builds the flat [name, value, ...] header list sent to the backend. */
@@ -90,6 +79,7 @@ export function upstreamHeaders(req: IncomingMessage, ctx: ForwardContext): stri
     // Same trace id as the client's (or a new one), a new span id per attempt.
     'traceparent', nextTraceparent(traceOf(req)),
   );
+  if (ctx.grpc) out.push('grpc-timeout', formatGrpcTimeout(ctx.budgetMs));
   return out;
 }
 

@@ -12,7 +12,8 @@ import { rawFailure } from '../failures/respond.js';
 import { stripPathPrefix } from '../routing/router.js';
 import { applyRoutePathPolicy, normalizeHost, normalizeRequestPath } from '../routing/path.js';
 import { uuidv7 } from '../util/random.js';
-import { compose, Exchange, type CallEnv, type Stage } from './exchange.js';
+import { compose, Exchange, type CallEnv, type Stage, type UpgradeRequest } from './exchange.js';
+import { upgradeResponse } from './tunnel.js';
 import { acceptRequestId, clientBudget } from './headers.js';
 import { guardExchange, markRefused } from './limits.js';
 import type { Runtime } from './runtime.js';
@@ -49,9 +50,12 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, a
   // The stages every request goes through before its route's own pipeline (docs/pipeline.md).
   const entry = compose([requestTarget(s.maxUrlLength), routing(() => rt)], toRoute);
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
-    guardExchange(req, res);
-    entry(new Exchange(req, res, env, acceptRequestId(req.headers['x-request-id']) ?? uuidv7()));
+  /** One request; `up` when it asks to upgrade the connection (WebSocket): then `res` writes onto its socket. */
+  function handle(req: IncomingMessage, res: ServerResponse, up?: UpgradeRequest): void {
+    const x = new Exchange(req, res, env, acceptRequestId(req.headers['x-request-id']) ?? uuidv7());
+    if (up) x.upgrade = up;
+    else guardExchange(req, res);
+    entry(x);
   }
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -69,8 +73,12 @@ export function createFrontend(config: Config, runtime: Runtime, env: CallEnv, a
     socket.end(rawFailure({ code, requestId: uuidv7(), phase: 'request', context: { detail: detail.text } }, env.expose));
   });
 
-  server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
-    socket.end(rawFailure({ code: 'BAD_REQUEST', requestId: acceptRequestId(req.headers['x-request-id']) ?? uuidv7(), phase: 'request', context: { detail: 'protocol upgrades (WebSocket) are not supported' } }, env.expose));
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const res = upgradeResponse(req, socket);
+    // An h2c offer (RFC 7540 3.2, gone from RFC 9113) is ignored: the request is served over HTTP/1.1.
+    if (isH2cOffer(req)) return handle(offerBody(req, socket, head), res);
+    handle(req, res, { socket, head });
   });
 
   return {
@@ -110,15 +118,17 @@ function requestTarget(maxUrlLength: number): Stage {
   };
 }
 
-/** Routing: the route matching method, path and host, then its body limit for a declared length. */
+/** Routing: the route matching method, path and host (405 when only the method misses), then its body limit for a declared length. */
 function routing(runtime: () => Runtime): Stage {
   return (x, next) => {
     const req = x.req;
     const router = runtime().router;
     const m = router.match(x.method, x.path, x.hostname);
     if ('kind' in m) {
-      const detail = m.kind === 'method' ? `route ${m.route} matches the path but allows only ${m.allowed.join(', ')}` : undefined;
-      return void x.fail('ROUTE_NOT_FOUND', { phase: 'route', context: { method: x.method, path: x.path, host: req.headers.host, detail } });
+      if (m.kind === 'none') return void x.fail('ROUTE_NOT_FOUND', { phase: 'route', context: { method: x.method, path: x.path, host: req.headers.host } });
+      // A route takes the path but not the method: 405 with the methods the path takes (RFC 9110 15.5.6).
+      const allow = m.allowed.join(', ');
+      return void x.fail('METHOD_NOT_ALLOWED', { phase: 'route', context: { method: x.method, path: x.path, route: m.route, detail: allow }, headers: { allow } });
     }
     const route = m.route;
     if (x.escapes) {
@@ -127,6 +137,9 @@ function routing(runtime: () => Runtime): Stage {
       x.path = d.path;
     }
     x.routeTo(route, (route.stripPrefix ? stripPathPrefix(x.path, route.stripPrefix) : x.path) + x.query, clientBudget(req.headers['x-request-timeout']));
+    if (x.upgrade && !route.websocket) {
+      return void x.fail('BAD_REQUEST', { phase: 'request', context: { route: route.name, detail: `route ${route.name} does not allow protocol upgrades (Upgrade: ${String(req.headers.upgrade).slice(0, 40)}); websocket: true on the route allows them` } });
+    }
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > route.maxBodySize) {
       (x.res as { shouldKeepAlive?: boolean }).shouldKeepAlive = false;
@@ -134,6 +147,36 @@ function routing(runtime: () => Runtime): Stage {
     }
     next(x);
   };
+}
+
+/** An `Upgrade: h2c` offer and nothing else to upgrade to. */
+function isH2cOffer(req: IncomingMessage): boolean {
+  const u = String(req.headers.upgrade ?? '').toLowerCase();
+  return u.split(',').every((t) => t.trim() === 'h2c');
+}
+
+/**
+ * node:http stops parsing at an Upgrade and hands the body bytes over raw: a served h2c offer
+ * gets them back as a request stream of Content-Length bytes. (A chunked body on an upgrade
+ * offer is refused by node's parser before this point.)
+ */
+function offerBody(req: IncomingMessage, socket: Socket, head: Buffer): IncomingMessage {
+  let left = Number(req.headers['content-length'] ?? 0);
+  if (!(left > 0)) return req;
+  const body = new http.IncomingMessage(socket);
+  Object.assign(body, { method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, httpVersionMajor: req.httpVersionMajor, httpVersionMinor: req.httpVersionMinor });
+  const take = (chunk: Buffer) => {
+    const part = chunk.subarray(0, left);
+    left -= part.length;
+    if (part.length) body.push(part);
+    if (left === 0) {
+      socket.removeListener('data', take);
+      body.push(null);
+    }
+  };
+  take(head);
+  if (left > 0) socket.on('data', take);
+  return body;
 }
 
 /** Hands the exchange to its route's pipeline. */

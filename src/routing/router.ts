@@ -79,17 +79,21 @@ export class Router<T> {
   match(method: string, path: string, hostname: string): RouteMatch<T> | RouteMiss {
     const parts = path.split('/').filter((s) => s.length > 0);
     let methodMiss: Compiled<T> | null = null;
+    // Every method some route takes at this path: the Allow header of a 405.
+    const allowed = new Set<string>();
     for (const r of this.routes) {
       if (r.host && !hostMatches(r.host, hostname)) continue;
       const params = matchPath(r, parts);
       if (!params) continue;
       if (r.methods && !r.methods.has(method) && !(method === 'HEAD' && r.methods.has('GET'))) {
         methodMiss ??= r;
+        for (const m of r.methods) allowed.add(m);
+        if (r.methods.has('GET')) allowed.add('HEAD');
         continue;
       }
       return { route: r.value, params };
     }
-    if (methodMiss) return { kind: 'method', allowed: [...methodMiss.methods!], route: methodMiss.spec.name };
+    if (methodMiss) return { kind: 'method', allowed: [...allowed], route: methodMiss.spec.name };
     return { kind: 'none' };
   }
 }

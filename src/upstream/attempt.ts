@@ -9,7 +9,7 @@
 import type { Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import type { Phase } from '../failures/classify.js';
-import type { Slot } from './pool.js';
+import type { PoolSlot } from './pool.js';
 import type { Target } from './target.js';
 
 export interface PhaseTimings {
@@ -53,9 +53,11 @@ export class Attempt {
   bytesReceived = 0;
   /** A gateway timer ended the attempt. */
   timedOut: 'phase' | 'total' | undefined;
+  /** Response trailers (HTTP/2, or chunked HTTP/1.1), as a flat name/value list; null for none. */
+  trailers: Buffer[] | string[] | null = null;
   /** Set when the owner discards this response to retry. */
   discarding = false;
-  slot: Slot | null = null;
+  slot: PoolSlot | null = null;
   /** Its connect was slow and the call moved to another target (retries.hedgeConnect); the connect carries on alone. */
   raced = false;
   private abortFn: ((err: Error) => void) | null = null;
@@ -77,7 +79,7 @@ export class Attempt {
   ) {}
 
   /** Sends the request on the leased slot; the connection is already open. */
-  dispatch(slot: Slot, opts: Dispatcher.DispatchOptions): void {
+  dispatch(slot: PoolSlot, opts: Dispatcher.DispatchOptions): void {
     this.slot = slot;
     this.reused = slot.uses > 0;
     if (this.reused) this.idleFor = round(performance.now() - slot.releasedAt);
@@ -173,6 +175,8 @@ export class Attempt {
   }
 
   onRequestSent(): void {
+    // Over HTTP/2 a streaming call may get its response before its request ends (bidi gRPC).
+    if (this.phase !== 'send') return;
     this.timings.send = this.lap();
     this.phase = 'ttfb';
     this.arm(this.limits.read, this.fireTimeout);
@@ -212,8 +216,9 @@ export class Attempt {
     return more;
   }
 
-  onComplete(): void {
+  onComplete(trailers?: Buffer[] | string[] | null): void {
     if (this.done) return;
+    if (trailers && trailers.length) this.trailers = trailers;
     this.done = true;
     if (this.slot) this.slot.exchanging = false;
     this.disarm();

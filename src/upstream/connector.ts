@@ -17,7 +17,8 @@ export interface ConnectTimings {
 }
 
 export interface ConnectFailure {
-  phase: 'dns' | 'connect' | 'tls';
+  /** `pool`: an HTTP/2 stream moved off a session whose SETTINGS allowed fewer streams found no other in time (h2-pool.ts). */
+  phase: 'pool' | 'dns' | 'connect' | 'tls';
   errorCode: string;
   message: string;
   timeout: boolean;
@@ -36,7 +37,7 @@ const systemLookup: LookupFn = (hostname, cb) => dns.lookup(hostname, { all: fal
 /** Opens a TCP (and TLS, for https targets) connection; calls back exactly once. */
 export function openConnection(target: Target, opts: ConnectOptions, cb: ConnectCallback): void {
   const timings: ConnectTimings = { dns: 0, connect: 0, tls: 0 };
-  let phase: ConnectFailure['phase'] = target.literal ? 'connect' : 'dns';
+  let phase: 'dns' | 'connect' | 'tls' = target.literal ? 'connect' : 'dns';
   let socket: net.Socket | null = null;
   let done = false;
   let mark = performance.now();
@@ -79,7 +80,7 @@ export function openConnection(target: Target, opts: ConnectOptions, cb: Connect
       const secure = tls.connect({
         socket: socket!,
         servername,
-        ALPNProtocols: ['http/1.1'],
+        ALPNProtocols: target.h2 ? ['h2'] : ['http/1.1'],
         rejectUnauthorized: opts.tls?.rejectUnauthorized ?? true,
         ca: opts.tls?.ca,
         // An IP-literal target is checked against the certificate's IP SANs.
@@ -91,6 +92,11 @@ export function openConnection(target: Target, opts: ConnectOptions, cb: Connect
       secure.once('secureConnect', () => {
         timings.tls = lap();
         secure.removeListener('error', fail);
+        if (target.h2 && secure.alpnProtocol !== 'h2') {
+          // The handshake worked but the backend did not agree to HTTP/2: it serves HTTP/1.1 only.
+          finish({ phase: 'tls', errorCode: 'CAUSEWAY_NO_ALPN_H2', message: 'the backend did not negotiate HTTP/2 (ALPN h2)', timeout: false }, null);
+          return;
+        }
         finish(null, secure);
       });
     });

@@ -7,6 +7,7 @@
 import { Client } from 'undici';
 import type { ActiveHealthConfig } from '../config/schema.js';
 import type { Target } from './target.js';
+import { GRPC_HEALTH_PATH, GRPC_HEALTH_REQUEST, healthVerdict } from '../grpc/health.js';
 
 export interface HealthSubject {
   readonly target: Target;
@@ -69,6 +70,8 @@ export class ActiveHealthChecker {
         bodyTimeout: config.timeout,
         pipelining: 1,
         keepAliveTimeout: Math.max(1000, config.interval * 2),
+        // HTTP/2 targets are checked over HTTP/2: an h2c port may not answer HTTP/1.1 at all.
+        ...(subject.target.h2 ? { allowH2: true, useH2c: !subject.target.tls } : {}),
       }),
     }));
   }
@@ -90,9 +93,12 @@ export class ActiveHealthChecker {
     let failure: string | null = null;
     const signal = AbortSignal.timeout(this.config.timeout);
     try {
-      const res = await p.client.request({ path: p.subject.target.basePath + this.config.path, method: 'GET', headers: { 'user-agent': 'causeway-health-check' }, signal });
-      await res.body.dump();
-      if (!this.expected.some(([lo, hi]) => res.statusCode >= lo && res.statusCode <= hi)) failure = `GET ${this.config.path} answered ${res.statusCode}`;
+      if (this.config.path === GRPC_HEALTH_PATH) failure = await this.grpcCheck(p, signal);
+      else {
+        const res = await p.client.request({ path: p.subject.target.basePath + this.config.path, method: 'GET', headers: { 'user-agent': 'causeway-health-check' }, signal });
+        await res.body.dump();
+        if (!this.expected.some(([lo, hi]) => res.statusCode >= lo && res.statusCode <= hi)) failure = `GET ${this.config.path} answered ${res.statusCode}`;
+      }
     } catch (err) {
       // An AbortSignal.timeout() abort is a DOMException whose `code` is the number 23: name it instead.
       const e = err as Error & { code?: unknown };
@@ -116,6 +122,21 @@ export class ActiveHealthChecker {
         this.onChange({ subject: p.subject, healthy: false, reason: `${p.fails} health checks failed; last: ${failure}` });
       }
     }
+  }
+
+  /** The standard gRPC health service: healthy when it says SERVING. Returns the failure, or null. */
+  private async grpcCheck(p: Probe, signal: AbortSignal): Promise<string | null> {
+    const res = await p.client.request({
+      path: p.subject.target.basePath + GRPC_HEALTH_PATH,
+      method: 'POST',
+      headers: { 'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'causeway-health-check' },
+      body: GRPC_HEALTH_REQUEST,
+      signal,
+    });
+    const body = Buffer.from(await res.body.arrayBuffer());
+    if (res.statusCode !== 200) return `Health/Check answered HTTP ${res.statusCode}`;
+    const v = healthVerdict((res.headers['grpc-status'] ?? res.trailers['grpc-status']) as string | undefined, body);
+    return v.serving ? null : `Health/Check answered ${v.status}`;
   }
 
   async stop(): Promise<void> {

@@ -6,7 +6,7 @@
  * maxConnections slots and maxQueue waiters.
  */
 import type { Socket } from 'node:net';
-import { Client } from 'undici';
+import { Client, type Dispatcher } from 'undici';
 import { openConnection, type ConnectOptions, type ConnectTimings, type ConnectFailure } from './connector.js';
 import type { Target } from './target.js';
 
@@ -20,16 +20,48 @@ export interface PoolOptions {
   connect: ConnectOptions;
 }
 
-export type LeaseCallback = (slot: Slot | null, reason?: 'queue-full' | 'queue-timeout') => void;
+export type LeaseCallback<S extends PoolSlot = PoolSlot> = (slot: S | null, reason?: 'queue-full' | 'queue-timeout') => void;
+
+/**
+ * What a call and its attempt use of a leased connection: an HTTP/1.1 connection of its own
+ * (Slot, below) or one stream of a shared HTTP/2 session (h2-pool.ts).
+ */
+export interface PoolSlot {
+  /** Where the attempt dispatches its exchange (undici's handler interface, for both transports). */
+  readonly client: Pick<Dispatcher, 'dispatch'>;
+  /** What the send timeout watches: bytes handed to the network, and bytes still queued. */
+  readonly socket: { readonly bytesWritten: number; readonly writableLength: number } | null;
+  readonly connected: boolean;
+  uses: number;
+  releasedAt: number;
+  exchanging: boolean;
+  /** The socket's own error code when undici reports it merely closed (HTTP/1.1 slots). */
+  readonly socketError?: string | null;
+  connect(timeout: number, cb: (failure: ConnectFailure | null, timings: ConnectTimings) => void): void;
+  dropConnection(): void;
+}
+
+/** A target's pool, whatever its transport. */
+export interface UpstreamPool {
+  readonly target: Target;
+  inUse: number;
+  exhausted: number;
+  lease(cb: LeaseCallback): (() => void) | undefined;
+  release(slot: PoolSlot): void;
+  dropIdleOlderThan(minIdleMs: number): number;
+  stats(): PoolStats;
+  close(): Promise<void>;
+  destroy(): void;
+}
 
 interface Waiter {
-  cb: LeaseCallback;
+  cb: LeaseCallback<Slot>;
   timer: NodeJS.Timeout;
   cancelled: boolean;
 }
 
 /** One connection of the pool. */
-export class Slot {
+export class Slot implements PoolSlot {
   readonly client: Client;
   /**
    * The socket undici is using (or is about to be handed), or null. Only that socket's own close
@@ -158,7 +190,7 @@ export interface PoolStats {
   exhausted: number;
 }
 
-export class TargetPool {
+export class TargetPool implements UpstreamPool {
   private readonly idle: Slot[] = [];
   private readonly slots: Slot[] = [];
   private readonly queue: Waiter[] = [];
@@ -175,7 +207,7 @@ export class TargetPool {
   ) {}
 
   /** Leases a connection slot; calls back synchronously when one is free. Returns a cancel function when queued. */
-  lease(cb: LeaseCallback): (() => void) | undefined {
+  lease(cb: LeaseCallback<Slot>): (() => void) | undefined {
     let slot = this.idle.pop();
     if (!slot && this.slots.length < this.options.maxConnections) {
       slot = new Slot(this, this.target, this.options.idleTimeout);
@@ -221,7 +253,8 @@ export class TargetPool {
   }
 
   /** Returns a slot; the oldest live waiter gets it first. */
-  release(slot: Slot): void {
+  release(s: PoolSlot): void {
+    const slot = s as Slot;
     // A connection still pending here was opened for a call that ended meanwhile: nobody would
     // read it (a backend's FIN would leave it in CLOSE-WAIT for good), so it is closed.
     slot.discardPending();

@@ -9,6 +9,8 @@ export interface Target {
   readonly hostname: string;
   readonly port: number;
   readonly tls: boolean;
+  /** HTTP/2 to the backend: `h2c://` (cleartext, prior knowledge) or `h2://` (TLS, ALPN h2). */
+  readonly h2: boolean;
   /** Path prefix of the target URL ("" for none), prepended to every forwarded path. */
   readonly basePath: string;
   readonly weight: number;
@@ -20,17 +22,21 @@ export interface Target {
 
 export function parseTarget(url: string, weight = 1): Target {
   const u = new URL(url);
-  const tls = u.protocol === 'https:';
+  const tls = u.protocol === 'https:' || u.protocol === 'h2:';
+  const h2 = u.protocol === 'h2:' || u.protocol === 'h2c:';
+  // A non-special scheme (h2, h2c) leaves URL's default port empty: 443 and 80 as their http kin.
   const port = u.port ? Number(u.port) : tls ? 443 : 80;
   const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  const basePath = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '');
+  const basePath = u.pathname === '/' || u.pathname === '' ? '' : u.pathname.replace(/\/$/, '');
   return {
     id: `${u.hostname}:${port}`,
     url,
-    origin: `${u.protocol}//${u.host}`,
+    // undici and URL users see h2/h2c targets under their http(s) origin.
+    origin: h2 ? `${tls ? 'https:' : 'http:'}//${u.host}` : `${u.protocol}//${u.host}`,
     hostname,
     port,
     tls,
+    h2,
     basePath,
     weight,
     hostHeader: u.host,

@@ -21,7 +21,8 @@ import { createBalancer, type Balancer } from './balancer.js';
 import { CircuitBreaker, type BreakerState } from './breaker.js';
 import type { LookupFn } from './connector.js';
 import { ActiveHealthChecker, ObservedOutcomes, type ObservedHealth } from './health.js';
-import { TargetPool, type PoolStats } from './pool.js';
+import { TargetPool, type PoolStats, type UpstreamPool } from './pool.js';
+import { H2TargetPool } from './h2-pool.js';
 import { parseTarget, type Target } from './target.js';
 import { DEFAULT_TIMEOUTS } from './policy.js';
 
@@ -58,7 +59,7 @@ export class TargetState {
   readonly observed = new ObservedOutcomes();
   constructor(
     readonly target: Target,
-    readonly pool: TargetPool,
+    readonly pool: UpstreamPool,
   ) {}
   get weight(): number {
     return this.target.weight;
@@ -168,13 +169,14 @@ export class Upstream {
     const tls = { ...config.tls, ca: config.tls.ca === undefined ? undefined : readCa(name, config.tls.ca) };
     this.targets = config.targets.map((t) => {
       const target = parseTarget(t.url, t.weight);
-      const pool = new TargetPool(target, {
+      const options = {
         maxConnections: config.pool.maxConnections,
         maxQueue: config.pool.maxQueue,
         queueTimeout: config.pool.queueTimeout,
         idleTimeout: config.pool.idleTimeout,
         connect: { timeout: connectTimeout, lookup, tls },
-      });
+      };
+      const pool = target.h2 ? new H2TargetPool(target, options) : new TargetPool(target, options);
       return new TargetState(target, pool);
     });
     this.balancer = createBalancer<TargetState>(config.balance);

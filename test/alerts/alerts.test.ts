@@ -54,40 +54,40 @@ describe('alert rules', () => {
 
   const check = (yaml: string) => evaluateRule(rulesOf(yaml)[0]!, store, now);
 
-  it('error rate', () => {
-    const r = check(`alerts: [{ name: e, when: { errorRate: '> 5%' } }]`);
+  it('error rate', async () => {
+    const r = await check(`alerts: [{ name: e, when: { errorRate: '> 5%' } }]`);
     assert.equal(r.met, true);
     assert.equal(r.value, 10 / 50);
     assert.match(r.summary, /error rate 20% \(10 of 50 calls\) over the last 1m/);
-    assert.equal(check(`alerts: [{ name: e, when: { errorRate: '> 25%' } }]`).met, false);
-    assert.equal(check(`alerts: [{ name: e, when: { errorRate: '> 5%', minRequests: 100 } }]`).met, false);
+    assert.equal((await check(`alerts: [{ name: e, when: { errorRate: '> 25%' } }]`)).met, false);
+    assert.equal((await check(`alerts: [{ name: e, when: { errorRate: '> 5%', minRequests: 100 } }]`)).met, false);
   });
 
-  it('one code per second', () => {
-    const r = check(`alerts: [{ name: c, when: { code: UPSTREAM_CONNECT_TIMEOUT, rate: '> 0.1/s' }, route: orders }]`);
+  it('one code per second', async () => {
+    const r = await check(`alerts: [{ name: c, when: { code: UPSTREAM_CONNECT_TIMEOUT, rate: '> 0.1/s' }, route: orders }]`);
     assert.equal(r.met, true);
     assert.ok(Math.abs(r.value! - 10 / 60) < 1e-9);
-    assert.equal(check(`alerts: [{ name: c, when: { code: UPSTREAM_CONNECT_TIMEOUT, rate: '> 1/s' } }]`).met, false);
+    assert.equal((await check(`alerts: [{ name: c, when: { code: UPSTREAM_CONNECT_TIMEOUT, rate: '> 1/s' } }]`)).met, false);
   });
 
-  it('latency percentile', () => {
-    assert.equal(check(`alerts: [{ name: l, when: { latency: { p99: '> 2s' } } }]`).met, true);
-    assert.equal(check(`alerts: [{ name: l, when: { latency: { p50: '> 2s' } } }]`).met, false);
+  it('latency percentile', async () => {
+    assert.equal((await check(`alerts: [{ name: l, when: { latency: { p99: '> 2s' } } }]`)).met, true);
+    assert.equal((await check(`alerts: [{ name: l, when: { latency: { p50: '> 2s' } } }]`)).met, false);
   });
 
-  it('change over the previous window', () => {
-    const r = check(`alerts: [{ name: g, when: { change: { code: GATEWAY_TIMEOUT, increase: 200%, window: 5m } } }]`);
+  it('change over the previous window', async () => {
+    const r = await check(`alerts: [{ name: g, when: { change: { code: GATEWAY_TIMEOUT, increase: 200%, window: 5m } } }]`);
     assert.equal(r.met, true, r.summary);
     assert.equal(r.value, 3);
     assert.match(r.summary, /GATEWAY_TIMEOUT: 8 in the last 5m vs 2 in the 5m before \(up 300%\)/);
-    assert.equal(check(`alerts: [{ name: g, when: { change: { code: GATEWAY_TIMEOUT, increase: 400%, window: 5m } } }]`).met, false);
+    assert.equal((await check(`alerts: [{ name: g, when: { change: { code: GATEWAY_TIMEOUT, increase: 400%, window: 5m } } }]`)).met, false);
   });
 
-  it('deviation from the baseline', () => {
-    const r = check(`alerts: [{ name: b, when: { baseline: { deviation: 3 } } }]`);
+  it('deviation from the baseline', async () => {
+    const r = await check(`alerts: [{ name: b, when: { baseline: { deviation: 3 } } }]`);
     assert.equal(r.met, true, r.summary);
     assert.match(r.summary, /standard deviations; threshold 3/);
-    assert.equal(check(`alerts: [{ name: b, when: { baseline: { deviation: 3, metric: p99 } }, route: nothing }]`).met, false);
+    assert.equal((await check(`alerts: [{ name: b, when: { baseline: { deviation: 3, metric: p99 } }, route: nothing }]`)).met, false);
   });
 
   it('rejects malformed thresholds with the path', () => {

@@ -2,7 +2,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { startCli } from '../helpers/cli.js';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,32 +20,6 @@ function tmpFile(name: string, text: string): { file: string; cleanup(): void } 
   const file = join(dir, name);
   writeFileSync(file, text);
   return { file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} never opened`);
 }
 
 function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
@@ -122,21 +97,18 @@ describe('causeway start', () => {
     const backend = http.createServer((_req, res) => setTimeout(() => res.end('slow but fine'), 600));
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
     const bport = (backend.address() as net.AddressInfo).port;
-    const port = await freePort();
-    const aport = await freePort();
-    const t = tmpFile('c.yaml', `listen: { host: 127.0.0.1, port: ${port} }\nadmin: { host: 127.0.0.1, port: ${aport} }\nstorage: { path: ":memory:" }\nlog: { level: silent, access: false }\nupstreams:\n  b: { targets: [{ url: "http://127.0.0.1:${bport}" }] }\nroutes:\n  - { name: all, match: { path: /* }, upstream: b }\n`);
-    const child = spawn(process.execPath, [BIN, 'start', '-c', t.file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const t = tmpFile('c.yaml', `listen: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\nstorage: { path: ":memory:" }\nlog: { access: false }\nupstreams:\n  b: { targets: [{ url: "http://127.0.0.1:${bport}" }] }\nroutes:\n  - { name: all, match: { path: /* }, upstream: b }\n`);
+    const gw = await startCli(t.file);
     try {
-      await waitForPort(port, child);
-      const inflight = get(`http://127.0.0.1:${port}/x`);
+      const inflight = get(`${gw.url}/x`);
       await new Promise((r) => setTimeout(r, 150));
-      child.kill('SIGTERM');
+      const stopped = gw.stop();
       const res = await inflight;
       assert.equal(res.status, 200);
       assert.equal(res.body, 'slow but fine');
-      assert.equal(await exited(child), 0);
+      assert.equal(await stopped, 0);
     } finally {
-      child.kill('SIGKILL');
+      gw.child.kill('SIGKILL');
       backend.close();
       t.cleanup();
     }
@@ -146,26 +118,23 @@ describe('causeway start', () => {
     const backend = http.createServer((_req, res) => res.end('ok'));
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
     const bport = (backend.address() as net.AddressInfo).port;
-    const [port, aport] = [await freePort(), await freePort()];
-    const head = `listen: { host: 127.0.0.1, port: ${port} }\nadmin: { host: 127.0.0.1, port: ${aport} }\nstorage: { path: ":memory:" }\nlog: { level: silent, access: false }\nupstreams:\n  b: { targets: [{ url: "http://127.0.0.1:${bport}" }] }\nroutes:\n  - { name: one, match: { path: /one/* }, upstream: b }\n`;
+    const head = `listen: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\nstorage: { path: ":memory:" }\nlog: { access: false }\nupstreams:\n  b: { targets: [{ url: "http://127.0.0.1:${bport}" }] }\nroutes:\n  - { name: one, match: { path: /one/* }, upstream: b }\n`;
     const t = tmpFile('c.yaml', head);
-    const child = spawn(process.execPath, [BIN, 'start', '-c', t.file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
+    const gw = await startCli(t.file);
+    const child = gw.child;
     try {
-      await waitForPort(aport, child);
-      const routes = async () => (JSON.parse((await get(`http://127.0.0.1:${aport}/api/routes`)).body) as { routes: Array<{ name: string }> }).routes.map((r) => r.name);
+      const routes = async () => (JSON.parse((await get(`${gw.adminUrl}/api/routes`)).body) as { routes: Array<{ name: string }> }).routes.map((r) => r.name);
       assert.deepEqual(await routes(), ['one']);
       writeFileSync(t.file, head + '  - { name: two, match: { path: /two/* }, upstream: b }\n');
       child.kill('SIGHUP');
       for (let i = 0; i < 100 && (await routes()).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
       assert.deepEqual(await routes(), ['one', 'two']);
-      assert.equal((await get(`http://127.0.0.1:${port}/two/x`)).status, 200);
+      assert.equal((await get(`${gw.url}/two/x`)).status, 200);
 
       writeFileSync(t.file, head + '  - { name: three, match: { path: /three/* }, upstream: nope }\n');
       child.kill('SIGHUP');
-      for (let i = 0; i < 100 && !err.includes('invalid'); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.match(err, new RegExp(`${t.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:9:\\d+ routes\\[1\\]\\.upstream: no upstream named "nope"`));
+      for (let i = 0; i < 100 && !gw.stderr().includes('invalid'); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(gw.stderr(), new RegExp(`${t.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:9:\\d+ routes\\[1\\]\\.upstream: no upstream named "nope"`));
       assert.deepEqual(await routes(), ['one', 'two'], 'the running config stays');
     } finally {
       child.kill('SIGKILL');
@@ -175,20 +144,20 @@ describe('causeway start', () => {
   });
 
   test('creates the directory of log.file; a log.file that cannot be created stops the start with one line, in one process or several', async () => {
-    const port = await freePort();
-    const aport = await freePort();
     const t = tmpFile('c.yaml', '');
     const dir = join(t.file, '..');
     const yaml = (logFile: string, workers = 1) =>
-      `listen: { host: 127.0.0.1, port: ${port} }\nadmin: { host: 127.0.0.1, port: ${aport} }\nworkers: ${workers}\nstorage: { path: ${join(dir, 'c.db')} }\nlog: { file: ${logFile} }\nupstreams:\n  b: { targets: [{ url: "http://127.0.0.1:9" }] }\n`;
+      `listen: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\nworkers: ${workers}\nstorage: { path: ${join(dir, 'c.db')} }\nlog: { file: ${logFile} }\nupstreams:\n  b: { targets: [{ url: "http://127.0.0.1:9" }] }\n`;
     try {
       writeFileSync(t.file, yaml(join(dir, 'new', 'sub', 'access.log')));
+      // The startup lines go to log.file too: the helper learns the ports there, not on stdout.
       const child = spawn(process.execPath, [BIN, 'start', '-c', t.file], { stdio: ['ignore', 'pipe', 'pipe'] });
       try {
-        await waitForPort(port, child);
+        const logged = join(dir, 'new', 'sub', 'access.log');
+        for (let i = 0; i < 200 && !/admin API and dashboard/.test(existsSync(logged) ? readFileSync(logged, 'utf8') : ''); i++) await new Promise((r) => setTimeout(r, 50));
         child.kill('SIGTERM');
         assert.equal(await exited(child), 0);
-        assert.match(readFileSync(join(dir, 'new', 'sub', 'access.log'), 'utf8'), /gateway listening/);
+        assert.match(readFileSync(logged, 'utf8'), /gateway listening on http:\/\/127\.0\.0\.1:\d+/);
       } finally {
         child.kill('SIGKILL');
       }
@@ -197,59 +166,10 @@ describe('causeway start', () => {
         writeFileSync(t.file, yaml(join(t.file, 'access.log'), workers));
         const r = run(['start', '-c', t.file]);
         assert.equal(r.status, 1, `workers ${workers}: ${r.stderr}`);
-        assert.equal(r.stderr.trim(), `causeway start: cannot open ${t.file} (EEXIST): check log.file and storage.path`, `workers ${workers}`);
+        assert.equal(r.stderr.trim(), `causeway start: cannot open the log file ${join(t.file, 'access.log')} (EEXIST: a part of its path is a file, not a directory); set log.file in ${t.file}`, `workers ${workers}`);
       }
     } finally {
       t.cleanup();
-    }
-  });
-});
-
-describe('causeway demo (what npm start runs)', () => {
-  test('every demo route answers as the banner says', async () => {
-    const port = await freePort();
-    const aport = await freePort();
-    const child = spawn(process.execPath, [BIN, 'demo', '--port', String(port), '--admin-port', String(aport)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    try {
-      await waitForPort(port, child);
-      const base = `http://127.0.0.1:${port}`;
-      const expect: Array<[string, number, string | null]> = [
-        ['/healthy/hello', 200, null],
-        ['/flaky/a', 200, null],
-        ['/flaky/b', 200, null],
-        ['/failover/hello', 200, null],
-        ['/slow/hello', 504, 'UPSTREAM_RESPONSE_TIMEOUT'],
-        ['/budget/hello', 504, 'GATEWAY_TIMEOUT'],
-        ['/down/hello', 502, 'UPSTREAM_CONNECTION_REFUSED'],
-        ['/closing/hello', 502, 'UPSTREAM_CONNECTION_CLOSED'],
-        ['/reset/hello', 502, 'UPSTREAM_CONNECTION_RESET'],
-        ['/malformed/hello', 502, 'UPSTREAM_INVALID_RESPONSE'],
-        ['/mismatch/hello', 502, 'UPSTREAM_PROTOCOL_MISMATCH'],
-        ['/nowhere', 404, 'ROUTE_NOT_FOUND'],
-      ];
-      for (const [path, status, code] of expect) {
-        const r = await get(base + path);
-        assert.equal(r.status, status, `${path}: ${r.body}`);
-        assert.equal(r.headers['x-causeway-error'] ?? null, code, path);
-        if (code) {
-          const body = JSON.parse(r.body);
-          assert.equal(body.error.code, code);
-          assert.ok(body.error.hint.length > 20, `${path} carries a hint in the demo`);
-        }
-      }
-      const [first, second] = await Promise.all([get(`${base}/busy/a`), new Promise((r) => setTimeout(r, 50)).then(() => get(`${base}/busy/b`))]);
-      assert.equal(first.status, 200, 'the first /busy call holds the only connection for the 3 s the backend takes');
-      assert.equal(second.headers['x-causeway-error'], 'UPSTREAM_POOL_EXHAUSTED');
-      for (const [path] of expect) assert.ok(out.includes(path.split('/').slice(0, 2).join('/')), `banner mentions ${path}`);
-      assert.ok(out.includes(`Dashboard: http://127.0.0.1:${aport}/`), 'the banner gives the dashboard URL');
-      assert.match((await get(`http://127.0.0.1:${aport}/`)).headers['content-type']!, /text\/html/);
-      const calls = JSON.parse((await get(`http://127.0.0.1:${aport}/api/calls?code=UPSTREAM_CONNECTION_REFUSED`)).body) as { calls: unknown[] };
-      assert.ok(calls.calls.length >= 1, 'the demo keeps a call log the dashboard reads');
-    } finally {
-      child.kill('SIGTERM');
-      await exited(child);
     }
   });
 });

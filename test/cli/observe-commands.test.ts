@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as B from '../helpers/backends.js';
 import { openCallStore } from '../../src/observe/store.js';
 import { call } from '../helpers/calls.js';
+import { startCli } from '../helpers/cli.js';
 
 const BIN = join(process.cwd(), 'dist/src/cli/main.js');
 const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
@@ -23,15 +23,6 @@ function runAsync(args: string[]): Promise<{ status: number | null; stdout: stri
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
   });
 }
 
@@ -52,7 +43,6 @@ describe('causeway start → explain, doctor, check', { timeout: 60_000 }, () =>
   let good: B.TestBackend;
   let cfg: string;
   let db: string;
-  let port: number;
   const ids: string[] = [];
   let failedId = '';
 
@@ -60,14 +50,13 @@ describe('causeway start → explain, doctor, check', { timeout: 60_000 }, () =>
     dir = mkdtempSync(join(tmpdir(), 'causeway-cli-observe-'));
     down = await B.refusing();
     good = await B.ok();
-    port = await freePort();
     db = join(dir, 'data', 'calls.db');
     cfg = join(dir, 'causeway.yaml');
     writeFileSync(
       cfg,
-      `listen: { host: 127.0.0.1, port: ${port} }
+      `listen: { host: 127.0.0.1, port: 0 }
 admin: { host: 127.0.0.1, port: 0 }
-log: { access: false, level: silent }
+log: { access: false }
 storage: { path: ${db} }
 upstreams:
   orders: { targets: [{ url: "${down.url}" }], retries: { attempts: 1 } }
@@ -77,27 +66,15 @@ routes:
   - { name: web, match: { path: /* }, upstream: web }
 `,
     );
-    const child = spawn(process.execPath, [BIN, 'start', '-c', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
-    const end = Date.now() + 10_000;
-    for (;;) {
-      const r = await get(`http://127.0.0.1:${port}/hello`).catch(() => null);
-      if (r) {
-        ids.push(r.id);
-        break;
-      }
-      if (Date.now() > end) throw new Error('gateway did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    for (let i = 0; i < 30; i++) ids.push((await get(`http://127.0.0.1:${port}/hello`)).id);
+    const gw = await startCli(cfg);
+    for (let i = 0; i < 31; i++) ids.push((await get(`${gw.url}/hello`)).id);
     for (let i = 0; i < 3; i++) {
-      const r = await get(`http://127.0.0.1:${port}/api/orders/${i}`);
+      const r = await get(`${gw.url}/api/orders/${i}`);
       ids.push(r.id);
       failedId = r.id;
     }
     // SIGTERM right after the last response: the queued batch must still reach the file.
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    assert.equal(await gw.stop(), 0);
   });
   after(async () => {
     await down.close();

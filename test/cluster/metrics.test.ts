@@ -30,7 +30,7 @@ test('counters and per-process gauges are summed; shared state is the lead\'s; t
   assert.match(text, /^causeway_pool_max_connections\{upstream="orders",target="t:1"\} 256$/m, 'each worker has its own pool');
   assert.match(text, /^causeway_target_ejected\{upstream="orders",target="t:1"\} 1$/m, 'shared state is not summed');
   assert.match(text, /^causeway_target_up\{upstream="orders",target="t:1"\} 0$/m);
-  assert.match(text, /^causeway_target_ejections_total\{upstream="orders",target="t:1"\} 1$/m);
+  assert.match(text, /^causeway_target_ejection_streak\{upstream="orders",target="t:1"\} 1$/m);
   assert.match(text, /^causeway_breaker_state\{upstream="orders",state="closed"\} 1$/m);
   assert.match(text, /^causeway_breaker_rejected_total\{upstream="orders"\} 2$/m);
   assert.match(text, /^causeway_target_ewma_seconds\{upstream="orders",target="t:1"\} 0.025$/m, 'latency averages are averaged');

@@ -295,6 +295,16 @@ describe('missing and invalid values', () => {
   });
 });
 
+describe('retries.on', () => {
+  test('a status outside 5xx says why it cannot be retried, not a bare range', () => {
+    const msg = (v: string) => problem(lines('upstreams:', '  orders:', '    targets: [{ url: http://127.0.0.1:9001 }]', `    retries: { on: [${v}] }`)).message;
+    assert.equal(msg('404'), "404 is not a 5xx status: retries.on takes 5xx statuses (500-599) and connect-failure, stale-connection, reset, response-timeout; a 4xx is the backend's answer, and a retry would get the same one");
+    assert.match(msg('302'), /^302 is not a 5xx status: .*a 3xx is the backend's answer/);
+    assert.equal(msg('600'), '600 is not a 5xx status: retries.on takes 5xx statuses (500-599) and connect-failure, stale-connection, reset, response-timeout');
+    assert.equal(msg('timeout'), '"timeout" is not one of connect-failure, stale-connection, reset, response-timeout');
+  });
+});
+
 describe('cross references', () => {
   test('a route naming an upstream that does not exist gets a suggestion', () => {
     const p = problem(ORDERS + lines('routes:', '  - name: a', '    match: { path: /a }', '    upstream: order'));
@@ -302,6 +312,22 @@ describe('cross references', () => {
     assert.equal(p.line, 7);
     assert.equal(p.column, 15);
     assert.equal(p.message, 'no upstream named "order" — did you mean "orders"?');
+  });
+
+  test('is reported together with every other problem, at once, in document order', () => {
+    const list = problems(
+      lines('upstreams:', '  orders:', '    targets: [{ url: http://127.0.0.1:9001 }]', '    retries: { on: [404] }', '    timeouts: { conect: 1s }', 'routes:', '  - { name: a, match: { path: /a }, upstream: order }', '  - { name: a, match: { path: /b }, upstream: orders }'),
+    );
+    assert.deepEqual(
+      list.map((p) => [p.line, p.path]),
+      [
+        [4, 'upstreams.orders.retries.on[0]'],
+        [5, 'upstreams.orders.timeouts.conect'],
+        [7, 'routes[0].upstream'],
+        [8, 'routes[1].name'],
+      ],
+    );
+    assert.equal(list[2]!.message, 'no upstream named "order" — did you mean "orders"?');
   });
 
   test('with nothing close, the known upstreams are listed', () => {

@@ -21,7 +21,7 @@ routes: [{ name: pay, match: { path: /pay/* }, upstream: payments }]`,
     // 100 calls: most fast, the slowest at 6.8 s.
     for (let i = 0; i < 100; i++) store.record(call({ route: 'pay', upstream: 'payments', time: now - 3600_000 + i * 1000, durationMs: i >= 97 ? 6800 : 300 }));
     store.flush();
-    const f = adviseFromCallLog(config, store, { now });
+    const f = await adviseFromCallLog(config, store, { now });
     assert.equal(f.length, 1);
     assert.equal(f[0]!.path, 'upstreams.payments.timeouts.read');
     assert.equal(f[0]!.severity, 'warning');
@@ -41,7 +41,7 @@ routes: [{ name: pay, match: { path: /* }, upstream: p, timeouts: { read: 2s } }
     for (let i = 0; i < 95; i++) store.record(call({ route: 'pay', upstream: 'p', time: now - 60_000, durationMs: 100 }));
     for (let i = 0; i < 5; i++) store.record(call({ route: 'pay', upstream: 'p', time: now - 60_000, durationMs: 2000, code: 'UPSTREAM_RESPONSE_TIMEOUT', status: 504 }));
     store.flush();
-    const f = adviseFromCallLog(config, store, { now });
+    const f = await adviseFromCallLog(config, store, { now });
     assert.equal(f[0]?.path, 'routes[0].timeouts.read');
     assert.match(f[0]!.message, /5% of its 100 calls ended in UPSTREAM_RESPONSE_TIMEOUT/);
     await store.close();
@@ -59,7 +59,7 @@ routes: [{ name: orders, match: { path: /* }, upstream: orders }]`,
     const start = now - 600_000 - (now % 10_000);
     for (let i = 0; i < 2000; i++) store.record(call({ time: start + i * 5, durationMs: 400 }));
     store.flush();
-    const f = adviseFromCallLog(config, store, { now });
+    const f = await adviseFromCallLog(config, store, { now });
     const pool = f.find((x) => x.path === 'upstreams.orders.pool.maxConnections');
     assert.ok(pool, JSON.stringify(f));
     assert.match(pool.message, /peak concurrency by Little's law is 8\d \(200 req\/s × p95 4\d\dms/);
@@ -73,7 +73,7 @@ routes: [{ name: orders, match: { path: /* }, upstream: orders }]`,
     const store = openCallStore({ path: ':memory:', now: () => now });
     store.record(call({ route: 'r', upstream: 'u', time: now - 1000, durationMs: 60_000 }));
     store.flush();
-    assert.deepEqual(adviseFromCallLog(config, store, { now }), []);
+    assert.deepEqual(await adviseFromCallLog(config, store, { now }), []);
     await store.close();
   });
 });
@@ -105,9 +105,9 @@ routes:
     assert.match(f[0]!.message, /route a: total \(15s\) is longer than the client's own timeout \(10s\)/);
   });
 
-  it('retries × per-try time beyond total', () => {
+  it('retries × per-try time beyond total, when a try that timed out is retried', () => {
     const config = parseConfig(
-      `upstreams: { u: { targets: [{ url: "http://127.0.0.1:9001" }], timeouts: { connect: 1s, read: 5s, total: 8s }, retries: { attempts: 3, backoff: 100ms..1s } } }
+      `upstreams: { u: { targets: [{ url: "http://127.0.0.1:9001" }], timeouts: { connect: 1s, read: 5s, total: 8s }, retries: { attempts: 3, on: [response-timeout], backoff: 100ms..1s } } }
 routes: [{ name: a, match: { path: /a }, upstream: u }]`,
       'c.yaml',
       {},
@@ -116,6 +116,43 @@ routes: [{ name: a, match: { path: /a }, upstream: u }]`,
     assert.ok(f);
     assert.equal(f.severity, 'info');
     assert.match(f.message, /3 attempts × \(connect \+ read = 6s\) plus backoff need 20s, more than total \(8s\); only 1 of 3 slow tries fit/);
+  });
+
+  it('without response-timeout in retries.on a slow try is never retried: nothing to say', () => {
+    const config = parseConfig(
+      `upstreams: { u: { targets: [{ url: "http://127.0.0.1:9001" }], timeouts: { connect: 1s, read: 5s, total: 8s }, retries: { attempts: 3, backoff: 100ms..1s } } }
+routes: [{ name: a, match: { path: /a }, upstream: u }]`,
+      'c.yaml',
+      {},
+    );
+    assert.deepEqual(lintConfig(config), []);
+  });
+
+  it('a finding names the key where the file sets the value in force, or says it is the default', () => {
+    const lint = (yaml: string) => lintConfig(parseConfig(yaml, 'c.yaml', {}));
+    const route = (timeouts: string) => `upstreams: { u: { targets: [{ url: "http://127.0.0.1:9001" }, { url: "http://127.0.0.1:9002" }], retries: { on: [response-timeout] }, timeouts: { connect: 1s, read: 5s } } }
+routes: [{ name: a, match: { path: /a }, upstream: u }, { name: b, match: { path: /b }, upstream: u, timeouts: ${timeouts} }]`;
+    // The route sets read, nobody sets total: the total in force is the default.
+    const slow = lint(route('{ read: 20s }'));
+    assert.deepEqual(slow.map((f) => [f.path, f.fromDefault ?? false]), [['upstreams.u.timeouts.total', true]]);
+    const over = lint(route('{ read: 40s }'));
+    assert.deepEqual(over.map((f) => [f.path, f.fromDefault ?? false]), [['routes[1].timeouts.read', false]]);
+    const total = lint(route('{ read: 20s, total: 30s }'));
+    assert.deepEqual(total.map((f) => [f.path, f.fromDefault ?? false]), [['routes[1].timeouts.total', false]]);
+    // connect comes from the default (2s), read from the upstream.
+    const connect = lint(`upstreams: { u: { targets: [{ url: "http://127.0.0.1:9001" }], timeouts: { read: 1s } } }
+routes: [{ name: a, match: { path: /a }, upstream: u }]`);
+    assert.deepEqual(connect.map((f) => [f.path, f.fromDefault ?? false]), [['upstreams.u.timeouts.connect', true]]);
+  });
+
+  it('read reaching total with retries off: total is the budget, nothing to say', () => {
+    const config = parseConfig(
+      `upstreams: { u: { targets: [{ url: "http://127.0.0.1:9001" }], timeouts: { read: 10s, total: 500ms }, retries: { attempts: 1 } } }
+routes: [{ name: a, match: { path: /a }, upstream: u }]`,
+      'c.yaml',
+      {},
+    );
+    assert.deepEqual(lintConfig(config), []);
   });
 
   it('hedgeConnect not below connect: hanging connects are never raced', () => {

@@ -86,7 +86,7 @@ ${['refused', 'hole', 'closing', 'reset', 'stall', 'stallbody', 'bad', 'plain', 
       const id = await call(path);
       await gw.record(id);
       gw.gateway.store!.flush();
-      const e = explainCall(gw.gateway.store!, id)!;
+      const e = (await explainCall(gw.gateway.store!, id))!;
       assert.ok(e, 'the call is in the call log');
       assert.equal(e.verdict, 'failure');
       assert.equal(e.classification?.code, code);
@@ -101,13 +101,28 @@ ${['refused', 'hole', 'closing', 'reset', 'stall', 'stallbody', 'bad', 'plain', 
     });
   }
 
+  it('GATEWAY_TIMEOUT names the budget the response named: the configured total, or the client\'s X-Request-Timeout', async () => {
+    for (const [headers, budget, source] of [[{}, 200, ''], [{ 'x-request-timeout': '120' }, 120, ' (X-Request-Timeout)']] as const) {
+      const res = await fetch(`${gw.url}/budget/x`, { headers });
+      await res.arrayBuffer();
+      assert.equal(res.status, 504);
+      assert.match(res.headers.get('proxy-status')!, new RegExp(`the ${budget} ms budget`));
+      const id = res.headers.get('x-request-id')!;
+      await gw.record(id);
+      gw.gateway.store!.flush();
+      const e = (await explainCall(gw.gateway.store!, id))!;
+      assert.match(e.classification!.cause, new RegExp(`^Backend timeout: the ${budget} ms budget for this request ran out calling budget`));
+      assert.equal(e.timeline[e.timeline.length - 1]!.error, `budget ${budget} ms${source}`);
+    }
+  });
+
   it('UPSTREAM_POOL_EXHAUSTED (a second call while the only connection is busy)', async () => {
     const first = fetch(`${gw.url}/busy/1`).catch(() => null);
     await new Promise((r) => setTimeout(r, 50));
     const id = await call('/busy/2');
     await first;
     gw.gateway.store!.flush();
-    assert.equal(explainCall(gw.gateway.store!, id)?.classification?.code, 'UPSTREAM_POOL_EXHAUSTED');
+    assert.equal((await explainCall(gw.gateway.store!, id))?.classification?.code, 'UPSTREAM_POOL_EXHAUSTED');
   });
 
   it('ROUTE_NOT_FOUND and a success explain too', async () => {
@@ -115,11 +130,11 @@ ${['refused', 'hole', 'closing', 'reset', 'stall', 'stallbody', 'bad', 'plain', 
     const good = await call('/good/x');
     await gw.record(good);
     gw.gateway.store!.flush();
-    const nf = explainCall(gw.gateway.store!, missing)!;
+    const nf = (await explainCall(gw.gateway.store!, missing))!;
     assert.equal(nf.classification?.code, 'ROUTE_NOT_FOUND');
     assert.equal(nf.timeline.length, 0);
     assert.equal(nf.context, null);
-    const ok = explainCall(gw.gateway.store!, good)!;
+    const ok = (await explainCall(gw.gateway.store!, good))!;
     assert.equal(ok.verdict, 'ok');
     assert.equal(ok.classification, null);
     assert.deepEqual(ok.timeline[0]!.phases.map((p) => p.name).includes('ttfb'), true);
@@ -130,14 +145,14 @@ ${['refused', 'hole', 'closing', 'reset', 'stall', 'stallbody', 'bad', 'plain', 
     for (let i = 0; i < 5; i++) ids.push(await call('/refused/again'));
     await gw.record(ids[4]!);
     gw.gateway.store!.flush();
-    const e = explainCall(gw.gateway.store!, ids[4]!)!;
+    const e = (await explainCall(gw.gateway.store!, ids[4]!))!;
     const target = e.timeline[0]!.target;
     // 5 here plus the one of the table above.
     assert.equal(e.context?.sameFailure, 5);
     assert.equal(e.context?.sentence, `5 other calls to refused failed with UPSTREAM_CONNECTION_REFUSED in the 5 minutes around it; all on target ${target}.`);
   });
 
-  it('returns undefined for an unknown id', () => {
-    assert.equal(explainCall(gw.gateway.store!, 'no-such-request'), undefined);
+  it('returns undefined for an unknown id', async () => {
+    assert.equal(await explainCall(gw.gateway.store!, 'no-such-request'), undefined);
   });
 });

@@ -39,7 +39,20 @@ describe('listeners: TLS, HTTP/2, h2c, several at once', () => {
     wild = pki.leaf('wild', ['*.wild.test']);
     const clientCa = pki.selfSigned('client-ca', 'Client CA');
     client = pki.leaf('client', ['client.test'], { issuer: clientCa, client: true });
-    backend = await startBackend(echo);
+    backend = await startBackend((req, res, seen) => {
+      if (!req.url?.startsWith('/big/')) return echo(req, res, seen);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 8 * 1024 * 1024 });
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      let left = 128;
+      const pump = () => {
+        while (left > 0) {
+          left--;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
     refused = await refusingPort();
     const tlsBlock = `{ cert: ${main.cert}, key: ${main.key}, certificates: [{ cert: ${extra.cert}, key: ${extra.key} }, { cert: ${wild.cert}, key: ${wild.key} }] }`;
     gw = await startGateway(
@@ -50,6 +63,7 @@ describe('listeners: TLS, HTTP/2, h2c, several at once', () => {
         `  - { host: 127.0.0.1, port: 0, tls: ${tlsBlock} }`,
         `  - { host: 127.0.0.1, port: 0, http2: false, tls: { cert: ${main.cert}, key: ${main.key} } }`,
         `  - { host: 127.0.0.1, port: 0, tls: { cert: ${main.cert}, key: ${main.key}, minVersion: TLSv1.3, clientCa: ${clientCa.cert} } }`,
+        'log: { access: false }',
         'upstreams:',
         `  echo: { targets: [{ url: "${backend.url}" }] }`,
         `  down: { targets: [{ url: "http://127.0.0.1:${refused}" }], retries: { attempts: 1 } }`,
@@ -121,6 +135,31 @@ describe('listeners: TLS, HTTP/2, h2c, several at once', () => {
     const seen = JSON.parse(r.body) as Echoed;
     assert.equal(seen.method, 'POST');
     assert.equal(seen.body.length, body.length);
+  });
+
+  test('HTTP/2: a large response streams to a client that reads slowly (flow control), whole', async () => {
+    const session = h2connect(`https://127.0.0.1:${ports[2]}`, { ca: ca(), servername: 'api.test' });
+    try {
+      const req = session.request({ ':path': '/big/stream' });
+      let got = 0;
+      let paused = 0;
+      await new Promise<void>((resolve, reject) => {
+        req.on('data', (c: Buffer) => {
+          got += c.length;
+          // Read in spurts: the gateway must wait on HTTP/2 flow control, not buffer without bound.
+          if (got > (paused + 1) * 1_000_000) {
+            paused++;
+            req.pause();
+            setTimeout(() => req.resume(), 20);
+          }
+        });
+        req.on('end', resolve);
+        req.on('error', reject);
+      });
+      assert.equal(got, 8 * 1024 * 1024);
+    } finally {
+      session.close();
+    }
   });
 
   test('HTTP/2: gateway failures carry the taxonomy (status, X-Causeway-Error, Proxy-Status, JSON body)', async () => {

@@ -138,6 +138,35 @@ const TABLE: Row[] = [
   { evidence: e('send', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH'), code: 'BAD_REQUEST', proxyStatus: 'http_request_error' },
   // An established connection the kernel gave up on: the path, not a refusal.
   { evidence: e('body', 'ETIMEDOUT'), code: 'UPSTREAM_HOST_UNREACHABLE', proxyStatus: 'destination_ip_unroutable' },
+
+  // HTTP/2 targets (src/upstream/h2-pool.ts): the handshake, and every RST_STREAM code a backend can send.
+  { evidence: e('connect', 'CAUSEWAY_NOT_H2'), code: 'UPSTREAM_PROTOCOL_MISMATCH', proxyStatus: 'tls_protocol_error' },
+  { evidence: e('connect', 'H2_SESSION_CLOSED'), code: 'UPSTREAM_CONNECTION_REFUSED', proxyStatus: 'connection_refused' },
+  { evidence: e('tls', 'CAUSEWAY_NO_ALPN_H2', { tls: true }), code: 'UPSTREAM_PROTOCOL_MISMATCH', proxyStatus: 'tls_protocol_error' },
+  { evidence: e('tls', 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL', { tls: true }), code: 'UPSTREAM_PROTOCOL_MISMATCH', proxyStatus: 'tls_protocol_error' },
+  { evidence: e('pool', 'CAUSEWAY_POOL_QUEUE_TIMEOUT'), code: 'UPSTREAM_POOL_EXHAUSTED', proxyStatus: 'connection_limit_reached' },
+  { evidence: e('ttfb', 'H2_GOAWAY'), code: 'UPSTREAM_CONNECTION_CLOSED', proxyStatus: 'connection_terminated' },
+  { evidence: e('send', 'H2_SESSION_CLOSED'), code: 'UPSTREAM_CONNECTION_CLOSED', proxyStatus: 'connection_terminated' },
+  { evidence: e('body', 'H2_PROTOCOL_ERROR'), code: 'UPSTREAM_INVALID_RESPONSE', proxyStatus: 'http_protocol_error' },
+  ...(
+    [
+      ['PROTOCOL_ERROR', 'UPSTREAM_INVALID_RESPONSE', 'http_protocol_error'],
+      ['INTERNAL_ERROR', 'UPSTREAM_CONNECTION_RESET', 'connection_terminated'],
+      ['FLOW_CONTROL_ERROR', 'UPSTREAM_INVALID_RESPONSE', 'http_protocol_error'],
+      ['SETTINGS_TIMEOUT', 'UPSTREAM_CONNECTION_RESET', 'connection_terminated'],
+      ['STREAM_CLOSED', 'UPSTREAM_CONNECTION_RESET', 'connection_terminated'],
+      ['FRAME_SIZE_ERROR', 'UPSTREAM_INVALID_RESPONSE', 'http_protocol_error'],
+      ['REFUSED_STREAM', 'UPSTREAM_CONNECTION_CLOSED', 'connection_terminated'],
+      ['CANCEL', 'UPSTREAM_CONNECTION_RESET', 'connection_terminated'],
+      ['COMPRESSION_ERROR', 'UPSTREAM_INVALID_RESPONSE', 'http_protocol_error'],
+      ['CONNECT_ERROR', 'UPSTREAM_CONNECTION_RESET', 'connection_terminated'],
+      ['ENHANCE_YOUR_CALM', 'UPSTREAM_CONNECTION_RESET', 'connection_terminated'],
+      ['INADEQUATE_SECURITY', 'UPSTREAM_CONNECTION_RESET', 'connection_terminated'],
+      ['HTTP_1_1_REQUIRED', 'UPSTREAM_CONNECTION_RESET', 'connection_terminated'],
+    ] as const
+  ).flatMap(([rst, code, type]) =>
+    (['send', 'ttfb', 'body'] as const).map((phase): Row => ({ evidence: e(phase, `H2_RST_${rst}`), code, proxyStatus: type })),
+  ),
 ];
 
 /** A readable name for a row: phase, code, flags. */

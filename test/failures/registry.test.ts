@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { REGISTRY, failure, type FailureCode, type FailureContext } from '../../src/failures/registry.js';
+import { GRPC_CODES, type GrpcCodeName } from '../../src/grpc/status.js';
 
 interface DocSection {
   code: string;
@@ -72,11 +73,12 @@ describe('docs/errors.md and the registry', () => {
     const def = REGISTRY.get(s.code as FailureCode);
     if (!def) continue;
     test(`${s.code}: the status line matches the registry`, () => {
-      const m = /^Status: (\d{3}) · Proxy-Status: (\S+) · Side: (\w+)$/.exec(s.statusLine ?? '');
-      assert.ok(m, `line ${s.line + 2}: expected "Status: <status> · Proxy-Status: <type or —> · Side: <side>", got ${JSON.stringify(s.statusLine)}`);
+      const m = /^Status: (\d{3}) · Proxy-Status: (\S+) · Side: (\w+) · gRPC: ([A-Z_]+)$/.exec(s.statusLine ?? '');
+      assert.ok(m, `line ${s.line + 2}: expected "Status: <status> · Proxy-Status: <type or —> · Side: <side> · gRPC: <status name>", got ${JSON.stringify(s.statusLine)}`);
       assert.equal(Number(m[1]), def.status, 'Status');
       assert.equal(m[2], def.proxyStatus ?? '—', 'Proxy-Status');
       assert.equal(m[3], def.side, 'Side');
+      assert.equal(m[4], def.grpc, 'gRPC');
     });
 
     test(`${s.code}: has What happened, Example and How to fix, each with content`, () => {
@@ -164,6 +166,26 @@ describe('the registry', () => {
       assert.equal(def.proxyStatus, type, `${code} Proxy-Status type`);
     }
     assert.ok(REGISTRY.has('CLIENT_CLOSED_REQUEST'));
+  });
+
+  test('every code has a gRPC status, and gateway failures use the statuses gRPC clients act on', () => {
+    for (const def of REGISTRY.values()) assert.ok(def.grpc in GRPC_CODES, `${def.code}: ${def.grpc} is not a gRPC status`);
+    // What never reached a backend, or could not, is UNAVAILABLE (gRPC clients may retry it); time
+    // limits are DEADLINE_EXCEEDED; the caller's credentials and quotas have their own statuses.
+    const contract: Array<[FailureCode, GrpcCodeName]> = [
+      ['ROUTE_NOT_FOUND', 'UNIMPLEMENTED'],
+      ['UPSTREAM_CONNECTION_REFUSED', 'UNAVAILABLE'],
+      ['UPSTREAM_CONNECT_TIMEOUT', 'UNAVAILABLE'],
+      ['UPSTREAM_RESPONSE_TIMEOUT', 'DEADLINE_EXCEEDED'],
+      ['GATEWAY_TIMEOUT', 'DEADLINE_EXCEEDED'],
+      ['RATE_LIMITED', 'RESOURCE_EXHAUSTED'],
+      ['UNAUTHORIZED', 'UNAUTHENTICATED'],
+      ['FORBIDDEN', 'PERMISSION_DENIED'],
+      ['UPSTREAM_INVALID_RESPONSE', 'INTERNAL'],
+      ['CIRCUIT_OPEN', 'UNAVAILABLE'],
+    ];
+    for (const [code, grpc] of contract) assert.equal(failure(code).grpc, grpc, code);
+    assert.ok(!Object.values(Object.fromEntries(REGISTRY)).some((d) => d.grpc === 'OK'), 'no failure maps to OK');
   });
 
   test('each entry is filed under its own code', () => {

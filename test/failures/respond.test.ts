@@ -4,7 +4,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { errorBody, proxyStatusValue, rawFailure, renderFailure, type FailureReport } from '../../src/failures/respond.js';
 import { Exchange, type CallEnv } from '../../src/proxy/exchange.js';
-import { failure } from '../../src/failures/registry.js';
+import { REGISTRY, failure } from '../../src/failures/registry.js';
 
 const RID = 'req-0123456789';
 
@@ -27,9 +27,20 @@ describe('proxyStatusValue', () => {
     assert.equal(proxyStatusValue('dns_error', '\\"'), 'causeway; error=dns_error; details="\\\\\\""');
   });
 
-  test('non-ASCII and control characters are dropped, so the header is always valid', () => {
-    assert.equal(proxyStatusValue('connection_terminated', 'closed — by orders: café ☕'), 'causeway; error=connection_terminated; details="closed  by orders: caf "');
-    assert.equal(proxyStatusValue('x', 'a\r\nInjected: yes\tb\u0000'), 'causeway; error=x; details="aInjected: yesb"');
+  test('non-ASCII becomes its ASCII look-alike or is dropped, control characters too, and no gap is left behind', () => {
+    assert.equal(proxyStatusValue('connection_terminated', 'closed — by orders: café ☕'), 'causeway; error=connection_terminated; details="closed - by orders: caf"');
+    assert.equal(proxyStatusValue('x', 'a\r\nInjected: yes\tb\u0000'), 'causeway; error=x; details="a Injected: yes b"');
+    assert.equal(proxyStatusValue('x', '3 × 250 ms … ≥ 1 s → “done”'), 'causeway; error=x; details="3 x 250 ms ... >= 1 s -> \\"done\\""');
+  });
+
+  test('every registry message, as a header, has single spaces and printable ASCII only', () => {
+    for (const code of REGISTRY.keys()) {
+      const r = renderFailure({ ...timeout, code, context: { ...timeout.context, limit: 10000 } }, true);
+      const v = r.headers['proxy-status'];
+      if (v === undefined) continue;
+      assert.match(v, /^[\x20-\x7e]*$/, code);
+      assert.doesNotMatch(v, / {2}/, `${code}: ${v}`);
+    }
   });
 
   test('the details string parses back as an RFC 8941 sf-string', () => {
@@ -38,7 +49,7 @@ describe('proxyStatusValue', () => {
     const m = /details="((?:[^"\\]|\\["\\])*)"$/.exec(v);
     assert.ok(m, v);
     assert.match(m[1]!, /^[\x20-\x7e]*$/);
-    assert.equal(m[1]!.replace(/\\(["\\])/g, '$1'), 'a "quoted" \\ back\\slash  and ncd');
+    assert.equal(m[1]!.replace(/\\(["\\])/g, '$1'), 'a "quoted" \\ back\\slash - and ncd');
   });
 });
 

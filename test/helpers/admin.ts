@@ -37,8 +37,8 @@ export async function startAdmin(yaml: string, opts: { token?: string; store?: b
     call: (path, o = {}) => send(adminUrl + path, { ...o, headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...o.headers } }),
     async logged(n) {
       for (let i = 0; i < 200; i++) {
-        gateway.store!.flush();
-        if (gateway.store!.query({ limit: 1000 }).length >= n) return;
+        await gateway.store!.flush();
+        if ((await gateway.store!.query({ limit: 1000 })).length >= n) return;
         await sleep(25);
       }
       throw new Error(`the call log never reached ${n} calls`);

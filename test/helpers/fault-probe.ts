@@ -73,10 +73,10 @@ routes:
     if (ruleArgs.length) execFileSync('iptables', ['-D', ...ruleArgs]);
   }
   const record = await gw.record(seen.id);
-  let explanation = explainCall(gw.gateway.store!, seen.id);
+  let explanation = await explainCall(gw.gateway.store!, seen.id);
   for (let n = 0; !explanation && n < 50; n++) {
     await new Promise((r) => setTimeout(r, 50));
-    explanation = explainCall(gw.gateway.store!, seen.id);
+    explanation = await explainCall(gw.gateway.store!, seen.id);
   }
   process.stdout.write(JSON.stringify({ seen, record, explanation: explanation ? { ...explanation, call: undefined } : null }) + '\n');
   agent.destroy();

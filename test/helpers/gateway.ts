@@ -2,7 +2,9 @@
 import { parseConfig } from '../../src/config/load.js';
 import { Gateway, type GatewayOptions } from '../../src/gateway.js';
 import type { CallRecord } from '../../src/observe/call-record.js';
+import { after, before } from 'node:test';
 import pino from 'pino';
+import { echo, startBackend, type Backend } from './wire.js';
 
 export interface TestGateway {
   gateway: Gateway;
@@ -41,4 +43,21 @@ export async function startGateway(yaml: string, opts: Omit<GatewayOptions, 'sin
     },
     close: () => gateway.stop(2000),
   };
+}
+
+/**
+ * For a describe block: an echo backend (test/helpers/wire.ts) and a gateway in front of it, made
+ * from `yaml(backendUrl)` before the block's tests and closed after them. Read the fields inside tests.
+ */
+export function echoGateway(yaml: (backendUrl: string) => string): { backend: Backend; gw: TestGateway } {
+  const f = {} as { backend: Backend; gw: TestGateway };
+  before(async () => {
+    f.backend = await startBackend(echo);
+    f.gw = await startGateway(yaml(f.backend.url));
+  });
+  after(async () => {
+    await f.gw?.close();
+    await f.backend?.close();
+  });
+  return f;
 }

@@ -6,9 +6,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './cluster.js';
 
 const BIN = ['/usr/sbin/nginx', 'nginx'].find((b) => !spawnSync(b, ['-v'], { stdio: 'ignore' }).error);
 
@@ -16,16 +17,6 @@ export function nginxMissing(): string | null {
   if (BIN) return null;
   if (process.env.CI === 'true') throw new Error('nginx is required on CI (CI=true) but is not installed');
   return 'nginx is not installed (apt-get install nginx); skipping the tests against a stock nginx backend';
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 export interface Nginx {

@@ -212,10 +212,10 @@ ${names.map((n) => `  - { name: ${n}, match: { path: /${n}/* }, upstream: ${n} }
       if (last.error && classify({ phase: last.phase!, errorCode: last.error, tls: false }).code === want.code) assert.equal(side, want.side, `side (low-level ${last.error})`);
       // The explanation: no unknown limits, the status the client saw, what the OS said.
       // The call log writes in batches within 200 ms.
-      let e = explainCall(gw.gateway.store!, got.id);
+      let e = await explainCall(gw.gateway.store!, got.id);
       for (let n = 0; !e && n < 50; n++) {
         await new Promise((r) => setTimeout(r, 50));
-        e = explainCall(gw.gateway.store!, got.id);
+        e = await explainCall(gw.gateway.store!, got.id);
       }
       assert.ok(e, 'explained from the call log');
       const text = formatExplanation(e);

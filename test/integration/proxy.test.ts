@@ -71,16 +71,15 @@ routes:
     assert.equal(deeper.headers['x-causeway-error'], 'ROUTE_NOT_FOUND');
   });
 
-  test('a method the route does not allow is a 404 ROUTE_NOT_FOUND naming the allowed methods', async () => {
+  test('a method the route does not allow is a 405 METHOD_NOT_ALLOWED with Allow', async () => {
     const before = main.seen.length;
     const r = await send(`${gw.url}/users/7`, { method: 'DELETE' });
-    assert.equal(r.status, 404);
-    assert.equal(r.headers['x-causeway-error'], 'ROUTE_NOT_FOUND');
-    assert.match(String(r.headers['proxy-status']), /^causeway; error=destination_not_found/);
+    assert.equal(r.status, 405);
+    assert.equal(r.headers['allow'], 'GET, HEAD');
+    assert.equal(r.headers['x-causeway-error'], 'METHOD_NOT_ALLOWED');
+    assert.match(String(r.headers['proxy-status']), /^causeway; error=http_request_denied; details="Method not allowed: DELETE is not allowed on \/users\/7 \(route \w+\); allowed: GET, HEAD"$/);
     const body = r.json<{ error: { code: string; message: string; requestId: string } }>();
-    assert.equal(body.error.code, 'ROUTE_NOT_FOUND');
-    assert.match(body.error.message, /DELETE/);
-    assert.match(body.error.message, /allows only GET/);
+    assert.equal(body.error.code, 'METHOD_NOT_ALLOWED');
     assert.equal(body.error.requestId, r.headers['x-request-id']);
     assert.equal(main.seen.length, before, 'the backend must not be contacted');
   });

@@ -74,14 +74,14 @@ routes: [{ name: all, match: { path: /* }, upstream: main }]
     assert.ok(await until(() => gw.gateway.events.recent({ types: ['storage.failed'] }).length > 0, 5000), 'a storage.failed event');
     assert.match(gw.gateway.events.recent({ types: ['storage.failed'] })[0]!.reason, /SQLITE_FULL/);
     assert.equal(await metric('causeway_call_log_up'), 0);
-    assert.ok((await metric('causeway_call_log_dropped_calls')) > 0);
+    assert.ok((await metric('causeway_call_log_dropped_total')) > 0);
     unlinkSync(join(dir, 'filler'));
     const afterSpace = await burst(5, 'after');
     assert.deepEqual(afterSpace, Array(5).fill(200));
     assert.ok(await until(() => gw.gateway.events.recent({ types: ['storage.recovered'] }).length > 0, 5000), 'a storage.recovered event');
     assert.equal(await metric('causeway_call_log_up'), 1);
     gw.gateway.store!.flush();
-    const logged = gw.gateway.store!.query({ limit: 1000 }).map((c) => c.path);
+    const logged = (await gw.gateway.store!.query({ limit: 1000 })).map((c) => c.path);
     assert.ok(logged.some((p) => p.startsWith('/after/')), 'calls after the recovery are in the call log');
   });
 

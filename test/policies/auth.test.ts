@@ -133,9 +133,9 @@ routes:
 
   test('credentials created at run time work at once, rotate, revoke, and persist across a restart', async () => {
     const reg = gw.gateway.policies.consumers;
-    assert.equal(reg.createConsumer('partner'), true);
-    const k = reg.issue('partner', 'key');
-    const h = reg.issue('partner', 'hmac');
+    assert.equal(await reg.createConsumer('partner'), true);
+    const k = await reg.issue('partner', 'key');
+    const h = await reg.issue('partner', 'hmac');
     assert.equal((await send(`${gw.url}/k/a`, { headers: { 'x-api-key': k.key! } })).status, 200);
     const signed = signedHeaders({ keyId: h.id, secret: h.secret!, method: 'GET', target: '/s/p', nonce: 'rt-1' });
     assert.equal((await send(`${gw.url}/s/p`, { headers: signed })).status, 200);
@@ -143,7 +143,7 @@ routes:
     assert.doesNotMatch(view, new RegExp(k.key!), 'the admin view never shows a key');
     assert.doesNotMatch(view, new RegExp(KEY));
 
-    const rotated = reg.rotate(k.id);
+    const rotated = await reg.rotate(k.id);
     assertUnauthorized(await send(`${gw.url}/k/a`, { headers: { 'x-api-key': k.key! } }));
     assert.equal((await send(`${gw.url}/k/a`, { headers: { 'x-api-key': rotated.key! } })).status, 200);
 
@@ -159,7 +159,7 @@ routes:
     try {
       assert.equal((await send(`${gw2.url}/k/a`, { headers: { 'x-api-key': rotated.key! } })).status, 200);
       assert.ok(gw2.gateway.policies.consumers.get('partner'));
-      reg.revoke(k.id);
+      await reg.revoke(k.id);
       assertUnauthorized(await send(`${gw.url}/k/a`, { headers: { 'x-api-key': rotated.key! } }));
     } finally {
       await gw2.close();
@@ -203,14 +203,14 @@ routes:
     assert.equal(none.headers['x-causeway-error'], 'FORBIDDEN');
     assert.match(message(none), /beta has no subscription to route orders/);
     const reg = gw.gateway.policies.consumers;
-    assert.equal(reg.requestSubscription('beta', 'orders').status, 'pending');
+    assert.equal((await reg.requestSubscription('beta', 'orders')).status, 'pending');
     const pending = await call('beta-key-0123456789abcdefgh');
     assert.equal(pending.status, 403);
     assert.match(message(pending), /pending approval/);
     assert.equal(backend.seen.length, before);
-    reg.approveSubscription('beta', 'orders');
+    await reg.approveSubscription('beta', 'orders');
     assert.equal((await call('beta-key-0123456789abcdefgh')).status, 200);
-    assert.equal(reg.revokeSubscription('beta', 'orders'), true);
+    assert.equal(await reg.revokeSubscription('beta', 'orders'), true);
     assert.equal((await call('beta-key-0123456789abcdefgh')).status, 403);
   });
 });

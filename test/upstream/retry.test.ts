@@ -56,7 +56,7 @@ describe('retryCondition', () => {
                 for (const targets of [1, 3]) {
                   const c = retryCondition(a(phase, code, { reused, answered }, timeout), on, targets);
                   checked++;
-                  if (c !== null) assert.ok(on.has(c), `${c} is not in retries.on`);
+                  if (c !== null) assert.ok(on.has(c as RetryCondition), `${c} is not in retries.on`);
                   if (timeout === 'total') assert.equal(c, null);
                   if (c === 'stale-connection') assert.ok(reused && !answered && terminated(code));
                   if (c === 'reset') assert.ok(!reused && !answered && terminated(code));
@@ -116,4 +116,47 @@ describe('backoffDelay', () => {
     ['connect-failure', 1, 1 - Number.EPSILON, 25 * (1 - Number.EPSILON)],
   ];
   for (const [c, tries, r, expected] of TABLE) test(`${c} after ${tries} tries, random ${r} → ${expected} ms`, () => assert.equal(backoffDelay(c, tries, b, r), expected));
+});
+
+describe('HTTP/2 and gRPC retry decisions', () => {
+  const on = new Set<RetryCondition>(['connect-failure', 'reset', 'stale-connection']);
+  const failed = (phase: Phase, code: FailureCode, errorCode?: string, answered = false): FailedAttempt => ({ evidence: { phase, errorCode }, code, answered, reused: false });
+
+  test('a stream the backend refused or left unprocessed (GOAWAY) is always retryable, in any phase, without backoff or budget', () => {
+    for (const errorCode of ['H2_GOAWAY', 'H2_RST_REFUSED_STREAM'])
+      for (const phase of ['send', 'ttfb'] as const) {
+        assert.equal(retryCondition(failed(phase, 'UPSTREAM_CONNECTION_CLOSED', errorCode), new Set(), 1), 'refused-stream');
+        assert.equal(retryCondition(failed(phase, 'UPSTREAM_CONNECTION_CLOSED', errorCode), new Set(), 1, new Set()), 'refused-stream');
+      }
+    assert.equal(safeToRepeat('refused-stream', 'POST', false, false), true);
+    assert.equal(safeToRepeat('refused-stream', 'POST', false, true), false, 'a consumed body cannot be sent again');
+    assert.equal(safeToRepeat('refused-stream', 'POST', false, true, { grpc: true, replayable: true }), true);
+    assert.equal(backoffDelay('refused-stream', 1, { base: 25, max: 250 }, 0.99), 0);
+    assert.equal(mayRetry('refused-stream', { tries: 1, attempts: 2, remainingMs: 100, budgetAllows: false }), true);
+  });
+
+  test('a gRPC call, once sent, is retried only for the gRPC status of its failure that the route lists', () => {
+    const unavailable = new Set([14]);
+    const table: Array<[FailedAttempt, ReadonlySet<number>, Condition | null]> = [
+      [failed('ttfb', 'UPSTREAM_CONNECTION_RESET'), unavailable, 'grpc-unavailable'],
+      [failed('send', 'UPSTREAM_CONNECTION_CLOSED'), unavailable, 'grpc-unavailable'],
+      [failed('ttfb', 'UPSTREAM_CONNECTION_RESET', undefined, true), unavailable, null],
+      [failed('ttfb', 'UPSTREAM_RESPONSE_TIMEOUT'), unavailable, null],
+      [failed('ttfb', 'UPSTREAM_RESPONSE_TIMEOUT'), new Set([4]), 'grpc-deadline-exceeded'],
+      [failed('ttfb', 'UPSTREAM_CONNECTION_RESET'), new Set(), null],
+      [failed('connect', 'UPSTREAM_CONNECTION_REFUSED'), new Set(), 'connect-failure'],
+    ];
+    for (const [a, grpc, want] of table) assert.equal(retryCondition(a, on, 2, grpc), want, `${a.evidence.phase} ${a.code} answered=${a.answered}`);
+  });
+
+  test('gRPC safety: a listed status or grpc condition with the body kept whole; never the HTTP method rule', () => {
+    const kept = { grpc: true, replayable: true };
+    const lost = { grpc: true, replayable: false };
+    assert.equal(safeToRepeat('grpc-unavailable', 'POST', false, true, kept), true);
+    assert.equal(safeToRepeat('status', 'POST', false, true, kept), true);
+    assert.equal(safeToRepeat('grpc-unavailable', 'POST', false, true, lost), false);
+    assert.equal(safeToRepeat('reset', 'POST', false, true, kept), false);
+    assert.equal(safeToRepeat('stale-connection', 'POST', true, false, kept), false, 'Idempotency-Key is an HTTP rule');
+    assert.equal(safeToRepeat('connect-failure', 'POST', false, true, lost), true);
+  });
 });

@@ -9,6 +9,7 @@ const CODES = [...REGISTRY.keys()];
 /** The expected answers, one row per code: counts against the backend / a fallback may answer. */
 const TABLE: Record<FailureCode, [boolean, boolean]> = {
   ROUTE_NOT_FOUND: [false, false],
+  METHOD_NOT_ALLOWED: [false, false],
   UPSTREAM_DNS_FAILURE: [true, true],
   UPSTREAM_CONNECT_TIMEOUT: [true, true],
   UPSTREAM_CONNECTION_REFUSED: [true, true],
@@ -32,6 +33,7 @@ const TABLE: Record<FailureCode, [boolean, boolean]> = {
   RATE_LIMITED: [false, false],
   UNAUTHORIZED: [false, false],
   FORBIDDEN: [false, false],
+  AUTH_PROVIDER_UNAVAILABLE: [false, false],
   REQUEST_TOO_LARGE: [false, false],
   BAD_REQUEST: [false, false],
   REQUEST_TIMEOUT: [false, false],

@@ -6,21 +6,17 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { startDemo, type RunningDemo } from '../../src/demo/demo.js';
+import { OUT, browserMissing, launchBrowser, type Browser } from '../helpers/browser.js';
 import { send } from '../helpers/wire.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const OUT = join(process.cwd(), 'test-output');
-const missing = !existsSync(CHROMIUM);
-if (missing && process.env['CI'] === 'true') throw new Error(`${CHROMIUM} is missing: CI must install chromium (.ci/run) for the dashboard tests`);
-if (missing) console.log(`# skipping the dashboard browser tests: ${CHROMIUM} is not installed (apt-get install chromium)`);
+const missing = browserMissing();
 
-describe('dashboard in a browser', { skip: missing ? `${CHROMIUM} is not installed` : false }, () => {
-  let demo: RunningDemo, context: BrowserContext, page: Page, profile: string;
+describe('dashboard in a browser', { skip: missing }, () => {
+  let demo: RunningDemo, browser: Browser, page: Page;
   const foreign: string[] = [];
   const consoleErrors: string[] = [];
 
@@ -35,14 +31,8 @@ describe('dashboard in a browser', { skip: missing ? `${CHROMIUM} is not install
     demo.gateway.store!.flush();
 
     mkdirSync(OUT, { recursive: true });
-    profile = mkdtempSync(join(tmpdir(), 'causeway-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1440, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    browser = await launchBrowser({ width: 1440, height: 900 });
+    page = browser.page;
     page.on('request', (r) => {
       if (!r.url().startsWith(demo.adminUrl)) foreign.push(r.url());
     });
@@ -53,9 +43,8 @@ describe('dashboard in a browser', { skip: missing ? `${CHROMIUM} is not install
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await demo?.stop();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   test('overview: the failing codes appear in the error breakdown, with charts', async () => {

@@ -16,13 +16,29 @@ export function table(headers: string[], rows: Node[], attrs: Record<string, str
   return h('table', attrs, h('thead', {}, h('tr', {}, ...headers.map((x) => h('th', {}, x)))), h('tbody', {}, ...rows));
 }
 
+/** A duration; the number and its unit never break apart (a no-break space between them). */
 export function ms(v: number | null | undefined): string {
   if (v === null || v === undefined) return '–';
-  return v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`;
+  return v >= 10_000 ? `${(v / 1000).toFixed(1)}\u00a0s` : `${Math.round(v)}\u00a0ms`;
 }
 
+/** A phase's duration, with the precision it has: 0.04 ms, 2.7 ms, 315 ms. */
+export function msFine(v: number): string {
+  if (v >= 10) return ms(v);
+  return `${v < 1 ? v.toFixed(2) : v.toFixed(1)}\u00a0ms`;
+}
+
+/** Times of day everywhere in the dashboard (header, tables, chart axes): the browser's locale decides 12 or 24 hours. */
+const TIME = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+const TIME_HM = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+
 export function clock(t: number): string {
-  return new Date(t).toLocaleTimeString([], { hour12: false });
+  return TIME.format(t);
+}
+
+/** A chart axis label: seconds only where the ticks are less than a minute apart. */
+export function axisTime(t: number, stepMs: number): string {
+  return (stepMs < 60_000 ? TIME : TIME_HM).format(t);
 }
 
 export function pct(part: number, whole: number): string {

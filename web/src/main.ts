@@ -4,7 +4,8 @@ import { alerts } from './alerts.js';
 import { ApiError, setToken, whenUnauthorized } from './api.js';
 import { calls } from './calls.js';
 import { config } from './config.js';
-import { h } from './dom.js';
+import { fleet } from './fleet.js';
+import { clock, h } from './dom.js';
 import { overview } from './overview.js';
 import type { Page } from './page.js';
 import { upstreams } from './upstreams.js';
@@ -22,6 +23,7 @@ const pages: Record<string, () => Page> = {
   calls: () => calls(navigate),
   config,
   alerts,
+  fleet,
 };
 
 const nav = document.getElementById('nav')!;
@@ -54,7 +56,7 @@ async function tick(): Promise<void> {
   try {
     await page.refresh();
     if (mine !== generation) return;
-    status.replaceChildren(h('span', { class: 'live' }, '● live'), ` updated ${new Date().toLocaleTimeString([], { hour12: false })}`);
+    status.replaceChildren(h('span', { class: 'live' }, '● live'), ` updated ${clock(Date.now())}`);
   } catch (err) {
     if (mine !== generation) return;
     const text = err instanceof ApiError ? err.message : `admin API unreachable (${(err as Error).message})`;

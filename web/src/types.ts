@@ -16,6 +16,8 @@ export interface Attempt {
   retry?: string;
   timings: Phases;
   durationMs: number;
+  /** When its first phase began, in ms since the call started. */
+  startMs?: number;
 }
 export interface Call {
   requestId: string;
@@ -45,6 +47,7 @@ export interface Stats {
   buckets: Bucket[];
   totals: Omit<Bucket, 't'>;
   topFailingRoutes: Array<{ route: string; errors: number; requests: number }>;
+  upstreamsByRoute?: Array<{ route: string; upstream: string; requests: number; errors: number; p50: number | null; p95: number | null; p99: number | null }>;
 }
 export interface TargetStats {
   id: string;
@@ -77,9 +80,18 @@ export interface Finding {
   message: string;
   fix: string;
 }
+/** gRPC facts of one attempt, as the explanation names them. */
+export interface AttemptGrpc {
+  status: string | null;
+  message: string | null;
+  sent: number;
+  received: number;
+}
 export interface Explanation {
   verdict: 'ok' | 'backend-error' | 'failure';
   headline: string;
+  timeline?: Array<{ grpc: AttemptGrpc | null }>;
+  grpc?: { service: string | null; method: string | null; status: string | null } | null;
   classification: { code: string; status: number; title: string; cause: string; remedy: string } | null;
   context: { sentence: string } | null;
 }

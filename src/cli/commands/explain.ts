@@ -19,9 +19,10 @@ Where the call is looked up, the first that applies:
   --db FILE     that call log file;
   --admin URL   a running gateway's admin API (GET /api/calls/{id}); --token or
                 $CAUSEWAY_ADMIN_TOKEN when it needs one;
-  the config (-c, $CAUSEWAY_CONFIG, or ./causeway.yaml when it exists): its storage.path,
-                relative to the config file's directory — then, if the call is not there or the
-                call log is in memory, the admin API of that config's gateway;
+  the config (-c, $CAUSEWAY_CONFIG, or ./causeway.yaml when it exists): with storage.url, the
+                fleet's call log in PostgreSQL (whichever node served the call); else its
+                storage.path, relative to the config file's directory — then, if the call is not
+                there or the call log is in memory, the admin API of that config's gateway;
   otherwise the admin API at ${DEFAULT_ADMIN} (where \`npm start\` and \`causeway start\` serve it).
 Works from any directory. Exit status: 0 found, 1 not found.`,
   async run(argv) {

@@ -3,11 +3,14 @@ import cluster from 'node:cluster';
 import { AdminServer, baseUrl } from '../../admin/server.js';
 import { reloadFromFile } from '../../admin/reload.js';
 import { ConfigError, loadConfigFile } from '../../config/load.js';
-import { Gateway, buildForStart } from '../../gateway.js';
+import { Gateway } from '../../gateway.js';
+import { buildForStart, dataListenFailure, listenFailure, startupFailure, startupLines } from '../../startup.js';
 import { runPrimary } from '../../cluster/primary.js';
 import { WORKER_ENV, runWorker } from '../../cluster/worker.js';
 import { resolveWorkers } from '../../cluster/workers.js';
 import { configPath, onStopSignals, parse, type Command } from '../args.js';
+import { openFleet, type Fleet } from '../../fleet/index.js';
+import { describeDbError } from '../../fleet/db.js';
 
 export const start: Command = {
   name: 'start',
@@ -20,7 +23,10 @@ in-flight requests finish (up to server.shutdownTimeout). SIGHUP (or POST /api/c
 re-reads the config file: an invalid file is reported and the running config stays.
 
 With workers: N (or auto) in the config, N processes serve the data plane and share breakers,
-ejections, health, rate limits and the call log; worker 1 serves the admin API (docs/workers.md).`,
+ejections, health, rate limits and the call log; worker 1 serves the admin API (docs/workers.md).
+
+With storage.url (PostgreSQL), the gateway is a node of a fleet: consumers, the call log and the
+config published with \`causeway config push\` are shared by every node (docs/fleet.md).`,
   async run(argv) {
     const { values } = parse(argv, { config: { type: 'string', short: 'c' } });
     // A process forked by the primary below: it takes its config from the primary.
@@ -37,19 +43,52 @@ ejections, health, rate limits and the call log; worker 1 serves the admin API (
       throw err;
     }
     const workers = resolveWorkers(config.workers);
+    let fleet: Fleet | null = null;
+    if (config.storage.url) {
+      if (workers > 1) {
+        console.error(`causeway start: workers: ${workers} with storage.url is not supported; run one node per process (docs/fleet.md)`);
+        return 1;
+      }
+      try {
+        fleet = await openFleet(config, { file });
+        config = await fleet.agent.initial(config);
+      } catch (err) {
+        await fleet?.close();
+        console.error(`causeway start: cannot open the fleet database (storage.url): ${describeDbError(err)}`);
+        return 1;
+      }
+    }
     if (workers > 1) return runPrimary({ file, config, workers });
-    const gateway = buildForStart(() => new Gateway(config));
-    if (!gateway) return 1;
+    const startConfig = config;
+    const gateway = buildForStart(() => new Gateway(startConfig, fleet ? { fleet } : {}), file, config);
+    if (!gateway) {
+      await fleet?.close();
+      return 1;
+    }
     const adminListen = config.admin ?? { host: '127.0.0.1', port: 9901 };
     const admin = new AdminServer({ gateway, configFile: file }, adminListen);
-    await gateway.listen();
     try {
-      const addr = await admin.listen();
-      gateway.logger.info({ kind: 'lifecycle', admin: baseUrl(addr) }, `admin API and dashboard on ${baseUrl(addr)}`);
+      await gateway.listen().catch((err: unknown) => {
+        throw dataListenFailure(err, config);
+      });
+      const adminAddr = await admin.listen().catch((err: unknown) => {
+        throw listenFailure(err, 'admin', adminListen.host, adminListen.port);
+      });
+      for (const line of startupLines(file, config, baseUrl(adminAddr))) gateway.logger.info({ kind: 'lifecycle', ...line.fields }, line.msg);
+      if (fleet) {
+        const agent = fleet.agent;
+        agent.events = gateway.events;
+        agent.apply = (c) => gateway.reload(c);
+        const at = gateway.addresses.map((a) => `${a.address}:${a.port}`).join(', ') || null;
+        agent.addresses = () => ({ admin: baseUrl(adminAddr), listen: at });
+        await agent.start();
+        gateway.logger.info({ kind: 'lifecycle', node: fleet.node, configVersion: agent.version }, `fleet node ${fleet.node}: config version ${agent.version ?? 'none published'} (${agent.state})`);
+      }
     } catch (err) {
+      await admin.close().catch(() => undefined);
       await gateway.stop(0);
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-      console.error(`causeway start: the admin port ${adminListen.host}:${adminListen.port} is in use; set admin.port in ${file}`);
+      await fleet?.close();
+      console.error(`causeway start: ${startupFailure(err, file, config)}`);
       return 1;
     }
     process.on('SIGHUP', () => {
@@ -63,7 +102,9 @@ ejections, health, rate limits and the call log; worker 1 serves the admin API (
     onStopSignals(async () => {
       await admin.close();
       await gateway.stop();
+      await fleet?.close();
     });
     return -1;
   },
 };
+

@@ -55,6 +55,8 @@ function cacheStage(cfg: HeuristicPolicy, route: string, store: ResponseStore, n
   const revalidating = new Set<string>();
 
   return (x, next) => {
+    // An upgrade is a session, never a stored answer.
+    if (x.upgrade) return next(x);
     const key = responseKey(route, x.req.headers.host, x.upstreamPath);
     if (!SAFE.has(x.method)) {
       x.tap(new Invalidate(store, route, x.req.headers.host, key));

@@ -1,12 +1,14 @@
 /**
  * Consumers and their credentials, as the data plane looks them up (maps in memory, no I/O per
  * request) and as the admin API changes them. Credentials from the config are fixed; those made
- * through the admin API are persisted by PolicyStore and can be rotated and revoked.
+ * through the admin API are persisted by the ConsumerStore and can be rotated and revoked; each
+ * change is written to the store first and applied here only once the store took it (a fleet
+ * database that is down fails the change and leaves everything as it was).
  * API keys are hashed with SHA-256 as soon as they are read and never kept or logged in clear.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { ConsumerConfig } from '../../config/schema.js';
-import type { PolicyStore, StoredCredential, StoredSubscription } from './store.js';
+import type { ConsumerStore, StoredCredential, StoredSubscription } from './store.js';
 
 const sha256hex = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -49,7 +51,7 @@ export class ConsumerRegistry {
 
   constructor(
     config: readonly ConsumerConfig[],
-    private readonly store: PolicyStore,
+    private readonly store: ConsumerStore,
   ) {
     for (const c of config) {
       this.consumers.set(c.name, 'config');
@@ -111,20 +113,20 @@ export class ConsumerRegistry {
 
   // ── changes made through the admin API (persisted) ─────────────────────────
 
-  createConsumer(name: string): boolean {
+  async createConsumer(name: string): Promise<boolean> {
     if (this.consumers.has(name)) return false;
+    await this.store.addConsumer(name, Date.now());
     this.consumers.set(name, 'api');
-    this.store.addConsumer(name, Date.now());
     return true;
   }
 
   /** Issues a new credential; the key or secret is returned this once and never again. */
-  issue(consumer: string, kind: 'key' | 'hmac', id = `${kind === 'key' ? 'key' : 'hmac'}_${randomBytes(6).toString('hex')}`): { id: string; key?: string; secret?: string } {
+  async issue(consumer: string, kind: 'key' | 'hmac', id = `${kind === 'key' ? 'key' : 'hmac'}_${randomBytes(6).toString('hex')}`): Promise<{ id: string; key?: string; secret?: string }> {
     const value = `cw_${randomBytes(24).toString('base64url')}`;
     const stored: StoredCredential = { id, consumer, kind, keyHash: kind === 'key' ? sha256hex(value) : null, secret: kind === 'hmac' ? value : null, created: Date.now() };
+    await this.store.putCredential(stored);
     const prev = this.credentials.get(id);
     if (prev) this.unindex(prev);
-    this.store.putCredential(stored);
     this.index(fromStored(stored));
     return kind === 'key' ? { id, key: value } : { id, secret: value };
   }
@@ -135,43 +137,43 @@ export class ConsumerRegistry {
   }
 
   /** Replaces a credential's key or secret under the same id; the old one stops working at once. */
-  rotate(id: string): { id: string; key?: string; secret?: string } {
+  rotate(id: string): Promise<{ id: string; key?: string; secret?: string }> {
     const c = this.credentials.get(id)!;
     return this.issue(c.consumer, c.kind, id);
   }
 
-  revoke(id: string): void {
+  async revoke(id: string): Promise<void> {
     const c = this.credentials.get(id);
     if (!c) return;
+    await this.store.deleteCredential(id);
     this.unindex(c);
-    this.store.deleteCredential(id);
   }
 
   /** A consumer asks for a route: pending until approved (an approved one stays approved). */
-  requestSubscription(consumer: string, route: string): StoredSubscription {
+  async requestSubscription(consumer: string, route: string): Promise<StoredSubscription> {
     const key = `${consumer}\0${route}`;
     const existing = this.subs.get(key);
     if (existing) return existing;
     const s = { consumer, route, status: 'pending' as const, requested: Date.now(), decided: null, source: 'api' as const };
+    await this.store.putSubscription(s);
     this.subs.set(key, s);
-    this.store.putSubscription(s);
     return s;
   }
 
-  approveSubscription(consumer: string, route: string): StoredSubscription | undefined {
+  async approveSubscription(consumer: string, route: string): Promise<StoredSubscription | undefined> {
     const s = this.subs.get(`${consumer}\0${route}`);
     if (!s) return undefined;
     const next = { ...s, status: 'approved' as const, decided: Date.now() };
+    if (s.source === 'api') await this.store.putSubscription(next);
     this.subs.set(`${consumer}\0${route}`, next);
-    if (s.source === 'api') this.store.putSubscription(next);
     return next;
   }
 
-  revokeSubscription(consumer: string, route: string): boolean {
+  async revokeSubscription(consumer: string, route: string): Promise<boolean> {
     const s = this.subs.get(`${consumer}\0${route}`);
     if (!s || s.source === 'config') return false;
+    await this.store.deleteSubscription(consumer, route);
     this.subs.delete(`${consumer}\0${route}`);
-    this.store.deleteSubscription(consumer, route);
     return true;
   }
 }

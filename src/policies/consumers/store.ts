@@ -1,15 +1,10 @@
 /**
- * Where credentials and subscriptions created at run time (through the admin API) are kept:
- * three `policy_*` tables in the SQLite file of `storage.path`, next to the call log (WAL mode
- * lets both connections share the file). The file is opened only once something has to be
- * read back or written, so a gateway that never uses the admin consumer API creates nothing.
- * API keys are stored as SHA-256 hashes; HMAC secrets must be stored as they are (verifying a
- * signature needs them), so the file deserves the permissions of a secrets file.
+ * Where consumers, credentials and subscriptions created at run time (through the admin API) are
+ * kept: the SQLite file of `storage.path` for one gateway (sqlite-store.ts), or the fleet's
+ * PostgreSQL database of `storage.url` (pg-store.ts), which every node of a fleet shares.
+ * The data plane never reads a store per request: ConsumerRegistry keeps maps in memory built
+ * from `load()`, which is the store's last known copy.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import { prepareConnection } from '../../util/sqlite.js';
 
 export interface StoredCredential {
   id: string;
@@ -36,83 +31,23 @@ export interface PolicyState {
   subscriptions: StoredSubscription[];
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS policy_consumers (name TEXT PRIMARY KEY, created INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS policy_credentials (id TEXT PRIMARY KEY, consumer TEXT NOT NULL, kind TEXT NOT NULL, key_hash TEXT, secret TEXT, created INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS policy_subscriptions (consumer TEXT NOT NULL, route TEXT NOT NULL, status TEXT NOT NULL, requested INTEGER NOT NULL, decided INTEGER, PRIMARY KEY (consumer, route));
-`;
+export interface ConsumerStore {
+  /** The last known state: what was persisted (SQLite), or the copy last read from the database (PostgreSQL). */
+  load(): PolicyState;
+  /** Writes reject when the store cannot take them (the fleet database unreachable); nothing changes then. */
+  addConsumer(name: string, at: number): Promise<void>;
+  putCredential(c: StoredCredential): Promise<void>;
+  deleteCredential(id: string): Promise<void>;
+  putSubscription(s: StoredSubscription): Promise<void>;
+  deleteSubscription(consumer: string, route: string): Promise<void>;
+  /** Called after every write made through this store (cluster workers re-read what the lead's admin API changed). */
+  onChange: (() => void) | null;
+  /** Calls `listener` when another process (another node of the fleet) changed the state; `load()` then has it. */
+  watch?(listener: () => void): void;
+  close(): void | Promise<void>;
+}
 
-export class PolicyStore {
-  private db: Database.Database | null = null;
-  /** Called after every write (cluster workers re-read what the lead's admin API changed). */
-  onChange: (() => void) | null = null;
-
-  /** `path` null or ':memory:' keeps changes for the life of the process only. */
-  constructor(private readonly path: string | null) {}
-
-  private open(): Database.Database {
-    if (this.db) return this.db;
-    const file = this.path ?? ':memory:';
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    const db = new Database(file);
-    prepareConnection(db, true);
-    db.exec(SCHEMA);
-    this.db = db;
-    return db;
-  }
-
-  /**
-   * What was persisted by earlier runs (nothing when the file does not exist yet). A file that
-   * cannot be opened (a full disk cannot take its WAL index) must not stop the gateway: it starts
-   * without the run-time credentials and subscriptions — their callers are refused, never let in.
-   */
-  load(): PolicyState {
-    if (!this.db && (this.path === null || this.path === ':memory:' || !existsSync(this.path))) return { consumers: [], credentials: [], subscriptions: [] };
-    let db: Database.Database;
-    try {
-      db = this.open();
-    } catch (err) {
-      const e = err as { code?: string; message?: string };
-      process.emitWarning(`consumers: cannot read the credentials created through the admin API from ${this.path} (${e.code ?? 'error'}: ${e.message ?? ''}); their callers are refused until a restart with room on the disk`);
-      return { consumers: [], credentials: [], subscriptions: [] };
-    }
-    const credentials = db.prepare('SELECT id, consumer, kind, key_hash AS keyHash, secret, created FROM policy_credentials').all() as StoredCredential[];
-    const subscriptions = db.prepare('SELECT consumer, route, status, requested, decided FROM policy_subscriptions').all() as StoredSubscription[];
-    const consumers = (db.prepare('SELECT name FROM policy_consumers').all() as Array<{ name: string }>).map((r) => r.name);
-    return { consumers, credentials, subscriptions };
-  }
-
-  addConsumer(name: string, at: number): void {
-    this.open().prepare('INSERT OR IGNORE INTO policy_consumers (name, created) VALUES (?, ?)').run(name, at);
-    this.onChange?.();
-  }
-
-  putCredential(c: StoredCredential): void {
-    this.open()
-      .prepare('INSERT OR REPLACE INTO policy_credentials (id, consumer, kind, key_hash, secret, created) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(c.id, c.consumer, c.kind, c.keyHash, c.secret, c.created);
-    this.onChange?.();
-  }
-
-  deleteCredential(id: string): void {
-    this.open().prepare('DELETE FROM policy_credentials WHERE id = ?').run(id);
-    this.onChange?.();
-  }
-
-  putSubscription(s: StoredSubscription): void {
-    this.open()
-      .prepare('INSERT OR REPLACE INTO policy_subscriptions (consumer, route, status, requested, decided) VALUES (?, ?, ?, ?, ?)')
-      .run(s.consumer, s.route, s.status, s.requested, s.decided);
-    this.onChange?.();
-  }
-
-  deleteSubscription(consumer: string, route: string): void {
-    this.open().prepare('DELETE FROM policy_subscriptions WHERE consumer = ? AND route = ?').run(consumer, route);
-    this.onChange?.();
-  }
-
-  close(): void {
-    this.db?.close();
-    this.db = null;
-  }
+/** A write the store could not take (the fleet database unreachable); the admin API answers it as 503 UNAVAILABLE. */
+export class StoreWriteError extends Error {
+  override readonly name = 'StoreWriteError';
 }
