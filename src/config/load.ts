@@ -4,6 +4,7 @@
  * the file, the line and the path in the document, plus a "did you mean" where one fits.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, Scalar, parseDocument, isMap, isSeq, isScalar, isPair, visit, type Node, type Document } from 'yaml';
 import type { $ZodIssue } from 'zod/v4/core';
 import { HEADER_VARIABLES, configJsonSchema, configSchema, type Config } from './schema.js';
@@ -52,7 +53,11 @@ export function loadConfigFile(file: string, env: Env = process.env): Config {
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError([{ file, line: 0, column: 0, path: '', message: `cannot read the config file (${e.code ?? e.message})` }]);
   }
-  return parseConfig(text, file, env);
+  const config = parseConfig(text, file, env);
+  // A file the config names lives next to it, whatever directory the gateway (or explain) runs from.
+  const st = config.storage;
+  if (st.enabled && st.path !== ':memory:' && !isAbsolute(st.path)) st.path = resolve(dirname(file), st.path);
+  return config;
 }
 
 /** Validates config text; `file` is only used to label errors. */

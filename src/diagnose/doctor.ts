@@ -13,11 +13,12 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Config, RouteConfig } from '../config/schema.js';
 import { classify, type Phase } from '../failures/classify.js';
-import { failure, type FailureCode } from '../failures/registry.js';
+import { lowLevelMeaning } from '../failures/low-level.js';
+import { failure, type FailureCode, type Side } from '../failures/registry.js';
 import { openConnection, probeSpeaksTls, type LookupFn } from '../upstream/connector.js';
 import { effectiveTimeouts } from '../upstream/policy.js';
 import { parseTarget, type Target } from '../upstream/target.js';
@@ -43,6 +44,24 @@ export interface TargetReport {
   status: number | null;
   /** Notes that are not failures: a backend slower than the configured read timeout. */
   warnings: string[];
+  /** `ok`; `slow` (answers, but near or over the configured read); `down` (no connection); `failing` (connects, no good answer). */
+  verdict: 'ok' | 'slow' | 'down' | 'failing';
+  /** Who has to act for this target; `undetermined` when the evidence cannot tell (docs/diagnose.md). */
+  side: Side | 'none' | 'undetermined';
+  /** Why that side, in words: the evidence it was decided on. */
+  evidence: string | null;
+  /** The low-level error of the failing step (errno, OpenSSL code), when there was one. */
+  error: string | null;
+}
+
+export interface UpstreamSummary {
+  down: string[];
+  failing: string[];
+  slow: string[];
+  ok: string[];
+  /** Whether the gateway hides the failing targets by retrying on the others (null: not applicable). */
+  masked: boolean | null;
+  sentence: string;
 }
 
 export interface GatewayCheck {
@@ -61,8 +80,10 @@ export interface DoctorReport {
   upstream: string | null;
   targets: TargetReport[];
   gateway: GatewayCheck | null;
-  /** Where the problem is: none, the backend, the network path, or the gateway (its config). */
-  side: 'none' | 'backend' | 'network' | 'gateway' | 'client';
+  /** The upstream as a whole: which targets are down, failing, slow, and whether retries hide it. */
+  summary: UpstreamSummary;
+  /** Where the problem is: none, the backend, the network path, the gateway (its config), or not decidable from the evidence. */
+  side: 'none' | 'backend' | 'network' | 'gateway' | 'client' | 'undetermined';
   verdict: string;
 }
 
@@ -89,10 +110,13 @@ function samplePath(pattern: string): string {
   return pattern.replace(/\*$/, '').replace(/:[A-Za-z0-9_]+/g, 'doctor') || '/';
 }
 
-function failed(report: TargetReport, step: DoctorStep['step'], ms: number, code: FailureCode, detail: string): TargetReport {
+function failed(report: TargetReport, step: DoctorStep['step'], ms: number, code: FailureCode, detail: string, side: Side, error?: string): TargetReport {
   report.steps.push({ step, ok: false, ms: round(ms), detail });
   report.code = code;
   report.fix = failure(code).remedy;
+  report.side = side;
+  report.error = error ?? null;
+  report.verdict = step === 'http' ? 'failing' : 'down';
   return report;
 }
 
@@ -110,9 +134,10 @@ function connectSteps(t: Target, report: TargetReport, opts: { timeout: number; 
       const order: Array<'dns' | 'connect' | 'tls'> = [...(t.literal ? [] : (['dns'] as const)), 'connect', ...(t.tls ? (['tls'] as const) : [])];
       for (const phase of order) {
         if (fail && fail.phase === phase) {
-          const { code } = classify({ phase: phase as Phase, errorCode: fail.errorCode, timeout: fail.timeout ? 'phase' : undefined, tls: t.tls });
+          const { code, side } = classify({ phase: phase as Phase, errorCode: fail.errorCode, timeout: fail.timeout ? 'phase' : undefined, tls: t.tls });
           const why = fail.timeout ? fail.message : `${fail.errorCode}: ${fail.message}`;
-          failed(report, STEP_OF[phase], timings[phase], code, why);
+          failed(report, STEP_OF[phase], timings[phase], code, why, side, fail.timeout ? undefined : fail.errorCode);
+          if (!fail.timeout) report.evidence = lowLevelMeaning(fail.errorCode, phase as Phase)?.says ?? null;
           return resolve(null);
         }
         const detail = phase === 'dns' ? `${t.hostname} → ${address}` : phase === 'connect' ? `connected to ${t.id}` : 'handshake complete, certificate accepted';
@@ -154,7 +179,7 @@ function httpStep(socket: Socket, t: Target, path: string, readTimeout: number):
 /** Probes one target URL step by step. */
 async function probeTarget(url: string, opts: { path: string; connectTimeout: number; readTimeout: number; lookup?: LookupFn; tls?: Config['upstreams'][string]['tls'] }): Promise<TargetReport> {
   const t = parseTarget(url);
-  const report: TargetReport = { url, target: t.id, steps: [], ok: false, code: null, fix: null, status: null, warnings: [] };
+  const report: TargetReport = { url, target: t.id, steps: [], ok: false, code: null, fix: null, status: null, warnings: [], verdict: 'ok', side: 'none', evidence: null, error: null };
   const lookup = opts.lookup ?? systemLookup;
   const socket = await connectSteps(t, report, { timeout: opts.connectTimeout, lookup, tls: opts.tls });
   if (!socket) return report;
@@ -169,13 +194,59 @@ async function probeTarget(url: string, opts: { path: string; connectTimeout: nu
   // Closed without a byte on plain http: a TLS port behind an http:// URL, or a backend that hung up.
   const looksTls = !!r.data && (r.data.charCodeAt(0) === 0x15 || r.data.charCodeAt(0) === 0x16) && r.data.charCodeAt(1) === 0x03;
   const peerSpeaksTls = !t.tls && (looksTls || (r.bytes === 0 && !r.timeout && (await probeSpeaksTls(t, Math.min(1000, opts.connectTimeout), lookup))));
-  const { code } = classify({ phase: 'ttfb', errorCode: looksTls ? 'HPE_INVALID_CONSTANT' : r.errorCode, timeout: r.timeout ? 'phase' : undefined, tls: t.tls, peerSpeaksTls });
+  const errorCode = looksTls ? 'HPE_INVALID_CONSTANT' : r.errorCode;
+  const { code, side } = classify({ phase: 'ttfb', errorCode, timeout: r.timeout ? 'phase' : undefined, tls: t.tls, peerSpeaksTls });
   const detail = peerSpeaksTls
     ? `the port answers TLS: it needs https://${t.hostHeader}, not http://`
     : r.timeout
       ? `no response headers within ${opts.readTimeout} ms`
       : `${r.errorCode} after ${r.bytes} response bytes`;
-  return failed(report, 'http', r.ms, code, detail);
+  failed(report, 'http', r.ms, code, detail, side, r.timeout ? undefined : errorCode);
+  if (!r.timeout && errorCode && !peerSpeaksTls) report.evidence = lowLevelMeaning(errorCode, 'ttfb')?.says ?? null;
+  return report;
+}
+
+/** The first of `ports` on `host` that answers a TCP handshake (accepts or refuses) within `timeout`, or null. */
+async function answeringPort(host: string, ports: number[], timeout: number): Promise<number | null> {
+  for (const port of ports) {
+    const answered = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host, port });
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), timeout);
+      socket.once('connect', () => done(true));
+      socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED'));
+    });
+    if (answered) return port;
+  }
+  return null;
+}
+
+const LOOPBACK = /^(127\.|::1$|localhost$)/;
+
+/**
+ * Decides the side of a connect timeout by what else the host does: a host that answers on
+ * another port (or is this machine) is up, so this port's packets are dropped (filtered) or its
+ * listener's accept queue is full; with no other evidence the causes cannot be told apart.
+ */
+async function sideOfConnectTimeout(r: TargetReport, siblings: number[], timeout: number): Promise<void> {
+  const t = parseTarget(r.url);
+  if (LOOPBACK.test(t.hostname)) {
+    r.side = 'network';
+    r.evidence = `${t.hostname} is this machine, so the host is up: packets to port ${t.port} are dropped (a firewall DROP rule — filtered), or the backend's accept queue is full; a handshake timeout cannot tell the two apart`;
+    return;
+  }
+  const port = await answeringPort(t.hostname, siblings.filter((p) => p !== t.port), Math.min(timeout, 1000));
+  if (port !== null) {
+    r.side = 'network';
+    r.evidence = `the host answers a TCP handshake on port ${port} but not on ${t.port}: packets to port ${t.port} are dropped (filtered by a firewall or security group), or the backend's accept queue is full`;
+  } else {
+    r.side = 'undetermined';
+    r.evidence = `no TCP handshake completed${siblings.length > 1 ? ' on any known port of the host' : ''}: a dead host, or packets dropped on the way — the evidence cannot tell which`;
+  }
 }
 
 /**
@@ -193,8 +264,12 @@ async function h2Steps(socket: Socket, t: Target, report: TargetReport, opts: { 
       session.once('close', () => (clearTimeout(timer), resolve('closed')));
     });
     const ms = performance.now() - t0;
-    if (settings === 'timeout') return failed(report, 'h2', ms, 'UPSTREAM_CONNECT_TIMEOUT', `no HTTP/2 SETTINGS within ${opts.connectTimeout} ms: the port does not speak HTTP/2 (or is stuck)`);
-    if (settings === 'closed') return failed(report, 'h2', ms, 'UPSTREAM_PROTOCOL_MISMATCH', `the port closed the connection instead of answering the HTTP/2 preface: it does not speak ${t.tls ? 'h2' : 'h2c'}`);
+    if (settings === 'timeout') return failed(report, 'h2', ms, 'UPSTREAM_CONNECT_TIMEOUT', `no HTTP/2 SETTINGS within ${opts.connectTimeout} ms: the port does not speak HTTP/2 (or is stuck)`, failure('UPSTREAM_CONNECT_TIMEOUT').side);
+    if (settings === 'closed') {
+      // What the pool names CAUSEWAY_NOT_H2 (src/failures/low-level.ts): the backend's port speaks something else.
+      const k = classify({ phase: 'connect', errorCode: 'CAUSEWAY_NOT_H2', tls: t.tls });
+      return failed(report, 'h2', ms, k.code, `the port closed the connection instead of answering the HTTP/2 preface: it does not speak ${t.tls ? 'h2' : 'h2c'}`, k.side, 'CAUSEWAY_NOT_H2');
+    }
     const max = settings.maxConcurrentStreams;
     report.steps.push({ step: 'h2', ok: true, ms: round(ms), detail: `HTTP/2 preface answered with SETTINGS (max concurrent streams ${max === undefined || max >= 2 ** 31 ? 'unlimited' : max})` });
     const t1 = performance.now();
@@ -222,8 +297,8 @@ async function h2Steps(socket: Socket, t: Target, report: TargetReport, opts: { 
     });
     const ms1 = performance.now() - t1;
     if ('error' in r) {
-      const { code } = classify({ phase: 'ttfb', errorCode: r.error, timeout: r.timeout ? 'phase' : undefined, tls: t.tls });
-      return failed(report, 'grpc', ms1, code, r.timeout ? `no answer to ${GRPC_HEALTH_PATH} within ${opts.readTimeout} ms` : `${GRPC_HEALTH_PATH}: ${r.error}`);
+      const { code, side } = classify({ phase: 'ttfb', errorCode: r.error, timeout: r.timeout ? 'phase' : undefined, tls: t.tls });
+      return failed(report, 'grpc', ms1, code, r.timeout ? `no answer to ${GRPC_HEALTH_PATH} within ${opts.readTimeout} ms` : `${GRPC_HEALTH_PATH}: ${r.error}`, side, r.timeout ? undefined : r.error);
     }
     report.ok = true;
     report.status = r.status;
@@ -251,6 +326,10 @@ interface Plan {
   configuredRead: number | null;
   path: string;
   tls?: Config['upstreams'][string]['tls'];
+  /** The upstream's retry settings, when a config names it. */
+  retries: { attempts: number; on: readonly string[] } | null;
+  /** Other ports the config knows on the host of `url` (evidence that the host is up). */
+  siblingPorts(url: string): number[];
 }
 
 /** scheme://host:port of a target URL (URL.origin is "null" for h2c:// and h2://). */
@@ -286,6 +365,12 @@ function plan(opts: DoctorOptions): Plan {
     configuredRead: t?.read ?? null,
     path,
     tls: u?.tls,
+    retries: u ? { attempts: u.retries.attempts, on: u.retries.on.map(String) } : null,
+    siblingPorts(url) {
+      const host = parseTarget(url).hostname;
+      const all = cfg ? Object.values(cfg.upstreams).flatMap((x) => x.targets.map((t) => parseTarget(t.url))) : [];
+      return [...new Set(all.filter((t) => t.hostname === host).map((t) => t.port))];
+    },
   };
 }
 
@@ -315,21 +400,56 @@ function viaGateway(cfg: Config, route: RouteConfig, timeout: number): Promise<G
   });
 }
 
-function judge(targets: TargetReport[], gw: GatewayCheck | null, p: Plan): Pick<DoctorReport, 'side' | 'verdict'> {
+/** The upstream as a whole, from the per-target reports and its retry settings. */
+function summarise(targets: TargetReport[], p: Plan): UpstreamSummary {
+  const ids = (v: TargetReport['verdict']) => targets.filter((t) => t.verdict === v).map((t) => t.target);
+  const down = ids('down');
+  const failing = ids('failing');
+  const slow = ids('slow');
+  const ok = ids('ok');
+  const bad = down.length + failing.length;
+  const retries = p.retries;
+  let masked: boolean | null = null;
+  const parts: string[] = [];
+  if (bad === 0) parts.push(`all ${targets.length} target(s) answer${slow.length ? `; slow against read (${p.configuredRead} ms): ${slow.join(', ')}` : ''}`);
+  else {
+    if (down.length) parts.push(`down: ${down.join(', ')}`);
+    if (failing.length) parts.push(`connect but fail: ${failing.join(', ')}`);
+    if (slow.length) parts.push(`slow against read (${p.configuredRead} ms): ${slow.join(', ')}`);
+    const healthy = ok.length + slow.length;
+    if (healthy === 0) parts.push('no target answers: every call fails');
+    else if (retries) {
+      const onConnect = retries.on.includes('connect-failure');
+      masked = retries.attempts > 1 && (down.length > 0 ? onConnect : retries.on.includes('reset') || retries.on.includes('stale-connection'));
+      parts.push(
+        masked
+          ? `${healthy} of ${targets.length} target(s) work, and the gateway retries (${retries.attempts} attempts on ${retries.on.join(', ')}): calls that hit a broken target are retried on another, so clients see mostly successes while the broken target(s) cost every such call an extra attempt`
+          : `${healthy} of ${targets.length} target(s) work, and the gateway does not retry these failures: about ${Math.round((100 * bad) / targets.length)}% of calls fail until the broken target(s) are fixed or ejected`,
+      );
+    }
+  }
+  return { down, failing, slow, ok, masked, sentence: `${parts.join('; ')}.` };
+}
+
+function judge(targets: TargetReport[], gw: GatewayCheck | null, p: Plan, summary: UpstreamSummary): Pick<DoctorReport, 'side' | 'verdict'> {
   const bad = targets.filter((t) => !t.ok);
-  const direct = bad.length === 0 ? 'every target answers directly' : `${bad.length} of ${targets.length} target(s) fail directly (${[...new Set(bad.map((t) => t.code))].join(', ')})`;
   const slow = targets.flatMap((t) => t.warnings);
+  const direct = bad.length === 0 ? 'every target answers directly' : `${bad.length} of ${targets.length} target(s) fail directly (${[...new Set(bad.map((t) => t.code))].join(', ')})`;
+  const note = gw && !gw.reachable ? ` ${gw.detail}; only the direct probe ran.` : '';
+  // The side of the upstream is the side of its broken targets when they agree.
+  const sides = [...new Set(bad.map((t) => t.side))];
+  const badSide = (sides.length === 1 ? sides[0] : 'undetermined') as DoctorReport['side'];
+  const perTarget = bad.map((t) => `${t.target}: ${t.code}${t.evidence ? ` — ${t.evidence}` : ''}`).join('; ');
   if (!gw || !gw.reachable) {
-    const note = gw ? ` ${gw.detail}; only the direct probe ran.` : '';
     if (bad.length === 0) return { side: 'none', verdict: `The backend is reachable: ${direct}.${slow.length ? ` But: ${slow.join('; ')}.` : ''}${note}` };
-    const code = bad[0]!.code!;
-    const side = failure(code).side === 'network' ? 'network' : 'backend';
-    return { side, verdict: `The problem is on the ${side} side, not the gateway: ${direct}. Fix: ${failure(code).remedy}${note}` };
+    return { side: badSide, verdict: `${direct}. ${perTarget}. ${summary.sentence} Fix: ${bad[0]!.fix}${note}` };
   }
   if (bad.length === 0 && !gw.code) return { side: 'none', verdict: `Both work: ${direct}, and through the gateway (route ${gw.route}) ${gw.detail} in ${gw.ms} ms.` };
+  if (bad.length > 0 && bad.length < targets.length && !gw.code) {
+    return { side: badSide, verdict: `${direct}: ${perTarget}. Through the gateway the call succeeded (${gw.detail}): ${summary.sentence} Fix: ${bad[0]!.fix}` };
+  }
   if (bad.length > 0 && gw.code) {
-    const code = bad[0]!.code!;
-    return { side: failure(code).side === 'network' ? 'network' : 'backend', verdict: `The backend fails with or without the gateway: ${direct}; through the gateway ${gw.code}. Fix the backend (or the network to it): ${failure(code).remedy}` };
+    return { side: badSide, verdict: `The backend fails with or without the gateway: ${direct}; through the gateway ${gw.code}. ${perTarget}. Fix: ${bad[0]!.fix}` };
   }
   if (bad.length === 0 && gw.code) {
     const def = failure(gw.code as FailureCode);
@@ -339,7 +459,8 @@ function judge(targets: TargetReport[], gw: GatewayCheck | null, p: Plan): Pick<
       verdict: `The backend answers directly, but through the gateway (route ${p.route?.name}) it fails with ${gw.code}${slowNote}: the gateway's settings or its own path to the backend are the problem. Fix: ${def?.remedy ?? 'see docs/errors.md'}`,
     };
   }
-  return { side: 'network', verdict: `The gateway reaches the backend (${gw.detail}) but this machine cannot: ${direct}. The failure is in the network path from here (DNS, firewall, routing), not in the backend or the gateway.` };
+  // Every target fails from here, yet the gateway's call succeeded: the two machines see different networks.
+  return { side: 'network', verdict: `The gateway reaches the backend (${gw.detail}) but this machine cannot: ${direct}. ${perTarget}. The failure is in the network path from here (DNS, firewall, routing), not in the backend or the gateway.` };
 }
 
 /** Runs the probes (and the gateway comparison when a config names the upstream). */
@@ -352,11 +473,16 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
     const read = p.configuredRead;
     if (r.ok && http && read !== null && http.ms > read * 0.8) {
       r.warnings.push(`${r.target} took ${http.ms} ms to answer, ${http.ms > read ? 'over' : 'close to'} the read timeout of ${read} ms`);
+      r.verdict = 'slow';
+      r.side = 'backend';
+      r.evidence = `answers in ${http.ms} ms against a configured read of ${read} ms`;
     }
+    if (r.code === 'UPSTREAM_CONNECT_TIMEOUT') await sideOfConnectTimeout(r, p.siblingPorts(r.url), p.connect);
     targets.push(r);
   }
+  const summary = summarise(targets, p);
   const gw = opts.config && p.route && opts.viaGateway !== false ? await viaGateway(opts.config, p.route, effectiveTimeouts(opts.config.upstreams[p.upstream!]!.timeouts, p.route.timeouts).total + 2000) : null;
-  return { target: opts.target, upstream: p.upstream, targets, gateway: gw, ...judge(targets, gw, p) };
+  return { target: opts.target, upstream: p.upstream, targets, gateway: gw, summary, ...judge(targets, gw, p, summary) };
 }
 
 /** The report as `causeway doctor` prints it. */
@@ -365,9 +491,13 @@ export function formatDoctor(r: DoctorReport): string {
   for (const t of r.targets) {
     lines.push('', `${t.url}  (direct, bypassing the gateway)`);
     for (const s of t.steps) lines.push(`  ${s.ok ? '✓' : '✗'} ${s.step.padEnd(4)} ${String(s.ms).padStart(8)} ms  ${s.detail}`);
-    if (t.code) lines.push(`  → ${t.code}: ${failure(t.code).title}`, `    fix: ${t.fix}`);
+    lines.push(`  verdict: ${t.verdict}${t.side !== 'none' ? `; side: ${t.side}` : ''}`);
+    if (t.code) lines.push(`  → ${t.code}: ${failure(t.code).title}`);
+    if (t.evidence) lines.push(`    why: ${t.evidence}`);
+    if (t.code) lines.push(`    fix: ${t.fix}`);
     for (const w of t.warnings) lines.push(`  ! ${w}`);
   }
+  if (r.upstream) lines.push('', `upstream ${r.upstream}: ${r.summary.sentence}`);
   if (r.gateway) lines.push('', `through the gateway: ${r.gateway.detail}${r.gateway.reachable ? ` in ${r.gateway.ms} ms (request id ${r.gateway.requestId})` : ''}`);
   lines.push('', `${r.side === 'none' ? 'OK' : `problem side: ${r.side}`} — ${r.verdict}`);
   return lines.join('\n');

@@ -4,11 +4,13 @@
  * words and the remedy from the failure registry, and the context — how many other calls to the
  * same upstream failed the same way in the 5 minutes around it, and on which targets.
  *
- *   const e = explainCall(store, requestId);   // JSON-able, or undefined when not logged
+ *   const e = await explainCall(store, requestId);   // JSON-able, or undefined when not logged
  *   console.log(formatExplanation(e));          // what `causeway explain` prints
  *
  * The admin API serves the same object at GET /api/calls/{requestId}.
  */
+import { classify, type Phase } from '../failures/classify.js';
+import { lowLevelMeaning } from '../failures/low-level.js';
 import { failure, REGISTRY, type FailureCode } from '../failures/registry.js';
 import type { AttemptRecord, CallRecord } from '../observe/call-record.js';
 import type { CallStore } from '../observe/store-api.js';
@@ -57,7 +59,22 @@ export interface Explanation {
   grpc: { service: string | null; method: string | null; status: string | null; message: string | null; sent: number; received: number } | null;
   headline: string;
   timeline: ExplainedAttempt[];
-  classification: { code: string; status: number; title: string; side: string; proxyStatus: string | null; cause: string; remedy: string } | null;
+  classification: {
+    code: string;
+    /** The code's own status; the client may have received another (see `delivered`). */
+    status: number;
+    title: string;
+    side: string;
+    proxyStatus: string | null;
+    cause: string;
+    /** What the low-level error (errno, undici, OpenSSL) said, in words. */
+    lowLevel: string | null;
+    remedy: string;
+    /** The fix specific to that low-level error. */
+    specifically: string | null;
+  } | null;
+  /** What the client received: the status, whether the response was cut after its headers, body bytes sent. */
+  delivered: { status: number; cutAfterHeaders: boolean; bytesSent: number };
   context: { windowMs: number; sameFailure: number; targets: Array<{ target: string; calls: number }>; sentence: string } | null;
   call: CallRecord;
 }
@@ -72,28 +89,23 @@ function attemptSummary(a: AttemptRecord): string {
   return `${a.target}: ${def ? def.title.toLowerCase() : a.outcome} — ${a.outcome} in ${a.phase ?? 'unknown phase'}${a.error ? ` (${a.error})` : ''} after ${round(a.durationMs)} ms`;
 }
 
-/** The phase time that caused a timeout code, as the limit the message names. */
-function limitOf(c: CallRecord): number | undefined {
+/** The attempt whose failure the call's code reports: the last one that failed. */
+const lastFailure = (c: CallRecord) => [...c.attempts].reverse().find((a) => typeof a.outcome === 'string');
+
+/** The response was cut after its headers went out: the failed attempt was streaming the body. */
+function cutAfterHeaders(c: CallRecord): boolean {
   const last = c.attempts[c.attempts.length - 1];
-  if (!last) return undefined;
-  switch (c.code) {
-    case 'UPSTREAM_CONNECT_TIMEOUT':
-      return Math.round(last.timings.dns + last.timings.connect + last.timings.tls);
-    case 'UPSTREAM_RESPONSE_TIMEOUT':
-      return Math.round(last.timings.ttfb);
-    case 'UPSTREAM_SEND_TIMEOUT':
-      return Math.round(last.timings.send);
-    case 'GATEWAY_TIMEOUT': {
-      // The call records the budget that ran out on the attempt it cut (call.ts); the time
-      // measured runs a little past it.
-      const budget = c.attempts.map((a) => /^budget (\d+) ms/.exec(a.error ?? '')?.[1]).find(Boolean);
-      return budget ? Number(budget) : Math.round(c.durationMs);
-    }
-    default:
-      return undefined;
-  }
+  return c.code !== null && last !== undefined && typeof last.outcome === 'string' && last.phase === 'body';
 }
 
+/** Side at fault: the low-level error's own where it is finer than the code's. */
+function sideOf(code: FailureCode, a: AttemptRecord | undefined): string {
+  if (a?.error && a.phase) {
+    const k = classify({ phase: a.phase as Phase, errorCode: a.error, tls: false });
+    if (k.code === code) return k.side;
+  }
+  return failure(code).side;
+}
 /** Builds the explanation of a logged call; undefined when the call log does not hold it. */
 export async function explainCall(store: CallStore, requestId: string): Promise<Explanation | undefined> {
   const c = await store.get(requestId);
@@ -113,18 +125,22 @@ export async function explainCall(store: CallStore, requestId: string): Promise<
     summary: attemptSummary(a),
   }));
   const def = c.code ? REGISTRY.get(c.code) : undefined;
-  const lastFailed = [...c.attempts].reverse().find((a) => typeof a.outcome === 'string');
+  const lastFailed = lastFailure(c);
+  const lowLevel = lastFailed?.error && lastFailed.phase ? lowLevelMeaning(lastFailed.error, lastFailed.phase as Phase) : undefined;
+  const cut = cutAfterHeaders(c);
   const classification = def
     ? {
         code: def.code,
         status: def.status,
         title: def.title,
-        side: def.side,
+        side: sideOf(def.code, lastFailed),
         proxyStatus: def.proxyStatus ?? null,
         cause:
-          failure(def.code).message({ upstream: c.upstream ?? undefined, route: c.route ?? undefined, method: c.method, path: c.path, attempts: c.attempts.length, limit: limitOf(c), detail: lastFailed?.error }) +
+          failure(def.code).message({ upstream: c.upstream ?? undefined, route: c.route ?? undefined, method: c.method, path: c.path, attempts: c.attempts.length, limit: lastFailed?.limitMs, detail: lastFailed?.error }) +
           (lastFailed ? ` — last on ${lastFailed.target} in the ${lastFailed.phase ?? 'unknown'} phase.` : '.'),
+        lowLevel: lowLevel?.says ?? null,
         remedy: def.remedy,
+        specifically: lowLevel?.remedy ?? null,
       }
     : null;
   const grpc = grpcOf(c);
@@ -153,9 +169,12 @@ export async function explainCall(store: CallStore, requestId: string): Promise<
         ? `${c.method} ${c.path} → ${c.status} from the backend after ${c.attempts.length} attempt(s) in ${round(c.durationMs)} ms`
         : verdict === 'backend-error'
           ? `${c.method} ${c.path} → ${c.status}: the backend's own error response, passed through unchanged`
-          : `${c.method} ${c.path} → ${c.status} ${c.code}: ${def?.title ?? ''}`,
+          : cut
+            ? `${c.method} ${c.path} → ${c.status} sent, then cut after ${c.bytesOut} body bytes: ${c.code} (${def?.title ?? ''})`
+            : `${c.method} ${c.path} → ${c.status} ${c.code}: ${def?.title ?? ''}`,
     timeline,
     classification,
+    delivered: { status: c.status, cutAfterHeaders: cut, bytesSent: c.bytesOut },
     context: await context(store, c),
     call: c,
   };
@@ -168,7 +187,8 @@ export async function explainCall(store: CallStore, requestId: string): Promise<
  */
 function grpcOf(c: CallRecord) {
   const last = c.attempts[c.attempts.length - 1];
-  if (!c.grpc && !last?.grpc && !(c.code !== null && c.status === 200)) return null;
+  // A 200 with a code and a failed body phase is an HTTP response cut after its headers, not a trailers-only answer.
+  if (!c.grpc && !last?.grpc && !(c.code !== null && c.status === 200 && !cutAfterHeaders(c))) return null;
   const m = grpcMethodOf(c.path);
   const statusCode = c.code !== null ? GRPC_CODES[failure(c.code).grpc] : (c.grpc?.status ?? last?.grpc?.status ?? null);
   return {
@@ -230,7 +250,11 @@ export function formatExplanation(e: Explanation): string {
   if (e.classification) {
     const k = e.classification;
     lines.push('', 'Classification', `  ${k.code} (${k.status}${k.proxyStatus ? `, Proxy-Status ${k.proxyStatus}` : ''}) — ${k.title}; at fault: ${k.side}`);
-    lines.push(`  Cause: ${k.cause}`, `  Fix:   ${k.remedy}`);
+    lines.push(`  Cause: ${k.cause}`);
+    if (k.lowLevel) lines.push(`  Said:  ${k.lowLevel}`);
+    if (e.delivered.cutAfterHeaders) lines.push(`  The client received status ${e.delivered.status} and ${e.delivered.bytesSent} body bytes, then the connection was closed: the failure came after the headers.`);
+    lines.push(`  Fix:   ${k.remedy}`);
+    if (k.specifically) lines.push(`         ${k.specifically}`);
   }
   if (e.context) lines.push('', 'Context', `  ${e.context.sentence}`);
   return lines.join('\n');

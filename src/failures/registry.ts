@@ -12,6 +12,7 @@ export type FailureCode =
   | 'UPSTREAM_DNS_FAILURE'
   | 'UPSTREAM_CONNECT_TIMEOUT'
   | 'UPSTREAM_CONNECTION_REFUSED'
+  | 'UPSTREAM_HOST_UNREACHABLE'
   | 'UPSTREAM_CONNECTION_CLOSED'
   | 'UPSTREAM_CONNECTION_RESET'
   | 'UPSTREAM_TLS_ERROR'
@@ -20,10 +21,13 @@ export type FailureCode =
   | 'UPSTREAM_RESPONSE_TIMEOUT'
   | 'UPSTREAM_BODY_TIMEOUT'
   | 'UPSTREAM_INVALID_RESPONSE'
+  | 'UPSTREAM_HEADERS_TOO_LARGE'
   | 'UPSTREAM_POOL_EXHAUSTED'
   | 'NO_HEALTHY_TARGET'
   | 'CIRCUIT_OPEN'
   | 'GATEWAY_TIMEOUT'
+  | 'GATEWAY_RESOURCE_EXHAUSTED'
+  | 'GATEWAY_INTERNAL_ERROR'
   | 'RATE_LIMITED'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
@@ -49,6 +53,9 @@ export interface FailureContext {
   detail?: string;
 }
 
+/** Who has to act: the caller, the gateway (its host or config), the backend, or the network between. */
+export type Side = 'client' | 'gateway' | 'backend' | 'network';
+
 export interface FailureDef {
   code: FailureCode;
   status: number;
@@ -57,7 +64,7 @@ export interface FailureDef {
   /** RFC 9209 error type; absent for failures that are not the proxy's (auth). */
   proxyStatus?: string;
   /** Which side is at fault, for operators scanning a dashboard. */
-  side: 'client' | 'gateway' | 'backend' | 'network';
+  side: Side;
   /**
    * Where the failure arises, which decides what the gateway may do about it:
    * `request` — the request itself or a policy refused it (nothing was asked of the backend);
@@ -76,6 +83,8 @@ export interface FailureDef {
 const up = (ctx: FailureContext) => ctx.upstream ?? 'the backend';
 const tried = (ctx: FailureContext) => (ctx.attempts && ctx.attempts > 1 ? ` (${ctx.attempts} attempts)` : '');
 const why = (ctx: FailureContext) => (ctx.detail ? ` (${ctx.detail})` : '');
+/** "within 1000 ms" when the limit that applied is known, else the name of the setting. */
+const within = (ctx: FailureContext, setting: string) => (ctx.limit !== undefined ? `${ctx.limit} ms` : `the configured ${setting}`);
 
 const defs: FailureDef[] = [
   {
@@ -119,7 +128,7 @@ const defs: FailureDef[] = [
     side: 'network',
     origin: 'exchange',
     title: 'Backend unavailable',
-    message: (c) => `Backend unavailable: timeout connecting to ${up(c)} within ${c.limit ?? '?'} ms${tried(c)}`,
+    message: (c) => `Backend unavailable: timeout connecting to ${up(c)} within ${within(c, 'connect timeout')}${tried(c)}`,
     remedy: 'The TCP handshake never completed: a security group, firewall or ACL is dropping packets to the backend port, the host is down, or the address is wrong. Allow the gateway egress address in the backend security group (inbound and outbound), check the return route, and verify the port with `causeway doctor <upstream>`.',
   },
   {
@@ -132,6 +141,17 @@ const defs: FailureDef[] = [
     title: 'Backend unavailable',
     message: (c) => `Backend unavailable: connection refused by ${up(c)}${why(c)}${tried(c)}`,
     remedy: 'Nothing is listening on the target port, or a firewall rejects the connection: check that the backend process is started and bound to the configured address and port, and that no blacklist or firewall rule rejects the gateway.',
+  },
+  {
+    code: 'UPSTREAM_HOST_UNREACHABLE',
+    status: 502,
+    grpc: 'UNAVAILABLE',
+    proxyStatus: 'destination_ip_unroutable',
+    side: 'network',
+    origin: 'exchange',
+    title: 'Backend unavailable',
+    message: (c) => `Backend unavailable: ${up(c)} cannot be reached from the gateway${why(c)}${tried(c)}`,
+    remedy: 'The network between the gateway and the backend said no: no route to the host or its network, the host is down (no ARP/neighbour answer), the link is down, or a firewall on the gateway host forbids the connection. Check routing and firewall rules from the gateway host (`ip route get <address>`, `iptables -L OUTPUT`), and that the target address is the one the backend really has.',
   },
   {
     code: 'UPSTREAM_CONNECTION_CLOSED',
@@ -185,7 +205,7 @@ const defs: FailureDef[] = [
     side: 'backend',
     origin: 'exchange',
     title: 'Backend timeout',
-    message: (c) => `Backend timeout: ${up(c)} did not read the request body for ${c.limit ?? '?'} ms`,
+    message: (c) => `Backend timeout: ${up(c)} did not read the request body within ${within(c, 'send timeout')}`,
     remedy: 'The backend stopped reading the request body (it is overloaded, blocked, or does not read bodies on this path). Check backend worker saturation; raise `timeouts.send` only for routes that upload large bodies to slow consumers.',
   },
   {
@@ -196,7 +216,7 @@ const defs: FailureDef[] = [
     side: 'backend',
     origin: 'exchange',
     title: 'Backend timeout',
-    message: (c) => `Backend timeout: no response headers from ${up(c)} within ${c.limit ?? '?'} ms${tried(c)}`,
+    message: (c) => `Backend timeout: no response headers from ${up(c)} within ${within(c, 'read timeout')}${tried(c)}`,
     remedy: 'The backend failed to return a response within the configured timeout: find the slow dependency (database, downstream call) in the backend, or increase `timeouts.read` for this route above the observed p99 latency — keeping it below `timeouts.total` and the client timeout.',
   },
   {
@@ -207,7 +227,7 @@ const defs: FailureDef[] = [
     side: 'backend',
     origin: 'exchange',
     title: 'Backend timeout',
-    message: (c) => `Backend timeout: the response body from ${up(c)} stalled for more than ${c.limit ?? '?'} ms`,
+    message: (c) => `Backend timeout: the response body from ${up(c)} stalled for more than ${within(c, 'read timeout')}`,
     remedy: 'The backend sent headers and then stopped sending the body: a stuck stream, a slow producer, or a lost connection without FIN. Check the backend for blocked writers; raise `timeouts.read` for streaming routes that pause longer between chunks.',
   },
   {
@@ -222,6 +242,17 @@ const defs: FailureDef[] = [
     remedy: 'The bytes from the backend are not valid HTTP/1.1 (bad status line or headers, conflicting lengths). Check that the target port is the HTTP port of the service and not another protocol, and fix the response framing in the backend.',
   },
   {
+    code: 'UPSTREAM_HEADERS_TOO_LARGE',
+    status: 502,
+    grpc: 'INTERNAL',
+    proxyStatus: 'http_response_header_section_size',
+    side: 'backend',
+    origin: 'exchange',
+    title: 'Invalid backend response',
+    message: (c) => `Invalid backend response: ${up(c)} sent too big a header — the response head exceeds the gateway's limit${c.limit !== undefined ? ` of ${c.limit} bytes` : ''}`,
+    remedy: 'The backend sent response headers larger than the gateway accepts (nginx says "upstream sent too big header"): usually a huge Set-Cookie, a debug or tracing header that grows, or a redirect URL carrying state. Make the backend send smaller headers; the port is right, the response is just too big to be taken as a response head.',
+  },
+  {
     code: 'UPSTREAM_POOL_EXHAUSTED',
     status: 503,
     grpc: 'UNAVAILABLE',
@@ -229,7 +260,7 @@ const defs: FailureDef[] = [
     side: 'gateway',
     origin: 'refusal',
     title: 'Backend unavailable',
-    message: (c) => `Backend unavailable: connection lease request time out — no connection to ${up(c)} became free within ${c.limit ?? '?'} ms`,
+    message: (c) => `Backend unavailable: connection lease request time out — no connection to ${up(c)} became free within ${within(c, 'pool.queueTimeout')}`,
     remedy: 'Every connection to the backend is busy. Size the pool by Little\'s law: maxConnections >= requests per second x backend latency in seconds (1,200 connections serve 1,200 RPS at 1 s each). Raise `pool.maxConnections`, or make the backend faster.',
   },
   {
@@ -262,8 +293,30 @@ const defs: FailureDef[] = [
     side: 'gateway',
     origin: 'exchange',
     title: 'Backend timeout',
-    message: (c) => `Backend timeout: the ${c.limit ?? '?'} ms budget for this request ran out${c.upstream ? ` calling ${c.upstream}` : ''}${tried(c)}`,
+    message: (c) => `Backend timeout: the ${c.limit !== undefined ? `${c.limit} ms` : 'total'} budget for this request ran out${c.upstream ? ` calling ${c.upstream}` : ''}${tried(c)}`,
     remedy: 'The whole exchange, retries included, exceeded `timeouts.total` (or the client X-Request-Timeout). Make per-try `timeouts.read` x attempts fit inside total, and keep total below the client timeout so timeouts cascade.',
+  },
+  {
+    code: 'GATEWAY_RESOURCE_EXHAUSTED',
+    status: 503,
+    grpc: 'UNAVAILABLE',
+    proxyStatus: 'proxy_internal_error',
+    side: 'gateway',
+    origin: 'refusal',
+    title: 'Gateway overloaded',
+    message: (c) => `Gateway overloaded: the gateway ran out of a resource it needs to call ${up(c)}${why(c)}`,
+    remedy: 'The gateway host, not the backend, is out of something: file descriptors (EMFILE: raise `ulimit -n` / LimitNOFILE for the gateway process; ENFILE: the system-wide fs.file-max), local ports (EADDRNOTAVAIL, EADDRINUSE: widen net.ipv4.ip_local_port_range, reuse connections with a larger `pool.idleTimeout`), or kernel memory (ENOBUFS, ENOMEM). The detail names which; check for connection leaks and the number of calls in flight.',
+  },
+  {
+    code: 'GATEWAY_INTERNAL_ERROR',
+    status: 502,
+    grpc: 'INTERNAL',
+    proxyStatus: 'proxy_internal_error',
+    side: 'gateway',
+    origin: 'refusal',
+    title: 'Gateway error',
+    message: (c) => `Gateway error: the gateway failed on its own side while calling ${up(c)}${why(c)}`,
+    remedy: 'The error (named in the detail) is one that the backend and the network do not cause: a socket operation the gateway host does not support (an address family that is disabled, such as IPv6), or an error Causeway does not recognise. Check the gateway host\'s network configuration; if the detail names an error not listed in docs/errors.md, report it with the call\'s `causeway explain` output.',
   },
   {
     code: 'RATE_LIMITED',
@@ -273,7 +326,7 @@ const defs: FailureDef[] = [
     side: 'client',
     origin: 'request',
     title: 'Too many requests',
-    message: (c) => `Too many requests: the rate limit of route ${c.route ?? '?'} is exhausted${why(c)}`,
+    message: (c) => `Too many requests: the rate limit of ${c.route ? `route ${c.route}` : 'this route'} is exhausted${why(c)}`,
     remedy: 'Slow down and retry after the time in Retry-After, or ask the API owner for a higher limit.',
   },
   {
@@ -293,7 +346,7 @@ const defs: FailureDef[] = [
     side: 'client',
     origin: 'request',
     title: 'Forbidden',
-    message: (c) => `Forbidden: this caller may not call route ${c.route ?? '?'}${why(c)}`,
+    message: (c) => `Forbidden: this caller may not call ${c.route ? `route ${c.route}` : 'this route'}${why(c)}`,
     remedy: 'Request a subscription to the route and wait for its approval, use credentials of a consumer that holds one (or a token with the scopes the route requires), or call from an address the route\'s ipRules allow.',
   },
   {
@@ -315,7 +368,7 @@ const defs: FailureDef[] = [
     side: 'client',
     origin: 'request',
     title: 'URI too long',
-    message: (c) => `URI too long: the request target exceeds ${c.limit ?? '?'} bytes`,
+    message: (c) => `URI too long: the request target exceeds ${c.limit !== undefined ? `${c.limit} bytes` : 'the configured server.maxUrlLength'}`,
     remedy: 'Send long parameters in a request body instead of the query string, or raise `server.maxUrlLength` if such URLs are legitimate.',
   },
   {
@@ -325,7 +378,7 @@ const defs: FailureDef[] = [
     side: 'gateway',
     origin: 'request',
     title: 'Fault injected',
-    message: (c) => `Fault injected: route ${c.route ?? '?'} is configured to abort this call (fault injection)`,
+    message: (c) => `Fault injected: ${c.route ? `route ${c.route}` : 'the route'} is configured to abort this call (fault injection)`,
     remedy: 'This failure was injected on purpose by `routes[].faults`; remove or narrow the faults block (percent, header) to stop it.',
   },
   {
@@ -336,7 +389,7 @@ const defs: FailureDef[] = [
     side: 'client',
     origin: 'request',
     title: 'Request too large',
-    message: (c) => `Request too large: the body exceeds the ${c.limit ?? '?'} byte limit${c.route ? ` of route ${c.route}` : ''}`,
+    message: (c) => `Request too large: the body exceeds the ${c.limit !== undefined ? `${c.limit} byte` : 'configured'} limit${c.route ? ` of route ${c.route}` : ''}`,
     remedy: 'Send a smaller body, or raise `server.maxBodySize` (or `routes[].maxBodySize`) if the route legitimately takes larger uploads.',
   },
   {

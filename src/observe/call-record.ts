@@ -14,6 +14,8 @@ export interface AttemptRecord {
   reused: boolean;
   /** Why the next attempt happened, when one did. */
   retry?: string;
+  /** The configured limit (ms) the failure exceeded, as it applied to this call. */
+  limitMs?: number;
   timings: PhaseTimings;
   durationMs: number;
   /** When its first phase began, in ms since the call started: the gaps between attempts (pool waits, backoff) show. */
@@ -63,8 +65,9 @@ export interface CallRecord {
   consumer: string | null;
   method: string;
   path: string;
+  /** The status the client received: after headers went out, theirs, whatever failed later. */
   status: number;
-  /** The failure code when Causeway generated the response (or the client left). */
+  /** The failure code: Causeway generated the response, the client left, or the response was cut after its headers. */
   code: FailureCode | null;
   attempts: AttemptRecord[];
   bytesIn: number;
@@ -106,6 +109,7 @@ function attemptJson(a: AttemptRecord): string {
   if (a.startMs !== undefined) out += `,"startMs":${num(a.startMs)}`;
   if (a.error !== undefined) out += `,"error":${str(a.error)}`;
   if (a.retry !== undefined) out += `,"retry":${str(a.retry)}`;
+  if (a.limitMs !== undefined) out += `,"limitMs":${num(a.limitMs)}`;
   if (a.session !== undefined) out += `,"session":{"closedBy":${str(a.session.closedBy)},"how":${str(a.session.how)},"durationMs":${num(a.session.durationMs)}}`;
   if (a.grpc !== undefined) out += `,"grpc":${JSON.stringify(a.grpc)}`;
   return out + '}';

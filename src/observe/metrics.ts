@@ -262,7 +262,7 @@ export class Metrics implements CallSink, EdgeObserver {
     gauge('causeway_upstream_active_retries', 'Calls in flight that are retrying.', ['upstream'], (g, ups) => ups.forEach((u) => g.set({ upstream: u.name }, u.activeRetries)));
     perTarget('causeway_target_inflight', 'Attempts in flight on the target.', (t) => t.inflight);
     perTarget('causeway_target_ewma_seconds', 'Moving average of the time to response headers.', (t) => t.ewmaMs / 1000);
-    perTarget('causeway_target_up', '1 when the target is in rotation (healthy and not ejected).', (t) => (t.state === undefined ? undefined : t.state === 'up' ? 1 : 0));
+    perTarget('causeway_target_up', '1 when the target is in rotation (healthy and not ejected, even if failing).', (t) => (t.state === undefined ? undefined : t.state === 'up' || t.state === 'failing' ? 1 : 0));
     perTarget('causeway_target_healthy', '1 when the target passes active health checks.', (t) => bool(t.healthy));
     perTarget('causeway_target_ejected', '1 while passive outlier detection keeps the target out.', (t) => bool(t.ejected));
     perTarget('causeway_target_ejection_streak', 'Ejections of the target in its current streak (each one ejects it for longer).', (t) => t.ejections);

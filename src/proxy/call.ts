@@ -375,6 +375,8 @@ export class Call implements AttemptOwner {
     const state = this.targetState!;
     this.up.report(state, this.verdict(code), failureReason(code, lowLevel));
     const rec = this.recordAttempt(attempt, code, evidence.phase, lowLevel);
+    const limit = this.limitFor(code);
+    if (limit !== undefined) rec.limitMs = limit;
     if (this.x.headersSent) {
       // The response is streaming: nothing can be retried or reported in-band.
       this.fail(code, evidence.phase, proxyStatus);
@@ -466,7 +468,7 @@ export class Call implements AttemptOwner {
       this.attempt.abort('total');
       return;
     }
-    if (this.attempt && !this.attempt.settled) this.recordAttempt(this.attempt, 'GATEWAY_TIMEOUT', this.attempt.phase);
+    if (this.attempt && !this.attempt.settled) this.recordAttempt(this.attempt, 'GATEWAY_TIMEOUT', this.attempt.phase).limitMs = Math.round(this.budget);
     this.fail('GATEWAY_TIMEOUT', 'budget');
   };
 

@@ -436,7 +436,8 @@ export class Exchange {
       consumer: this.consumer,
       method: this.method,
       path: this.req.url ?? '',
-      status,
+      // What the client received: once the head went out its status stands, whatever failed after it (that is `code`).
+      status: this.res.headersSent ? this.res.statusCode : status,
       code,
       attempts: this.attempts,
       bytesIn: this.bytesIn,

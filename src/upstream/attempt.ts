@@ -233,6 +233,10 @@ export class Attempt {
     if (this.slot) this.slot.exchanging = false;
     this.disarm();
     this.timings[this.phase === 'pool' ? 'send' : this.phase] += this.lap();
-    this.owner.onAttemptError(this, err as Error & { code?: string });
+    const e = err as Error & { code?: string };
+    // undici names a socket that errored as merely closed; the socket's own error says why.
+    const cause = this.slot?.socketError;
+    if (cause && (e.code === 'UND_ERR_SOCKET' || e.code === 'UND_ERR_CLOSED')) e.code = cause;
+    this.owner.onAttemptError(this, e);
   }
 }

@@ -146,3 +146,68 @@ export class ActiveHealthChecker {
     await Promise.all(this.probes.map((p) => p.client.destroy().catch(() => undefined)));
   }
 }
+
+/** How many recent attempts on a target its observed health is judged on. */
+export const OBSERVED_WINDOW = 20;
+
+export interface ObservedHealth {
+  /** Attempts in the window (at most OBSERVED_WINDOW) and how many failed. */
+  calls: number;
+  failures: number;
+  /** failures / calls, 0..1 (0 with no calls). */
+  failureRate: number;
+  /** The code (or `status 503`) of the last failed attempt, and when (epoch ms). */
+  lastCode: string | null;
+  lastFailureAt: number | null;
+  /** At least half of the last calls failed, the last one too: shown as failing whatever the health checks say. */
+  failing: boolean;
+}
+
+/**
+ * What the traffic says about a target, apart from active checks and ejection: the outcome of
+ * its last OBSERVED_WINDOW attempts. A target with no health check configured and every call
+ * failing is shown as failing, not as up.
+ */
+export class ObservedOutcomes {
+  private readonly ring = new Uint8Array(OBSERVED_WINDOW);
+  private next = 0;
+  private count = 0;
+  private failures = 0;
+  private lastFailed = false;
+  private lastCode: string | null = null;
+  private lastFailureAt: number | null = null;
+
+  /** One attempt's outcome; `reason` of a failure starts with its code ("UPSTREAM_CONNECTION_REFUSED (ECONNREFUSED)", "answered 503"). */
+  record(failed: boolean, reason?: string): void {
+    if (this.count === OBSERVED_WINDOW) this.failures -= this.ring[this.next]!;
+    else this.count++;
+    this.ring[this.next] = failed ? 1 : 0;
+    this.next = (this.next + 1) % OBSERVED_WINDOW;
+    if (failed) {
+      this.failures++;
+      const code = /^[A-Z][A-Z0-9_]+/.exec(reason ?? '')?.[0];
+      this.lastCode = code ?? (reason?.replace(/^answered /, 'status ') || 'failure');
+      this.lastFailureAt = Date.now();
+    }
+    this.lastFailed = failed;
+  }
+
+  /** Forgets the window: a target back from ejection starts with a clean record, as outlier detection gives it. */
+  reset(): void {
+    this.ring.fill(0);
+    this.next = this.count = this.failures = 0;
+    this.lastFailed = false;
+  }
+
+  stats(): ObservedHealth {
+    const rate = this.count ? this.failures / this.count : 0;
+    return {
+      calls: this.count,
+      failures: this.failures,
+      failureRate: Math.round(rate * 1000) / 1000,
+      lastCode: this.lastCode,
+      lastFailureAt: this.lastFailureAt,
+      failing: this.lastFailed && this.count >= 3 && rate >= 0.5,
+    };
+  }
+}

@@ -35,6 +35,8 @@ export interface PoolSlot {
   uses: number;
   releasedAt: number;
   exchanging: boolean;
+  /** The socket's own error code when undici reports it merely closed (HTTP/1.1 slots). */
+  readonly socketError?: string | null;
   connect(timeout: number, cb: (failure: ConnectFailure | null, timings: ConnectTimings) => void): void;
   dropConnection(): void;
 }
@@ -75,6 +77,12 @@ export class Slot implements PoolSlot {
   releasedAt = 0;
   /** An attempt has dispatched on this slot and not settled yet. */
   exchanging = false;
+  /**
+   * The first error the current socket emitted. undici reports some of them only as the close
+   * they cause ("other side closed"): a TLS alert the backend sends after the handshake (a
+   * client certificate it requires) would otherwise be lost.
+   */
+  socketError: string | null = null;
 
   constructor(
     readonly pool: TargetPool,
@@ -117,6 +125,11 @@ export class Slot implements PoolSlot {
   private track(socket: Socket): void {
     this.socket = socket;
     this.uses = 0;
+    this.socketError = null;
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // The first error is the cause; undici then destroys the socket with its own.
+      if (this.socket === socket && err.code && this.socketError === null) this.socketError = err.code;
+    });
     socket.once('close', () => {
       if (this.socket === socket) this.socket = null;
       if (this.pending === socket) this.pending = null;

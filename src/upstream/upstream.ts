@@ -20,7 +20,7 @@ import type { EventLog } from '../observe/events.js';
 import { createBalancer, type Balancer } from './balancer.js';
 import { CircuitBreaker, type BreakerState } from './breaker.js';
 import type { LookupFn } from './connector.js';
-import { ActiveHealthChecker } from './health.js';
+import { ActiveHealthChecker, ObservedOutcomes, type ObservedHealth } from './health.js';
 import { TargetPool, type PoolStats, type UpstreamPool } from './pool.js';
 import { H2TargetPool } from './h2-pool.js';
 import { parseTarget, type Target } from './target.js';
@@ -55,6 +55,8 @@ export class TargetState {
   connectEwma = 0;
   /** Connects raced elsewhere and still pending (retries.hedgeConnect): new calls avoid the target meanwhile. */
   slowConnects = 0;
+  /** What recent traffic says, apart from active checks and ejection. */
+  readonly observed = new ObservedOutcomes();
   constructor(
     readonly target: Target,
     readonly pool: UpstreamPool,
@@ -80,9 +82,17 @@ export interface TargetStats {
   id: string;
   url: string;
   weight: number;
-  /** `up` in rotation; `ejected` by passive detection; `unhealthy` by active checks. */
-  state: 'up' | 'ejected' | 'unhealthy';
+  /**
+   * `up` in rotation; `failing`: in rotation, but most of its recent calls fail (whether or not
+   * a health check is configured); `ejected` by passive detection; `unhealthy` by active checks.
+   */
+  state: 'up' | 'failing' | 'ejected' | 'unhealthy';
+  /** Passing the active health checks (true without them: see `activeHealth` and `observed`). */
   healthy: boolean;
+  /** The active health check's verdict, or that none is configured. */
+  activeHealth: 'passing' | 'failing' | 'not-configured';
+  /** The last calls' outcomes (this process's traffic). */
+  observed: ObservedHealth;
   ejected: boolean;
   ejectedForMs: number;
   ejections: number;
@@ -241,6 +251,7 @@ export class Upstream {
   /** Feeds passive outlier detection with the outcome of one attempt on `t`. */
   report(t: TargetState, verdict: AttemptVerdict, reason: string): void {
     if (verdict === 'neutral') return;
+    t.observed.record(verdict === 'failure', reason);
     if (verdict === 'success') {
       t.consecutiveFailures = 0;
       return;
@@ -277,6 +288,7 @@ export class Upstream {
     if (!t.ejected) return;
     t.ejectedUntil = 0;
     t.consecutiveFailures = 0;
+    t.observed.reset();
     t.lastReturnedAt = performance.now();
     if (t.healthy) this.outOfRotation--;
     if (t.remoteEjection) return;
@@ -337,12 +349,16 @@ export class Upstream {
       activeRetries: this.activeRetries,
       breaker: b ? { state: b.state, ...b.window(), rejected: b.rejected, retryAfterMs: Math.round(b.retryAfterMs()) } : null,
       healthChecks: this.config.healthCheck?.active ? { path: this.config.healthCheck.active.path, interval: this.config.healthCheck.active.interval } : null,
-      targets: this.targets.map((t) => ({
+      targets: this.targets.map((t) => {
+        const observed = t.observed.stats();
+        return {
         id: t.target.id,
         url: t.target.url,
         weight: t.weight,
-        state: !t.healthy ? 'unhealthy' : t.ejected ? 'ejected' : 'up',
+        state: !t.healthy ? 'unhealthy' : t.ejected ? 'ejected' : observed.failing ? 'failing' : 'up',
         healthy: t.healthy,
+        activeHealth: this.health ? (t.healthy ? 'passing' : 'failing') : 'not-configured',
+        observed,
         ejected: t.ejected,
         ejectedForMs: t.ejected ? Math.max(0, Math.round(t.ejectedUntil - now)) : 0,
         ejections: t.totalEjections,
@@ -352,7 +368,8 @@ export class Upstream {
         requests: t.requests,
         failures: t.failures,
         pool: t.pool.stats(),
-      })),
+        };
+      }),
     };
   }
 

@@ -168,6 +168,60 @@ routes: [{ name: orders, match: { path: /api/orders/*, methods: [GET] }, upstrea
     );
   });
 
+  it('one target stopped, the other healthy, retries on: backend side, the stopped target named, masking said', async () => {
+    await withGateway(
+      `upstreams: { orders: { targets: [{ url: "${down.url}" }, { url: "${good.url}" }], retries: { attempts: 2, on: [connect-failure] } } }
+routes: [{ name: orders, match: { path: /orders/* }, upstream: orders }]`,
+      async (config) => {
+        const r = await runDoctor({ target: 'orders', config, lookup });
+        const [dead, alive] = r.targets;
+        assert.equal(dead!.verdict, 'down');
+        assert.equal(dead!.side, 'backend');
+        assert.match(dead!.evidence!, /refused or filtered/);
+        assert.equal(alive!.verdict, 'ok');
+        assert.deepEqual(r.summary.down, [dead!.target]);
+        assert.equal(r.summary.masked, true);
+        assert.equal(r.gateway?.status, 200);
+        assert.equal(r.side, 'backend');
+        assert.doesNotMatch(r.verdict, /network path/);
+        const text = formatDoctor(r);
+        assert.match(text, /upstream orders: down: 127\.0\.0\.1:\d+; .*the gateway retries/);
+        assert.match(text, /problem side: backend/);
+      },
+    );
+  });
+
+  it('one target stopped without retries: the share of failing calls is said, not hidden', async () => {
+    await withGateway(
+      `upstreams: { orders: { targets: [{ url: "${down.url}" }, { url: "${good.url}" }], retries: { attempts: 1 } } }
+routes: [{ name: orders, match: { path: /orders/* }, upstream: orders }]`,
+      async (config) => {
+        const r = await runDoctor({ target: 'orders', config, lookup, viaGateway: false });
+        assert.equal(r.summary.masked, false);
+        assert.match(r.summary.sentence, /about 50% of calls fail/);
+      },
+    );
+  });
+
+  it('a connect timeout on a host that answers on another port: network side (filtered), with the evidence', async () => {
+    const hole = await B.blackhole();
+    try {
+      await withGateway(
+        `upstreams: { pay: { targets: [{ url: "${hole.url}" }], timeouts: { connect: 300ms } }, web: { targets: [{ url: "${good.url}" }] } }
+routes: [{ name: pay, match: { path: /pay/* }, upstream: pay }]`,
+        async (config) => {
+          const r = await runDoctor({ target: 'pay', config, lookup, viaGateway: false });
+          assert.equal(r.targets[0]!.code, 'UPSTREAM_CONNECT_TIMEOUT');
+          assert.equal(r.targets[0]!.side, 'network');
+          assert.match(r.targets[0]!.evidence!, /host is up|answers a TCP handshake/);
+          assert.equal(r.side, 'network');
+        },
+      );
+    } finally {
+      await hole.close();
+    }
+  });
+
   it('all good both ways, probing every target by name', async () => {
     await withGateway(
       `upstreams: { web: { targets: [{ url: "${good.url}" }, { url: "http://web.test:${good.port}" }] } }

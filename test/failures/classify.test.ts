@@ -52,16 +52,19 @@ const TABLE: Row[] = [
   { evidence: e('connect', 'ECONNRESET'), code: 'UPSTREAM_CONNECTION_RESET', proxyStatus: 'connection_terminated' },
   { evidence: e('connect', 'EPIPE'), code: 'UPSTREAM_CONNECTION_RESET', proxyStatus: 'connection_terminated' },
   { evidence: e('connect', 'ECONNABORTED'), code: 'UPSTREAM_CONNECTION_RESET', proxyStatus: 'connection_terminated' },
-  // connect: refused, unreachable, not permitted.
+  // connect: refused (a RST: nothing listens, or a firewall rejects).
   { evidence: e('connect', 'ECONNREFUSED'), code: 'UPSTREAM_CONNECTION_REFUSED', proxyStatus: 'connection_refused' },
-  { evidence: e('connect', 'EHOSTUNREACH'), code: 'UPSTREAM_CONNECTION_REFUSED', proxyStatus: 'connection_refused' },
-  { evidence: e('connect', 'ENETUNREACH'), code: 'UPSTREAM_CONNECTION_REFUSED', proxyStatus: 'connection_refused' },
-  { evidence: e('connect', 'EADDRNOTAVAIL'), code: 'UPSTREAM_CONNECTION_REFUSED', proxyStatus: 'connection_refused' },
-  { evidence: e('connect', 'EACCES'), code: 'UPSTREAM_CONNECTION_REFUSED', proxyStatus: 'connection_refused' },
-  { evidence: e('connect', 'EPERM'), code: 'UPSTREAM_CONNECTION_REFUSED', proxyStatus: 'connection_refused' },
-  // connect: any other socket error still means no connection.
-  { evidence: e('connect', 'EMFILE'), code: 'UPSTREAM_CONNECTION_REFUSED', proxyStatus: 'connection_refused' },
-  { evidence: e('connect'), code: 'UPSTREAM_CONNECTION_REFUSED', proxyStatus: 'connection_refused' },
+  // connect: the network (or the gateway host's firewall) said no.
+  { evidence: e('connect', 'EHOSTUNREACH'), code: 'UPSTREAM_HOST_UNREACHABLE', proxyStatus: 'destination_ip_unroutable' },
+  { evidence: e('connect', 'ENETUNREACH'), code: 'UPSTREAM_HOST_UNREACHABLE', proxyStatus: 'destination_ip_unroutable' },
+  { evidence: e('connect', 'EACCES'), code: 'UPSTREAM_HOST_UNREACHABLE', proxyStatus: 'destination_ip_unroutable' },
+  { evidence: e('connect', 'EPERM'), code: 'UPSTREAM_HOST_UNREACHABLE', proxyStatus: 'destination_ip_unroutable' },
+  // connect: the gateway's own resources.
+  { evidence: e('connect', 'EADDRNOTAVAIL'), code: 'GATEWAY_RESOURCE_EXHAUSTED', proxyStatus: 'proxy_internal_error' },
+  { evidence: e('connect', 'EMFILE'), code: 'GATEWAY_RESOURCE_EXHAUSTED', proxyStatus: 'proxy_internal_error' },
+  { evidence: e('dns', 'EMFILE'), code: 'GATEWAY_RESOURCE_EXHAUSTED', proxyStatus: 'proxy_internal_error' },
+  // connect: no code at all is not evidence of a refusal.
+  { evidence: e('connect'), code: 'GATEWAY_INTERNAL_ERROR', proxyStatus: 'proxy_internal_error' },
 
   // tls: a handshake that never finished counts against `connect`.
   { evidence: e('tls', 'ETIMEDOUT', { timeout: 'phase', tls: true }), code: 'UPSTREAM_CONNECT_TIMEOUT', proxyStatus: 'connection_timeout' },
@@ -111,8 +114,10 @@ const TABLE: Row[] = [
   { evidence: e('ttfb', 'HPE_INVALID_HEADER_TOKEN'), code: 'UPSTREAM_INVALID_RESPONSE', proxyStatus: 'http_protocol_error' },
   { evidence: e('body', 'HPE_INVALID_CHUNK_SIZE'), code: 'UPSTREAM_INVALID_RESPONSE', proxyStatus: 'http_protocol_error' },
   { evidence: e('ttfb', 'UND_ERR_INFO'), code: 'UPSTREAM_INVALID_RESPONSE', proxyStatus: 'http_protocol_error' },
-  { evidence: e('ttfb', 'UND_ERR_HEADERS_OVERFLOW'), code: 'UPSTREAM_INVALID_RESPONSE', proxyStatus: 'http_protocol_error' },
-  { evidence: e('body', 'UND_ERR_RES_EXCEEDED_MAX_SIZE'), code: 'UPSTREAM_INVALID_RESPONSE', proxyStatus: 'http_protocol_error' },
+  // A head too large is named as such ("upstream sent too big header"), not as malformed.
+  { evidence: e('ttfb', 'UND_ERR_HEADERS_OVERFLOW'), code: 'UPSTREAM_HEADERS_TOO_LARGE', proxyStatus: 'http_response_header_section_size' },
+  // The gateway sets no response size limit: undici raising one is the gateway's own doing.
+  { evidence: e('body', 'UND_ERR_RES_EXCEEDED_MAX_SIZE'), code: 'GATEWAY_INTERNAL_ERROR', proxyStatus: 'proxy_internal_error' },
   // undici's length mismatch before the head was complete is a malformed head...
   { evidence: e('ttfb', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'), code: 'UPSTREAM_INVALID_RESPONSE', proxyStatus: 'http_protocol_error' },
   // send/ttfb/body: RST.
@@ -126,9 +131,13 @@ const TABLE: Row[] = [
   // ... and during the body, a backend that closed before sending all it announced.
   { evidence: e('body', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'), code: 'UPSTREAM_CONNECTION_CLOSED', proxyStatus: 'connection_terminated' },
   { evidence: e('body', 'ERR_STREAM_PREMATURE_CLOSE'), code: 'UPSTREAM_CONNECTION_CLOSED', proxyStatus: 'connection_terminated' },
-  // send/ttfb/body: anything unrecognised is reported as a closed connection.
-  { evidence: e('ttfb', 'UND_ERR_SOMETHING_NEW'), code: 'UPSTREAM_CONNECTION_CLOSED', proxyStatus: 'connection_terminated' },
-  { evidence: e('body'), code: 'UPSTREAM_CONNECTION_CLOSED', proxyStatus: 'connection_terminated' },
+  // send/ttfb/body: anything unrecognised is not blamed on the backend.
+  { evidence: e('ttfb', 'UND_ERR_SOMETHING_NEW'), code: 'GATEWAY_INTERNAL_ERROR', proxyStatus: 'proxy_internal_error' },
+  { evidence: e('body'), code: 'GATEWAY_INTERNAL_ERROR', proxyStatus: 'proxy_internal_error' },
+  // The client's own body length was wrong.
+  { evidence: e('send', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH'), code: 'BAD_REQUEST', proxyStatus: 'http_request_error' },
+  // An established connection the kernel gave up on: the path, not a refusal.
+  { evidence: e('body', 'ETIMEDOUT'), code: 'UPSTREAM_HOST_UNREACHABLE', proxyStatus: 'destination_ip_unroutable' },
 
   // HTTP/2 targets (src/upstream/h2-pool.ts): the handshake, and every RST_STREAM code a backend can send.
   { evidence: e('connect', 'CAUSEWAY_NOT_H2'), code: 'UPSTREAM_PROTOCOL_MISMATCH', proxyStatus: 'tls_protocol_error' },
@@ -169,7 +178,8 @@ function describeEvidence(ev: Evidence): string {
 describe('classify', () => {
   for (const row of TABLE) {
     test(`${describeEvidence(row.evidence)} → ${row.code} / ${row.proxyStatus}`, () => {
-      assert.deepEqual(classify(row.evidence), { code: row.code, proxyStatus: row.proxyStatus });
+      const { code, proxyStatus } = classify(row.evidence);
+      assert.deepEqual({ code, proxyStatus }, { code: row.code, proxyStatus: row.proxyStatus });
     });
   }
 });
@@ -196,8 +206,12 @@ describe('the classification table', () => {
       'UPSTREAM_RESPONSE_TIMEOUT',
       'UPSTREAM_BODY_TIMEOUT',
       'UPSTREAM_INVALID_RESPONSE',
+      'UPSTREAM_HEADERS_TOO_LARGE',
+      'UPSTREAM_HOST_UNREACHABLE',
       'UPSTREAM_POOL_EXHAUSTED',
       'GATEWAY_TIMEOUT',
+      'GATEWAY_RESOURCE_EXHAUSTED',
+      'GATEWAY_INTERNAL_ERROR',
     ];
     for (const code of attemptCodes) assert.ok(TABLE.some((r) => r.code === code), code);
   });

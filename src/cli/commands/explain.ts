@@ -1,41 +1,44 @@
 /** `causeway explain REQUEST_ID`: the timeline, classification, remedy and context of one logged call. */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { ConfigError, loadConfigFile } from '../../config/load.js';
-import { explainCall, formatExplanation } from '../../diagnose/explain.js';
-import { openCallStore } from '../../observe/store.js';
-import { PgCallStore } from '../../observe/store-pg.js';
-import { connect, describeDbError } from '../../fleet/db.js';
+import { ConfigError } from '../../config/load.js';
+import { formatExplanation } from '../../diagnose/explain.js';
+import { DEFAULT_ADMIN, callSource, findCall, type CallSource } from '../../diagnose/locate.js';
 import { configPath, parse, UsageError, type Command } from '../args.js';
-
-/** The call log: --db, else the config's storage.url (a fleet), else its storage.path (relative to the working directory, as the gateway opens it). */
-function callLogPath(db: string | undefined, config: string | undefined): string {
-  if (db) return resolve(db);
-  const cfg = loadConfigFile(configPath(config));
-  if (cfg.storage.url) return cfg.storage.url;
-  if (!cfg.storage.enabled || cfg.storage.path === ':memory:') throw new UsageError('the config keeps no call log file (storage.enabled is false or storage.path is :memory:)');
-  return resolve(cfg.storage.path);
-}
 
 export const explain: Command = {
   name: 'explain',
-  summary: 'causeway explain REQUEST_ID [-c FILE] [--db FILE] [--json]  why one call failed, from the call log',
-  help: `causeway explain REQUEST_ID [-c FILE] [--db FILE] [--json]
+  summary: 'causeway explain REQUEST_ID [-c FILE] [--db FILE] [--admin URL] [--json]  why one call failed, from the call log',
+  help: `causeway explain REQUEST_ID [-c FILE] [--db FILE] [--admin URL] [--token TOKEN] [--json]
 
-Reads one call from the call log (storage.path of the config, or --db; with storage.url, the
-fleet's call log in PostgreSQL, whichever node served the call) and prints its timeline —
-each attempt with its target, phase timings (dns, connect, tls, send, ttfb, body) as bars, outcome
-and why a retry followed — then the classification with the cause in plain words and the fix,
-and how many other calls to the same upstream failed the same way in the 5 minutes around it,
-on which targets. The request id is the X-Request-Id header of the response.
-Exit status: 0 found, 1 not in the call log.`,
+Finds one call and prints its timeline — each attempt with its target, phase timings (dns,
+connect, tls, send, ttfb, body) as bars, outcome and why a retry followed — then the
+classification with the cause in plain words, what the low-level error (errno, OpenSSL code)
+means, the fix, and how many other calls to the same upstream failed the same way in the
+5 minutes around it, on which targets. The request id is the X-Request-Id header of the response.
+
+Where the call is looked up, the first that applies:
+  --db FILE     that call log file;
+  --admin URL   a running gateway's admin API (GET /api/calls/{id}); --token or
+                $CAUSEWAY_ADMIN_TOKEN when it needs one;
+  the config (-c, $CAUSEWAY_CONFIG, or ./causeway.yaml when it exists): with storage.url, the
+                fleet's call log in PostgreSQL (whichever node served the call); else its
+                storage.path, relative to the config file's directory — then, if the call is not
+                there or the call log is in memory, the admin API of that config's gateway;
+  otherwise the admin API at ${DEFAULT_ADMIN} (where \`npm start\` and \`causeway start\` serve it).
+Works from any directory. Exit status: 0 found, 1 not found.`,
   async run(argv) {
-    const { values, positionals } = parse(argv, { config: { type: 'string', short: 'c' }, db: { type: 'string' }, json: { type: 'boolean' } });
+    const { values, positionals } = parse(argv, {
+      config: { type: 'string', short: 'c' },
+      db: { type: 'string' },
+      admin: { type: 'string' },
+      token: { type: 'string' },
+      json: { type: 'boolean' },
+    });
     const id = positionals[0];
     if (!id) throw new UsageError('explain needs a REQUEST_ID (the X-Request-Id of the response)');
-    let path: string;
+    let src: CallSource;
     try {
-      path = callLogPath(values.db as string | undefined, values.config as string | undefined);
+      const given = (values.config as string | undefined) ?? process.env['CAUSEWAY_CONFIG'];
+      src = callSource({ db: values.db as string | undefined, admin: values.admin as string | undefined, token: values.token as string | undefined, config: configPath(given), configGiven: given !== undefined });
     } catch (err) {
       if (err instanceof ConfigError) {
         console.error(err.message);
@@ -43,29 +46,12 @@ Exit status: 0 found, 1 not in the call log.`,
       }
       throw err;
     }
-    const fleet = /^postgres(ql)?:/.test(path);
-    if (!fleet && !existsSync(path)) {
-      console.error(`causeway: no call log at ${path} (has the gateway run with this config?)`);
+    const found = await findCall(src, id);
+    if (!found.ok) {
+      console.error(`causeway: ${found.reason}`);
       return 1;
     }
-    const sql = fleet ? connect(path, { max: 1 }) : null;
-    const store = sql ? PgCallStore.reader(sql) : openCallStore({ path, readonly: true });
-    const where = sql ? "the fleet's call log (storage.url)" : path;
-    try {
-      const e = await explainCall(store, id);
-      if (!e) {
-        console.error(`causeway: no call ${id} in ${where} (calls are written within 200 ms; older ones may be pruned by storage.retention)`);
-        return 1;
-      }
-      console.log(values.json ? JSON.stringify(e, null, 2) : formatExplanation(e));
-      return 0;
-    } catch (err) {
-      if (!sql) throw err;
-      console.error(`causeway explain: ${describeDbError(err)}`);
-      return 1;
-    } finally {
-      await store.close();
-      await sql?.end({ timeout: 1 });
-    }
+    console.log(values.json ? JSON.stringify(found.explanation, null, 2) : formatExplanation(found.explanation));
+    return 0;
   },
 };
