@@ -67,6 +67,12 @@ config published with \`causeway config push\` are shared by every node (docs/fl
     }
     const adminListen = config.admin ?? { host: '127.0.0.1', port: 9901 };
     const admin = new AdminServer({ gateway, configFile: file }, adminListen);
+    // Before any port opens: a SIGTERM that arrives while the listeners start still stops gracefully.
+    onStopSignals(async () => {
+      await admin.close().catch(() => undefined);
+      await gateway.stop();
+      await fleet?.close();
+    });
     try {
       await gateway.listen().catch((err: unknown) => {
         throw dataListenFailure(err, config);
@@ -98,11 +104,6 @@ config published with \`causeway config push\` are shared by every node (docs/fl
         process.stderr.write(`SIGHUP: reloaded ${file}: ${s.routes} routes; upstreams changed [${s.changed.join(', ')}], added [${s.added.join(', ')}], removed [${s.removed.join(', ')}]${s.restartRequired.length ? `; a restart is needed to apply ${s.restartRequired.join(', ')}` : ''}\n`);
       }
       else process.stderr.write(`SIGHUP: ${file} is invalid; the running config stays:\n${out.lines.join('\n')}\n`);
-    });
-    onStopSignals(async () => {
-      await admin.close();
-      await gateway.stop();
-      await fleet?.close();
     });
     return -1;
   },
