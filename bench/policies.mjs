@@ -142,7 +142,7 @@ async function micro() {
   const deny = Array.from({ length: 200 }, (_, i) => `10.${i}.0.0/16`);
   const ip = ipRules({ allow: ['127.0.0.0/8'], deny }, 'bench');
   rows.push(['ipRules: allow + 200-range deny list, an allowed address', await time(100_000, () => ip.check('127.0.0.1'))]);
-  const ip1 = ipRules({ allow: [], deny: ['10.0.0.0/8'] }, 'bench');
+  const ip1 = ipRules({ allow: [], deny: ['100.0.0.0/8'] }, 'bench');
   rows.push(['ipRules: one deny range, an allowed address', await time(100_000, () => ip1.check('127.0.0.1'))]);
   const h = headerRewrites({ request: { set: { 'x-consumer': '${consumer}', 'x-route': '${route}' }, add: {}, remove: [] }, response: { set: {}, add: {}, remove: ['x-powered-by'] } });
   const vars = { request_id: '0193a0b4-0000-7000-8000-000000000000', consumer: 'mobile-app', client_ip: '127.0.0.1', route: 'orders' };

@@ -286,7 +286,7 @@ const cors = z
     message: 'origins: [*] with credentials: true would let any web site call this route with the user\'s cookies — list the origins instead',
   });
 
-const cidr = z.string().refine((v) => parseCidr(v) !== null, { message: 'expected an IP address or a CIDR range like 10.0.0.0/8' });
+const cidr = z.string().refine((v) => parseCidr(v) !== null, { message: 'expected an IP address or a CIDR range like 203.0.113.0/24' });
 const ipRules = z.strictObject({
   allow: z.array(cidr).default([]).describe('When not empty, only these addresses and ranges may call.'),
   deny: z.array(cidr).default([]).describe('These may never call (deny wins over allow).'),

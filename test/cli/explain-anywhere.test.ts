@@ -86,7 +86,7 @@ describe('explain from any directory', { timeout: 60_000 }, () => {
     mkdirSync(join(sub, 'data'), { recursive: true });
     writeFileSync(join(sub, 'causeway.yaml'), 'storage: { path: ./data/calls.db }\nadmin: { host: 127.0.0.1, port: 1 }\nupstreams: {}\nroutes: []\n');
     const store = openCallStore({ path: join(sub, 'data', 'calls.db') });
-    const c = call({ code: 'UPSTREAM_CONNECT_TIMEOUT', status: 504, attempts: [attempt('10.9.8.7:80', 'UPSTREAM_CONNECT_TIMEOUT', { limitMs: 750 })] });
+    const c = call({ code: 'UPSTREAM_CONNECT_TIMEOUT', status: 504, attempts: [attempt('100.9.8.7:80', 'UPSTREAM_CONNECT_TIMEOUT', { limitMs: 750 })] });
     store.record(c);
     store.flush();
     await store.close();

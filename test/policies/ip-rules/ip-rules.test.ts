@@ -10,13 +10,13 @@ import { ipRules } from '../../../src/policies/ip-rules/index.js';
 import { echoGateway } from '../../helpers/gateway.js';
 
 describe('ipRules: decisions (table)', () => {
-  const rules = ipRules({ allow: ['10.0.0.0/8', '2001:db8::/32'], deny: ['10.1.0.0/16', '10.9.9.9'] }, 'routes[orders].ipRules');
+  const rules = ipRules({ allow: ['100.0.0.0/8', '2001:db8::/32'], deny: ['100.1.0.0/16', '100.9.9.9'] }, 'routes[orders].ipRules');
   const rows: Array<[string, RegExp | null]> = [
-    ['10.2.3.4', null],
-    ['::ffff:10.2.3.4', null], // a dual-stack socket's form of an IPv4 peer
+    ['100.2.3.4', null],
+    ['::ffff:100.2.3.4', null], // a dual-stack socket's form of an IPv4 peer
     ['2001:db8::1', null],
-    ['10.1.2.3', /^client address 10\.1\.2\.3 is in routes\[orders\]\.ipRules\.deny \(10\.1\.0\.0\/16\)$/],
-    ['10.9.9.9', /is in routes\[orders\]\.ipRules\.deny \(10\.9\.9\.9\)$/],
+    ['100.1.2.3', /^client address 100\.1\.2\.3 is in routes\[orders\]\.ipRules\.deny \(100\.1\.0\.0\/16\)$/],
+    ['100.9.9.9', /is in routes\[orders\]\.ipRules\.deny \(100\.9\.9\.9\)$/],
     ['192.0.2.1', /^client address 192\.0\.2\.1 is not in routes\[orders\]\.ipRules\.allow$/],
     ['2001:db9::1', /is not in routes\[orders\]\.ipRules\.allow/],
     ['', /is not in/],
@@ -57,7 +57,7 @@ server: { trustedProxies: [127.0.0.5] }
 ipRules: { deny: [127.0.0.3] }
 upstreams: { b: { targets: [{ url: ${url} }] } }
 routes:
-  - { name: internal, match: { path: /internal/* }, upstream: b, ipRules: { allow: [127.0.0.0/30, 10.0.0.0/8], deny: [127.0.0.2, 10.66.0.0/16] } }
+  - { name: internal, match: { path: /internal/* }, upstream: b, ipRules: { allow: [127.0.0.0/30, 100.0.0.0/8], deny: [127.0.0.2, 100.66.0.0/16] } }
   - { name: public, match: { path: /public/* }, upstream: b }
 `,
   );
@@ -88,16 +88,16 @@ routes:
     const spoof = await getFrom('127.0.0.2', `${f.gw.url}/internal/x`, { 'x-forwarded-for': '127.0.0.1' });
     assert.equal(spoof.status, 403);
     assert.match(spoof.body, /127\.0\.0\.2 is in/);
-    const spoofGlobal = await getFrom('127.0.0.3', `${f.gw.url}/public/x`, { 'x-forwarded-for': '10.1.1.1' });
+    const spoofGlobal = await getFrom('127.0.0.3', `${f.gw.url}/public/x`, { 'x-forwarded-for': '100.1.1.1' });
     assert.equal(spoofGlobal.status, 403);
     assert.equal(f.backend.seen.length, before);
     // Behind the trusted proxy (127.0.0.5) the nearest untrusted hop is the client.
-    assert.equal((await getFrom('127.0.0.5', `${f.gw.url}/internal/x`, { 'x-forwarded-for': '10.1.2.3' })).status, 200);
-    const viaProxy = await getFrom('127.0.0.5', `${f.gw.url}/internal/x`, { 'x-forwarded-for': '10.1.2.3, 10.66.1.1' });
+    assert.equal((await getFrom('127.0.0.5', `${f.gw.url}/internal/x`, { 'x-forwarded-for': '100.1.2.3' })).status, 200);
+    const viaProxy = await getFrom('127.0.0.5', `${f.gw.url}/internal/x`, { 'x-forwarded-for': '100.1.2.3, 100.66.1.1' });
     assert.equal(viaProxy.status, 403);
-    assert.match(viaProxy.body, /client address 10\.66\.1\.1 is in routes\[internal\]\.ipRules\.deny \(10\.66\.0\.0\/16\)/);
+    assert.match(viaProxy.body, /client address 100\.66\.1\.1 is in routes\[internal\]\.ipRules\.deny \(100\.66\.0\.0\/16\)/);
     // A client-written hop to the left of the real one changes nothing.
-    const left = await getFrom('127.0.0.5', `${f.gw.url}/internal/x`, { 'x-forwarded-for': '10.0.0.1, 10.66.1.1' });
+    const left = await getFrom('127.0.0.5', `${f.gw.url}/internal/x`, { 'x-forwarded-for': '100.0.0.1, 100.66.1.1' });
     assert.equal(left.status, 403);
   });
 });
